@@ -1,0 +1,97 @@
+"""Connections: one per unit of work, WAL mode, a busy timeout so concurrent writers wait instead of failing."""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from storage.errors import StorageError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def home_dir(home: str | os.PathLike | None = None) -> Path:
+    """FTBOT_HOME (default ./.ftbot): holds the database and all artifacts."""
+    p = Path(home or os.environ.get("FTBOT_HOME") or ".ftbot").expanduser().resolve()
+    return p
+
+
+def db_path(home: str | os.PathLike | None = None) -> Path:
+    return home_dir(home) / "ftbot.db"
+
+
+def now() -> str:
+    """UTC timestamp with microseconds, sortable as text."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def dumps(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def loads(text, default=None):
+    if text in (None, ""):
+        return default
+    return json.loads(text)
+
+
+def open_db(home: str | os.PathLike | None = None, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (and migrate) the database. Caller closes it; prefer `connect`."""
+    path = db_path(home)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None would break sqlite-utils' transaction handling; keep the default.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        db = sqlite_utils.Database(conn)
+        if migrate:
+            from storage.migrations import migrate as _migrate
+            _migrate(db)
+        return db
+    except sqlite3.OperationalError as e:
+        raise StorageError(f"cannot open the database at {path}: {e}. Check FTBOT_HOME and free disk space.") from e
+
+
+@contextlib.contextmanager
+def connect(home: str | os.PathLike | None = None) -> Iterator[sqlite_utils.Database]:
+    """One connection per unit of work."""
+    db = open_db(home)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction taken with BEGIN IMMEDIATE, so two writers serialise instead of deadlocking
+    on a read→write upgrade. Disk-full and similar failures become StorageError with the DB unchanged."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        raise StorageError(f"the database is busy or unwritable: {e}") from e
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    try:
+        db.conn.execute("COMMIT")
+    except sqlite3.OperationalError as e:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise StorageError(f"could not save to the database ({e}); nothing was changed") from e

@@ -1,0 +1,157 @@
+"""Schema, built only by appended migrations (m001_…). Never edit an applied migration: append a new one."""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("ftbot")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,            -- where it came from (path, Slack file id)
+            sha256 TEXT NOT NULL,            -- of the registered copy
+            format TEXT NOT NULL,            -- csv | tsv | jsonl | parquet
+            kind TEXT NOT NULL,              -- text | tabular
+            text_column TEXT,
+            label_column TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            labels TEXT NOT NULL,            -- JSON list
+            label_counts TEXT NOT NULL,      -- JSON {label: n}
+            split TEXT NOT NULL,             -- JSON {train, validation, seed, fraction}
+            pii TEXT NOT NULL DEFAULT '{}',  -- JSON report {kind: count, examples: [...]}
+            redacted INTEGER NOT NULL DEFAULT 0,
+            answers INTEGER NOT NULL DEFAULT 0,  -- labels with an answer text
+            path TEXT NOT NULL,              -- folder under FTBOT_HOME/datasets
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            dataset TEXT NOT NULL REFERENCES datasets(name),
+            base TEXT NOT NULL,
+            method TEXT NOT NULL CHECK (method IN ('lora', 'full')),
+            loss_alpha REAL NOT NULL CHECK (loss_alpha BETWEEN 0 AND 1),
+            pre_loss TEXT,                   -- resolved L_pre kind (mlm, causal, embedding, l2sp)
+            freeze TEXT NOT NULL,
+            config TEXT NOT NULL,            -- JSON: every resolved hyperparameter
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+            reason TEXT,                     -- why failed/cancelled
+            requester TEXT NOT NULL,
+            origin TEXT NOT NULL DEFAULT '{}', -- JSON: where to report (slack channel, thread_ts)
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            heartbeat_at TEXT,
+            worker TEXT,                     -- id of the worker holding it
+            attempts INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            progress TEXT,                   -- JSON: last progress snapshot
+            trainable_params INTEGER,
+            total_params INTEGER,
+            artifact_path TEXT,
+            checkpoint_path TEXT,
+            accuracy REAL,
+            macro_f1 REAL,
+            metrics TEXT,                    -- JSON: final metrics incl. baseline, forgetting
+            error TEXT
+        );
+        CREATE INDEX runs_status ON runs(status, id);
+        CREATE INDEX runs_dataset ON runs(dataset, id);
+        CREATE TABLE run_events (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,              -- progress | eval | milestone
+            step INTEGER,
+            epoch REAL,
+            loss REAL,
+            loss_new REAL,
+            loss_pre REAL,
+            lr REAL,
+            data TEXT,                       -- JSON: validation metrics, eta, message
+            message TEXT
+        );
+        CREATE INDEX run_events_run ON run_events(run_id, id);
+        CREATE TABLE deployments (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,             -- 'default' or a Slack channel id
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            deployed_by TEXT NOT NULL,
+            deployed_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE INDEX deployments_scope ON deployments(scope, active);
+        CREATE TABLE questions (
+            id INTEGER PRIMARY KEY,
+            scope TEXT,
+            run_id INTEGER REFERENCES runs(id),
+            asked_by TEXT NOT NULL,
+            channel TEXT,
+            ts TEXT,
+            thread_ts TEXT,
+            question TEXT NOT NULL,
+            answer TEXT NOT NULL,
+            intent TEXT,
+            confidence REAL,
+            top TEXT,                        -- JSON [[label, prob], ...]
+            fallback INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            question_id INTEGER NOT NULL REFERENCES questions(id),
+            user TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+            correct_label TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (question_id, user)
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT,
+            ok INTEGER NOT NULL DEFAULT 1,
+            detail TEXT
+        );
+        CREATE TABLE slack_messages (
+            key TEXT PRIMARY KEY,            -- e.g. run:7:status, run:7:milestone:eval:2, run:7:final
+            run_id INTEGER,
+            channel TEXT NOT NULL,
+            ts TEXT,                         -- NULL while a post is in flight
+            thread_ts TEXT,
+            content_hash TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE seen_deliveries (
+            key TEXT PRIMARY KEY,            -- event_id or channel:ts
+            at TEXT NOT NULL
+        );
+        CREATE TABLE schedules (
+            id TEXT PRIMARY KEY,             -- explicit job id, stable across restarts
+            kind TEXT NOT NULL,              -- retrain | reeval
+            target TEXT NOT NULL,            -- dataset name or deployment scope
+            cron TEXT NOT NULL,
+            options TEXT NOT NULL DEFAULT '{}',
+            channel TEXT,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            last_run_at TEXT
+        );
+        """
+    )
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)

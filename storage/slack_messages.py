@@ -1,0 +1,40 @@
+"""What the bot has posted, keyed by purpose, so a restart posts nothing twice and edits the same message."""
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+
+from storage.db import now, write
+
+
+def get(db: Database, key: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM slack_messages WHERE key = ?", [key]))
+    return dict(rows[0]) if rows else None
+
+
+def reserve(db: Database, key: str, channel: str, run_id: int | None = None, thread_ts: str | None = None) -> bool:
+    """Claim the right to post `key`. False if it was posted (or is being posted) already."""
+    try:
+        with write(db):
+            db["slack_messages"].insert({"key": key, "run_id": run_id, "channel": channel, "thread_ts": thread_ts,
+                                         "ts": None, "created_at": now(), "updated_at": now()})
+        return True
+    except sqlite3.IntegrityError:
+        return False
+
+
+def record(db: Database, key: str, ts: str, content_hash: str | None = None) -> None:
+    with write(db):
+        db.execute("UPDATE slack_messages SET ts = ?, content_hash = ?, updated_at = ? WHERE key = ?",
+                   [ts, content_hash, now(), key])
+
+
+def release(db: Database, key: str) -> None:
+    """Forget a reservation whose post failed, so it can be tried again."""
+    with write(db):
+        db.execute("DELETE FROM slack_messages WHERE key = ? AND ts IS NULL", [key])
+
+
+def for_run(db: Database, run_id: int) -> list[dict]:
+    return [dict(r) for r in db.query("SELECT * FROM slack_messages WHERE run_id = ? ORDER BY created_at", [run_id])]
