@@ -110,6 +110,7 @@ class TrainConfig:
     freeze: FreezeSpec = _f(None, "what gets no update: none, embeddings, layer indices/ranges, e.g. embeddings,0-2")
     epochs: float = _f(None, "passes over the training data (default by task kind)")
     lr: float = _f(None, "peak learning rate (default by method: lora 1e-3, full 1e-4)")
+    head_lr: float = _f(None, "learning rate of the freshly initialised classification head (default max(lr, 1e-3))")
     batch_size: int = _f(16, "examples per optimisation step")
     max_length: int = _f(128, "tokens per text; longer texts are truncated")
     r: int = _f(16, "LoRA rank")
@@ -203,6 +204,8 @@ class TrainConfig:
         rng("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
         rng("evals_per_epoch", self.evals_per_epoch, 1, 100)
         rng("threads", self.threads, 0, 1024)
+        if self.head_lr is not None:
+            rng("head_lr", self.head_lr, 0, 1, lo_open=True)
         if self.budget is not None:
             rng("budget", self.budget, 1, 30 * 24 * 3600)
 

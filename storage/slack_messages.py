@@ -38,3 +38,18 @@ def release(db: Database, key: str) -> None:
 
 def for_run(db: Database, run_id: int) -> list[dict]:
     return [dict(r) for r in db.query("SELECT * FROM slack_messages WHERE run_id = ? ORDER BY created_at", [run_id])]
+
+
+def run_for_thread(db: Database, channel: str, thread_ts: str) -> int | None:
+    """The run whose status message is the root of thread (channel, thread_ts), if any."""
+    row = db.execute("SELECT run_id FROM slack_messages WHERE channel = ? AND ts = ? AND key LIKE 'run:%:status'"
+                     " AND run_id IS NOT NULL LIMIT 1", [channel, thread_ts]).fetchone()
+    return int(row[0]) if row else None
+
+
+def runs_to_sync(db: Database) -> list[int]:
+    """Runs started from Slack (origin has a channel) whose Slack story is not complete (no `run:N:done`)."""
+    return [r[0] for r in db.execute(
+        "SELECT id FROM runs WHERE json_extract(origin, '$.channel') IS NOT NULL AND NOT EXISTS"
+        " (SELECT 1 FROM slack_messages m WHERE m.key = 'run:' || runs.id || ':done' AND m.ts IS NOT NULL)"
+        " ORDER BY id").fetchall()]

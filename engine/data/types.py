@@ -32,3 +32,7 @@ class PreparedDataset:
     raw_validation: list[dict] | None = None
     warnings: list[str] = field(default_factory=list)
     sha256: str = ""                         # of the registered copy (set by save_dataset / load_dataset)
+    source_name: str = ""                    # file name the data was read from
+    source_sha256: str = ""                  # of that file when prepared; save_dataset refuses a file changed since
+    answer_column: str | None = None         # the column the answer table came from, if any
+    split_column: str | None = None          # the column holding a given train/validation split, if any

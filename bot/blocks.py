@@ -1,0 +1,353 @@
+"""Block Kit builders. Pure functions from plain dicts (rows of storage, results of bot.service) to blocks.
+
+Every builder also has a plain-text fallback (`text=`) so notifications and screen readers get the gist.
+"""
+from __future__ import annotations
+
+import math
+
+MAX_TEXT = 2900  # a section's text field allows 3000 characters
+
+
+def esc(text) -> str:
+    """Slack's mrkdwn escaping (user text must not become mentions or links)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}}
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT]}]}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+    b = {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True}, "action_id": action_id,
+         "value": value}
+    if style:
+        b["style"] = style
+    return b
+
+
+def pct(v) -> str:
+    return "–" if v is None else f"{100 * float(v):.1f}%"
+
+
+def num(v, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return "–" if math.isnan(f) else f"{f:.{digits}g}"
+
+
+def duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(float(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    f = min(max(float(fraction or 0), 0.0), 1.0)
+    full = int(round(f * width))
+    return "█" * full + "░" * (width - full) + f" {int(round(100 * f))}%"
+
+
+def params(n) -> str:
+    if n is None:
+        return "–"
+    n = int(n)
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+# ---- runs ---------------------------------------------------------------------------------------------------
+def run_title(run: dict) -> str:
+    return (f"run #{run['id']} · {esc(run['dataset'])} · {run['method']} · α={num(run.get('loss_alpha'), 3)}"
+            f" · base {esc(run['base'])}")
+
+
+def plan_text(run: dict, plan: dict | None) -> str:
+    """What will train, shown before the run starts."""
+    plan = plan or {}
+    cfg = run.get("config") or {}
+    trainable = plan.get("trainable_params", run.get("trainable_params"))
+    total = plan.get("total_params", run.get("total_params"))
+    share = f" ({100 * trainable / total:.2f}% of {params(total)})" if trainable and total else ""
+    frozen = plan.get("frozen")
+    if isinstance(frozen, (list, tuple)):
+        frozen = ", ".join(map(str, frozen)) or "none"
+    alpha = run.get("loss_alpha", cfg.get("alpha"))
+    pre = plan.get("pre_loss", run.get("pre_loss")) or "–"
+    lines = [f"*Trainable parameters:* {params(trainable)}{share}",
+             f"*Frozen:* {esc(frozen or run.get('freeze') or 'none')}",
+             f"*α (L_pre weight):* {num(alpha, 3)} · *L_pre:* {esc(pre)}"
+             + (" (off: α=0 is plain fine-tuning)" if alpha in (0, 0.0) else ""),
+             f"*Epochs:* {num(cfg.get('epochs'), 3)} · *lr:* {num(cfg.get('lr'), 3)}"
+             + (f" · *LoRA r:* {cfg.get('r')}" if run.get("method") == "lora" else "")]
+    if plan.get("lora_targets"):
+        lines.append(f"*LoRA targets:* {esc(', '.join(map(str, plan['lora_targets'])))}")
+    if plan.get("estimated_seconds") is not None:
+        lines.append(f"*Rough time:* ~{duration(plan['estimated_seconds'])}")
+    return "\n".join(lines)
+
+
+def submitted(run: dict, plan: dict | None) -> tuple[str, list[dict]]:
+    pos = run.get("queue_position")
+    head = f":rocket: Queued {run_title(run)}" + (f" — position {pos} in the queue" if pos and pos > 1 else "")
+    return head, [section(head), section(plan_text(run, plan)),
+                  context("Progress will appear in this channel; `/ft cancel " + str(run["id"]) + "` stops it.")]
+
+
+def status_message(run: dict, latest_eval: dict | None = None) -> tuple[str, list[dict]]:
+    """The one status message per run, edited while it trains."""
+    p = run.get("progress") or {}
+    state = run["status"]
+    icon = {"queued": ":hourglass_flowing_sand:", "running": ":gear:", "succeeded": ":white_check_mark:",
+            "failed": ":x:", "cancelled": ":no_entry_sign:"}.get(state, "")
+    head = f"{icon} *{run_title(run)}* — {state}"
+    lines = [head]
+    if p:
+        total = p.get("total_steps") or 0
+        frac = (p.get("step") or 0) / total if total else 0.0
+        if state == "succeeded":
+            frac = 1.0
+        lines.append(f"`{bar(frac)}`  step {p.get('step', '–')}/{total or '–'} · epoch {num(p.get('epoch'), 3)}")
+        lines.append(f"L_new {num(p.get('loss_new'))} · L_pre {num(p.get('loss_pre'))} · loss {num(p.get('loss'))}"
+                     + (f" · ETA {duration(p.get('eta_s'))}" if state == "running" and p.get("eta_s") is not None else ""))
+    metrics = (latest_eval or {}).get("metrics") if latest_eval else None
+    if metrics:
+        lines.append("validation: " + " · ".join(f"{k} {num(v)}" for k, v in metrics.items()
+                                                 if isinstance(v, (int, float))))
+    if state == "succeeded":
+        lines.append(f"accuracy {pct(run.get('accuracy'))} · macro-F1 {pct(run.get('macro_f1'))}")
+    if state in ("failed", "cancelled"):
+        lines.append(f"_{esc(run.get('error') or run.get('reason') or state)}_")
+    text = "\n".join(lines)
+    return f"run #{run['id']} {state}", [section(text), context("Milestones and charts are in the thread.")]
+
+
+def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
+    """The result in the channel: metrics, baseline, change against the previous run, buttons."""
+    rid = run["id"]
+    if run["status"] != "succeeded":
+        who = f"<@{run['requester']}> " if run.get("requester") else ""
+        why = run.get("error") or run.get("reason") or run["status"]
+        text = f"{who}:x: run #{rid} ({esc(run['dataset'])}) {run['status']}: {esc(why)}"
+        if run["status"] == "cancelled":
+            text = f"{who}:no_entry_sign: run #{rid} ({esc(run['dataset'])}) was cancelled: {esc(why)}"
+        return text, [section(text)]
+    m = run.get("metrics") or {}
+    base = m.get("baseline") or {}
+    lines = [f":trophy: *{run_title(run)}* finished",
+             f"*Accuracy* {pct(run.get('accuracy'))} · *macro-F1* {pct(run.get('macro_f1'))}"]
+    if base:
+        name = base.get("name") or base.get("model") or "sklearn baseline"
+        lines.append(f"*Baseline* ({esc(name)}): accuracy {pct(base.get('accuracy'))} · "
+                     f"macro-F1 {pct(base.get('macro_f1'))}")
+    if previous:
+        da = _delta(run.get("accuracy"), previous.get("accuracy"))
+        df = _delta(run.get("macro_f1"), previous.get("macro_f1"))
+        lines.append(f"*vs run #{previous['id']}*: accuracy {da} · macro-F1 {df}")
+    else:
+        lines.append("_first successful run on this dataset_")
+    for k in ("roc_auc", "ks", "expected_cost"):
+        if isinstance(m.get(k), (int, float)):
+            lines.append(f"{k}: {num(m[k])}")
+    text = "\n".join(lines)
+    buttons = [button("Deploy here", "run_deploy", str(rid), "primary")]
+    if previous:
+        buttons.append(button(f"Compare with #{previous['id']}", "run_compare", f"{previous['id']},{rid}"))
+    return (f"run #{rid} finished: accuracy {pct(run.get('accuracy'))}, macro-F1 {pct(run.get('macro_f1'))}",
+            [section(text), {"type": "actions", "block_id": f"run_{rid}_actions", "elements": buttons}])
+
+
+def _delta(new, old) -> str:
+    if new is None or old is None:
+        return "–"
+    d = 100 * (float(new) - float(old))
+    arrow = ":arrow_up:" if d > 0.05 else ":arrow_down:" if d < -0.05 else ":left_right_arrow:"
+    return f"{arrow} {d:+.1f} pts"
+
+
+def milestone_text(event: dict) -> str:
+    kind = event.get("kind")
+    if kind == "eval":
+        metrics = (event.get("data") or {}).get("metrics") or {}
+        parts = " · ".join(f"{k} {num(v)}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        return f":bar_chart: evaluation at step {event.get('step')} (epoch {num(event.get('epoch'), 3)}): {parts or '–'}"
+    msg = event.get("message") or kind
+    icon = ":checkered_flag:" if "finish" in msg else ":warning:" if ("fail" in msg or "stop" in msg) else ":pushpin:"
+    return f"{icon} {esc(msg)}"
+
+
+def runs_list(runs: list[dict]) -> tuple[str, list[dict]]:
+    if not runs:
+        return "No runs yet.", [section("No runs yet. Start one with `/ft train DATASET`.")]
+    lines = [f"`#{r['id']}` {r['status']} · {esc(r['dataset'])} · {r['method']} α={num(r['loss_alpha'], 3)}"
+             + (f" · acc {pct(r.get('accuracy'))} · F1 {pct(r.get('macro_f1'))}" if r.get("accuracy") is not None else "")
+             for r in runs]
+    return "Recent runs", [section("*Recent runs*\n" + "\n".join(lines))]
+
+
+def run_status(run: dict) -> tuple[str, list[dict]]:
+    text, blocks = status_message(run)
+    if run.get("queue_position"):
+        blocks.append(context(f"position {run['queue_position']} in the queue"))
+    ev = run.get("events") or []
+    if ev:
+        blocks.append(context("\n".join(milestone_text(e) for e in ev[-5:])))
+    return text, blocks
+
+
+def datasets_list(rows: list[dict]) -> tuple[str, list[dict]]:
+    if not rows:
+        return "No datasets yet.", [section("No datasets yet. An admin can add one: share a CSV in a message "
+                                            "that mentions me with `dataset add NAME`, or `/ft dataset add NAME PATH`.")]
+    lines = [f"`{esc(d['name'])}` · {d['rows']} rows · {len(d['labels'])} labels · {d['kind']}" for d in rows]
+    return "Datasets", [section("*Datasets*\n" + "\n".join(lines))]
+
+
+def dataset_detail(d: dict) -> tuple[str, list[dict]]:
+    labels = d.get("label_counts") or {}
+    top = ", ".join(f"{esc(k)} ({v})" for k, v in sorted(labels.items(), key=lambda kv: -kv[1])[:15])
+    more = f" … and {len(labels) - 15} more" if len(labels) > 15 else ""
+    split = d.get("split") or {}
+    lines = [f"*Dataset `{esc(d['name'])}`* · {d.get('format')} · {d.get('kind')} · {d['rows']} rows",
+             f"*Labels ({len(d.get('labels') or labels)}):* {top}{more}",
+             f"*Split:* train {split.get('train', '–')} / validation {split.get('validation', '–')}"
+             f" (seed {split.get('seed', '–')})",
+             f"*Columns:* text `{esc(d.get('text_column') or '–')}` · label `{esc(d.get('label_column'))}`"
+             f" · answers for {d.get('answers', 0)} labels",
+             "*PII:* " + pii_text(d.get("pii"), d.get("redacted"))]
+    if d.get("sha256"):
+        lines.append(f"*sha256:* `{d['sha256'][:16]}…`")
+    if "feedback" in d:
+        fb = d["feedback"] or {}
+        lines.append(f"*Answer feedback:* :+1: {fb.get('up', 0)} · :-1: {fb.get('down', 0)}"
+                     " (exportable as training rows: `ftbot dataset export-feedback`)")
+    if d.get("runs") is not None:
+        lines.append(f"*Runs:* {d['runs']}")
+    for w in d.get("warnings") or []:
+        lines.append(f":warning: {esc(w)}")
+    return f"dataset {d['name']}", [section("\n".join(lines))]
+
+
+def pii_text(pii, redacted=False) -> str:
+    counts = (pii or {}).get("counts") if isinstance(pii, dict) else None
+    if counts is None and isinstance(pii, dict):
+        counts = {k: v for k, v in pii.items() if isinstance(v, int)}
+    if not counts or not any(counts.values()):
+        return "none found"
+    found = ", ".join(f"{k} ×{v}" for k, v in counts.items() if v)
+    return f":warning: {found}" + (" (redacted)" if redacted else " — not redacted; re-register with redaction if needed")
+
+
+def compare_blocks(c: dict) -> tuple[str, list[dict]]:
+    a, b = c["a"], c["b"]
+    lines = [f"*Compare run #{a['id']} → run #{b['id']}*"]
+    for k, v in (c.get("metrics") or {}).items():
+        d = v.get("delta")
+        lines.append(f"{k}: {num(v.get('a'))} → {num(v.get('b'))}" + (f" ({d:+.4f})" if d is not None else ""))
+    diff = c.get("config_diff") or {}
+    if diff:
+        lines.append("*Settings that differ:* " + "; ".join(f"{esc(k)}: {esc(v['a'])} → {esc(v['b'])}"
+                                                            for k, v in list(diff.items())[:20]))
+    return f"compare #{a['id']} #{b['id']}", [section("\n".join(lines))]
+
+
+def eval_blocks(r: dict) -> tuple[str, list[dict]]:
+    text = (f"*Evaluation of run #{r.get('run_id')}* on {esc(r.get('evaluated_on'))} ({r.get('examples')} examples): "
+            f"accuracy {pct(r.get('accuracy'))} · macro-F1 {pct(r.get('macro_f1'))}")
+    return text, [section(text)]
+
+
+# ---- Q&A ----------------------------------------------------------------------------------------------------
+def answer(result: dict, human_group: str | None = None) -> tuple[str, list[dict]]:
+    qid = str(result["question_id"])
+    conf = result.get("confidence")
+    meta = f"intent `{esc(result.get('intent'))}` · confidence {pct(conf)} · run #{result.get('run_id')}"
+    blocks = [section(esc(result.get("answer") or "")), context(meta)]
+    if result.get("fallback"):
+        human = f"<!subteam^{human_group}>" if human_group else "a colleague"
+        blocks.append(section(f":raising_hand: I'm not sure about this one. {human} can help — reply in this thread."))
+    blocks.append({"type": "actions", "block_id": f"qa_{qid}", "elements": [
+        button(":+1: Helpful", "qa_feedback_up", qid), button(":-1: Not helpful", "qa_feedback_down", qid)]})
+    return (result.get("answer") or "")[:MAX_TEXT], blocks
+
+
+# ---- home tab -----------------------------------------------------------------------------------------------
+def home_view(runs: list[dict], deployments: list[dict], is_admin: bool) -> dict:
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "ftbot"}},
+              section("Fine-tune transformer classifiers and ask them questions. `/ft help` lists the commands."
+                      + ("" if is_admin else "\n_You can list runs, check status and ask; admins train and deploy._"))]
+    blocks.append({"type": "divider"})
+    if deployments:
+        blocks.append(section("*Deployments*\n" + "\n".join(
+            f"• {('<#' + d['scope'] + '>') if d['scope'] != 'default' else '`default`'} → run #{d['run_id']}"
+            f" (by <@{d['deployed_by']}>)" for d in deployments)))
+    else:
+        blocks.append(section("*Deployments*\nnone yet"))
+    blocks.append(runs_list(runs)[1][0])
+    return {"type": "home", "blocks": blocks}
+
+
+# ---- train modal --------------------------------------------------------------------------------------------
+MODAL_FIELDS = ("dataset", "base", "method", "alpha", "freeze", "epochs", "lr", "r")
+
+
+def train_modal(datasets: list[str], private_metadata: str = "") -> dict:
+    def text_input(block_id, label, placeholder, initial=None, optional=True):
+        el = {"type": "plain_text_input", "action_id": "value",
+              "placeholder": {"type": "plain_text", "text": placeholder}}
+        if initial is not None:
+            el["initial_value"] = initial
+        return {"type": "input", "block_id": block_id, "optional": optional,
+                "label": {"type": "plain_text", "text": label}, "element": el}
+
+    if datasets:
+        ds = {"type": "input", "block_id": "dataset", "label": {"type": "plain_text", "text": "Dataset"},
+              "element": {"type": "static_select", "action_id": "value",
+                          "options": [{"text": {"type": "plain_text", "text": n[:75]}, "value": n}
+                                      for n in datasets[:100]]}}
+    else:
+        ds = text_input("dataset", "Dataset", "name of a registered dataset", optional=False)
+    method = {"type": "input", "block_id": "method", "label": {"type": "plain_text", "text": "Method"},
+              "element": {"type": "radio_buttons", "action_id": "value",
+                          "initial_option": {"text": {"type": "plain_text", "text": "LoRA"}, "value": "lora"},
+                          "options": [{"text": {"type": "plain_text", "text": "LoRA"}, "value": "lora"},
+                                      {"text": {"type": "plain_text", "text": "Full fine-tuning"}, "value": "full"}]}}
+    return {
+        "type": "modal", "callback_id": "ft_train", "private_metadata": private_metadata,
+        "title": {"type": "plain_text", "text": "Train a model"},
+        "submit": {"type": "plain_text", "text": "Train"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [ds,
+                   text_input("base", "Base model", "minilm, a local folder or a hub id", "minilm"),
+                   method,
+                   text_input("alpha", "α — weight of the pretraining loss (0–1)", "0 = plain fine-tuning", "0"),
+                   text_input("freeze", "Frozen layers", "none, embeddings, 0-3 …", "none"),
+                   text_input("epochs", "Epochs", "default by task"),
+                   text_input("lr", "Learning rate", "default: 1e-3 LoRA, 1e-4 full"),
+                   text_input("r", "LoRA rank", "16")],
+    }
+
+
+def modal_values(view: dict) -> dict:
+    """{block_id: value} from a submitted view (selects, radios and text inputs)."""
+    out = {}
+    for block_id, actions in ((view.get("state") or {}).get("values") or {}).items():
+        el = actions.get("value") or next(iter(actions.values()), {})
+        v = el.get("value")
+        if v is None and el.get("selected_option"):
+            v = el["selected_option"].get("value")
+        if v is not None and str(v).strip() != "":
+            out[block_id] = str(v).strip()
+    return out

@@ -1,0 +1,57 @@
+"""Buttons: 👍/👎 on answers, Deploy and Compare on a run's result."""
+from __future__ import annotations
+
+from bot import blocks
+from bot.listeners import Deps
+from bot.listeners.commands import scope_for
+
+
+def register(app, deps: Deps) -> None:
+    @app.action("qa_feedback_up")
+    @app.action("qa_feedback_down")
+    def on_feedback(ack, body, action, client):
+        ack()
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+        value = 1 if action["action_id"] == "qa_feedback_up" else -1
+        eph = _ephemeral(client, channel, user, body)
+        deps.background(_feedback, deps, int(action["value"]), user, value, eph, on_error=eph)
+
+    @app.action("run_deploy")
+    def on_deploy(ack, body, action, client):
+        ack()
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+        eph = _ephemeral(client, channel, user, body)
+        if not deps.settings.is_admin(user):
+            eph(deps.refusal("deploy"))
+            deps.background(deps.audit, user, "deploy", f"run:{action['value']}", ok=False, reason="not an admin")
+            return
+        deps.background(_deploy, deps, int(action["value"]), user, channel, client, on_error=eph)
+
+    @app.action("run_compare")
+    def on_compare(ack, body, action, client):
+        ack()
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+        eph = _ephemeral(client, channel, user, body)
+        a, b = (int(x) for x in action["value"].split(","))
+        deps.background(lambda: eph(*blocks.compare_blocks(deps.service.runs.compare(deps.home, a, b))), on_error=eph)
+
+
+def _ephemeral(client, channel, user, body):
+    thread = (body.get("message") or {}).get("thread_ts")
+
+    def send(text, blks=None):
+        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blks, thread_ts=thread)
+    return send
+
+
+def _feedback(deps, qid, user, value, eph):
+    deps.service.qa.feedback(deps.home, qid, user=user, value=value)
+    eph(":+1: Thanks — noted." if value > 0 else ":-1: Thanks — noted; this helps the next training run.")
+
+
+def _deploy(deps, run_id, user, channel, client):
+    scope = scope_for(channel)
+    dep = deps.service.qa.deploy(deps.home, run_id, scope=scope, user=user)
+    where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
+    client.chat_postMessage(channel=channel, text=f":rocket: run #{dep['run_id']} now answers questions {where}"
+                                                  f" (deployed by <@{user}>)")

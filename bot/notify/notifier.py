@@ -1,0 +1,194 @@
+"""One status message per run, edited at most every ~3 s; milestones and charts in its thread; the result in the
+channel. Restart-safe: every post is reserve → post → record in storage.slack_messages, keyed by purpose
+(run:7:status, run:7:event:42, run:7:file:loss_curve, run:7:final, run:7:done), so a restarted bot finds what was
+sent and posts nothing twice. This is the only path that waits on 429 Retry-After (an ack never does).
+
+The notifier only reads the database and calls Slack; training runs elsewhere (the job worker).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from storage import connect, events
+from storage import runs as runs_table
+from storage import slack_messages as sent
+from storage.errors import StorageError
+
+from bot import blocks
+from bot.settings import Settings
+
+log = logging.getLogger("ftbot.notify")
+TERMINAL = ("succeeded", "failed", "cancelled")
+PLOTS = (("loss_curve", "Loss curve (L_new, L_pre, validation)"), ("confusion", "Confusion matrix (validation)"))
+
+
+def notifier_client(settings: Settings, max_429_retries: int = 5) -> WebClient:
+    return WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=30,
+                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                     RateLimitErrorRetryHandler(max_retry_count=max_429_retries)])
+
+
+class Notifier:
+    def __init__(self, settings: Settings, client: WebClient | None = None, poll_s: float = 1.0):
+        self.settings = settings
+        self.home = settings.home
+        self.client = client or notifier_client(settings)
+        self.poll_s = poll_s
+        self.min_edit_s = settings.update_interval_s
+        self._last_edit: dict[int, float] = {}
+        self._plans: dict[int, dict] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._known: dict[str, dict] = {}
+        self._lock = threading.Lock()   # one sync at a time (loop thread vs. direct calls in tests)
+
+    # ---- lifecycle ------------------------------------------------------------------------------------------
+    def start(self) -> "Notifier":
+        self._thread = threading.Thread(target=self._loop, name="ftbot-notifier", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def wake(self, run_id: int | None = None, plan: dict | None = None) -> None:
+        if run_id is not None and plan:
+            self._plans[int(run_id)] = plan
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync_once()
+            except Exception as e:  # noqa: BLE001 — keep syncing; the next tick retries what failed
+                log.error("notifier tick failed: %s", self.settings.redact(f"{type(e).__name__}: {e}"))
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    # ---- sync -----------------------------------------------------------------------------------------------
+    def sync_once(self) -> None:
+        with self._lock:
+            with connect(self.home) as db:
+                ids = sent.runs_to_sync(db)
+            for rid in ids:
+                try:
+                    self.sync_run(rid)
+                except (SlackApiError, StorageError, OSError) as e:
+                    log.warning("run #%s: Slack sync will retry: %s", rid, self.settings.redact(str(e)))
+
+    def sync_run(self, run_id: int) -> None:
+        with connect(self.home) as db:
+            run = runs_table.get(db, run_id)
+            evs = [e for e in events.list_for(db, run_id) if e["kind"] in ("eval", "milestone")]
+            # What was already sent for this run: skip those keys without touching the write lock.
+            self._known = {r["key"]: r for r in sent.for_run(db, run_id) if r["ts"]}
+        channel = (run.get("origin") or {}).get("channel")
+        if not channel:
+            return
+        done = run["status"] in TERMINAL
+        latest_eval = next((e for e in reversed(evs) if e["kind"] == "eval"), None)
+        root = self._status(run, channel, latest_eval, force=done)
+        if root:
+            if run.get("started_at"):
+                worker = f" on `{run['worker']}`" if run.get("worker") else ""
+                self._post(f"run:{run_id}:started", channel, run_id, root,
+                           f":arrow_forward: started{worker}", None)
+            for e in evs:
+                self._post(f"run:{run_id}:event:{e['id']}", channel, run_id, root, blocks.milestone_text(e), None)
+        if not done:
+            return
+        if root and run["status"] == "succeeded" and run.get("artifact_path"):
+            for name, title in PLOTS:
+                self._upload(f"run:{run_id}:file:{name}", channel, run_id, root,
+                             Path(run["artifact_path"]) / "plots" / f"{name}.png", title)
+        with connect(self.home) as db:
+            prev = runs_table.previous_succeeded(db, run["dataset"], run_id) if run["status"] == "succeeded" else None
+        text, blks = blocks.final_message(run, prev)
+        self._post(f"run:{run_id}:final", channel, run_id, None, text, blks)
+        self._post(f"run:{run_id}:done", channel, run_id, None, None, None, marker=True)
+        self._last_edit.pop(run_id, None)
+        self._plans.pop(run_id, None)
+
+    # ---- pieces ---------------------------------------------------------------------------------------------
+    def _status(self, run: dict, channel: str, latest_eval: dict | None, force: bool) -> str | None:
+        """Post or edit the run's status message; returns its ts (the thread root)."""
+        rid = run["id"]
+        key = f"run:{rid}:status"
+        text, blks = blocks.status_message(run, latest_eval)
+        plan = self._plans.get(rid)
+        if plan and run["status"] == "queued":
+            blks = blks[:1] + [blocks.section(blocks.plan_text(run, plan))] + blks[1:]
+        digest = _hash(text, blks)
+        with connect(self.home) as db:
+            row = sent.get(db, key)
+        if row is None:
+            ts = self._post(key, channel, rid, None, text, blks, digest=digest)
+            self._last_edit[rid] = time.monotonic()
+            return ts
+        if not row["ts"]:
+            return None   # a post is in flight elsewhere or was interrupted by a crash: never post it twice
+        if row["content_hash"] != digest:
+            last = self._last_edit.get(rid, 0.0)
+            if force or time.monotonic() - last >= self.min_edit_s:
+                self.client.chat_update(channel=row["channel"], ts=row["ts"], text=text, blocks=blks)
+                self._last_edit[rid] = time.monotonic()
+                with connect(self.home) as db:
+                    sent.record(db, key, row["ts"], digest)
+        return row["ts"]
+
+    def _post(self, key: str, channel: str, run_id: int, thread_ts: str | None, text: str | None,
+              blks: list | None, *, digest: str | None = None, marker: bool = False) -> str | None:
+        if key in self._known:
+            return self._known[key]["ts"]
+        with connect(self.home) as db:
+            if not sent.reserve(db, key, channel, run_id=run_id, thread_ts=thread_ts):
+                row = sent.get(db, key)
+                return row["ts"] if row else None
+        try:
+            if marker:
+                ts = "-"
+            else:
+                resp = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blks,
+                                                    unfurl_links=False)
+                ts = resp["ts"]
+        except BaseException:
+            with connect(self.home) as db:
+                sent.release(db, key)
+            raise
+        with connect(self.home) as db:
+            sent.record(db, key, ts, digest)
+        return ts
+
+    def _upload(self, key: str, channel: str, run_id: int, thread_ts: str, path: Path, title: str) -> None:
+        if key in self._known or not path.is_file():
+            return
+        with connect(self.home) as db:
+            if not sent.reserve(db, key, channel, run_id=run_id, thread_ts=thread_ts):
+                return
+        try:
+            resp = self.client.files_upload_v2(channel=channel, thread_ts=thread_ts, file=str(path),
+                                               filename=path.name, title=title)
+            file_id = (resp.get("file") or {}).get("id") or "uploaded"
+        except BaseException:
+            with connect(self.home) as db:
+                sent.release(db, key)
+            raise
+        with connect(self.home) as db:
+            sent.record(db, key, file_id)
+
+
+def _hash(text: str, blks) -> str:
+    return hashlib.sha256(json.dumps([text, blks], sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,0 +1,124 @@
+"""HTTP serving: a threaded WSGI server with POST /slack/events through Bolt and GET /healthz → 200.
+
+`serve()` blocks (for `ftbot serve --port N`); `start()` runs the same thing on a background thread and returns a
+handle with `.url` and `.stop()` (tests, bench). The notifier and, if asked, an embedded job worker run beside it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socketserver
+import threading
+from dataclasses import dataclass, field
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import build_app
+from bot.listeners import Deps
+from bot.notify import Notifier
+from bot.settings import Settings
+
+log = logging.getLogger("ftbot.server")
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    request_queue_size = 128     # 50 commands at once must not be refused by the listen backlog
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 — access lines go to debug, never with bodies
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def wsgi_app(slack_handler: SlackRequestHandler):
+    def app(environ, start_response):
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            body = json.dumps({"ok": True}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path == "/slack/events" and method == "POST":
+            return slack_handler(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"Not Found"]
+    return app
+
+
+@dataclass
+class Running:
+    server: ThreadingWSGIServer
+    deps: Deps
+    notifier: Notifier | None
+    threads: list = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    worker: object = None
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server.server_address[0]}:{self.port}"
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        if self.notifier:
+            self.notifier.stop()
+        if self.worker is not None:
+            self.worker.stop(wait=False)
+        self.deps.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embedded_worker: bool = True,
+          notifier: bool = True, deps: Deps | None = None, notify_poll_s: float = 1.0) -> Running:
+    # Migrate once before any thread connects: concurrent first-time migrations race on CREATE TABLE.
+    from storage import connect
+    with connect(settings.home):
+        pass
+    app, deps = build_app(settings, deps)
+    note = Notifier(settings, poll_s=notify_poll_s).start() if notifier else None
+    deps.notifier = note
+    server = make_server(host, port, wsgi_app(SlackRequestHandler(app)), server_class=ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    running = Running(server=server, deps=deps, notifier=note)
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)
+    t.start()
+    running.threads.append(t)
+    if embedded_worker:
+        running.worker = _start_worker(settings, running.stop_event)
+    log.info("ftbot serving Slack on %s/slack/events (health: /healthz)", running.url)
+    return running
+
+
+def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, embedded_worker: bool = True) -> None:
+    """Block until SIGINT/SIGTERM."""
+    running = start(settings, host, port, embedded_worker=embedded_worker)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, lambda *_: done.set())
+        except ValueError:   # not the main thread
+            pass
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+def _start_worker(settings: Settings, stop_event: threading.Event):
+    """The job runner's embedded worker (jobs.worker), when it is installed."""
+    try:
+        from jobs import worker as jobs_worker
+    except ImportError:
+        log.warning("no embedded worker (jobs.worker is missing); run `ftbot worker` beside the server")
+        return None
+    return jobs_worker.Worker(settings.home).start()

@@ -1,0 +1,286 @@
+"""Runs: submit (validate + plan + queue), execute one claimed run, cancel, status, compare, evaluate.
+
+`execute` is the one narrow call through which the job runner reaches the engine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from engine.config import TrainConfig
+from engine.errors import FtbotError, TrainingError
+from storage import audit, connect, events
+from storage import datasets as dataset_table
+from storage import runs as table
+from storage.errors import Conflict
+
+from bot.service import datasets as datasets_service
+from bot.service.paths import run_ckpt_dir, run_dir, run_tmp_dir
+
+HEARTBEAT_S = 5.0
+CANCEL_POLL_S = 0.5
+
+
+def _as_dict(obj) -> dict:
+    if obj is None:
+        return {}
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    return dict(obj)
+
+
+def build_config(home, dataset: str, options: dict) -> tuple[TrainConfig, dict]:
+    with connect(home) as db:
+        ds = dataset_table.get(db, dataset)
+    return TrainConfig.from_options(options, task_kind=ds["kind"]), ds
+
+
+def plan(home, dataset: str, options: dict) -> dict:
+    """What would train: trainable parameters, frozen layers, α and its L_pre kind, rough time."""
+    from engine.train import plan as engine_plan
+
+    config, _ = build_config(home, dataset, options)
+    data = datasets_service.load(home, dataset)
+    return {**_as_dict(engine_plan(config, data)), "config": config.to_dict()}
+
+
+def submit(home, dataset: str, options: dict | None = None, *, user: str, origin: dict | None = None,
+           with_plan: bool = True) -> dict:
+    """Validate the keys, plan, and queue a run. Returns the run row with `plan` and `queue_position`."""
+    options = dict(options or {})
+    config, _ = build_config(home, dataset, options)
+    the_plan = plan(home, dataset, options) if with_plan else {}
+    with connect(home) as db:
+        run = table.create(db, dataset=dataset, config=config.to_dict(), requester=user, origin=origin,
+                           pre_loss=the_plan.get("pre_loss"))
+        if the_plan:
+            table.update(db, run["id"], trainable_params=the_plan.get("trainable_params"),
+                         total_params=the_plan.get("total_params"))
+        audit.log(db, user, "train", f"run:{run['id']}", detail={"dataset": dataset, "options": options})
+        run = table.get(db, run["id"])
+        run["queue_position"] = table.queue_position(db, run["id"])
+    run["plan"] = the_plan
+    return run
+
+
+class _RunMonitor:
+    """Heartbeat + cancel watch for one executing run, on a thread of its own so a slow step or a long
+    evaluation still beats. `reason()` is the engine's should_stop."""
+
+    def __init__(self, home, run_id: int, worker: str):
+        self.home, self.run_id, self.worker = home, run_id, worker
+        self._stop = threading.Event()
+        self._reason: str | None = None
+        self._progress: dict | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"run-{run_id}-monitor", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def set_progress(self, progress: dict) -> None:
+        self._progress = progress
+
+    def reason(self) -> str | None:
+        return self._reason
+
+    def _loop(self) -> None:
+        last_beat = 0.0
+        while not self._stop.wait(CANCEL_POLL_S):
+            try:
+                with connect(self.home) as db:
+                    if table.cancel_requested(db, self.run_id):
+                        self._reason = table.get(db, self.run_id).get("reason") or "cancelled"
+                    if time.monotonic() - last_beat >= HEARTBEAT_S:
+                        if not table.heartbeat(db, self.run_id, self.worker, self._progress):
+                            self._reason = self._reason or "the run was taken over by another worker"
+                        last_beat = time.monotonic()
+            except Exception:  # a busy database must not kill the heartbeat thread; try again next tick
+                continue
+
+
+def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = None) -> dict:
+    """Run one already-claimed run here: train, evaluate, write the artifact atomically, finish the record.
+    Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
+    from engine.evaluate import report as evaluate_report
+    from engine.train import train
+
+    run_id = int(run_id)
+    with connect(home) as db:
+        run = table.get(db, run_id)
+    tmp, ckpt, final = run_tmp_dir(home, run_id), run_ckpt_dir(home, run_id), run_dir(home, run_id)
+    monitor = _RunMonitor(home, run_id, worker).start()
+    try:
+        config = TrainConfig.from_dict(run["config"])
+        data = datasets_service.load(home, run["dataset"])
+        shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed attempt; the checkpoint is what resumes
+        tmp.mkdir(parents=True)
+
+        def progress(p) -> None:
+            d = _as_dict(p)
+            kind = d.get("kind", "step")
+            monitor.set_progress(d)
+            with connect(home) as db:
+                events.add(db, run_id, kind, message=d.get("message"),
+                           data={k: d.get(k) for k in ("metrics", "eta_s", "examples_per_s", "total_steps")},
+                           step=d.get("step"), epoch=d.get("epoch"), loss=d.get("loss"), loss_new=d.get("loss_new"),
+                           loss_pre=d.get("loss_pre"), lr=d.get("lr"))
+                if kind != "milestone":
+                    table.update(db, run_id, progress=d)
+            if on_progress:
+                on_progress(p)
+
+        result = train(config, data, tmp, checkpoint_dir=ckpt, on_progress=progress, should_stop=monitor.reason,
+                       resume=True)
+        res = _as_dict(result)
+        common = dict(trainable_params=res.get("trainable_params"), total_params=res.get("total_params"),
+                      pre_loss=res.get("pre_loss"))
+        if res["status"] != "succeeded":
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(ckpt, ignore_errors=True)
+            with connect(home) as db:
+                table.finish(db, run_id, res["status"], reason=res.get("reason"), error=res.get("error"), **common)
+                events.add(db, run_id, "milestone", message=f"{res['status']}: {res.get('reason') or res.get('error')}")
+            return _final(home, run_id)
+
+        with connect(home) as db:
+            events.add(db, run_id, "milestone", message="evaluating on the validation split")
+        rep = evaluate_report(tmp, data)
+        rep["train"] = {k: res.get(k) for k in ("wall_s", "train_examples_per_s", "steps", "best_step",
+                                                "stopped_early", "reason")}
+        if monitor.reason():  # cancelled during evaluation: still no artifact
+            raise _Cancelled(monitor.reason())
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        with connect(home) as db:
+            ok = table.finish(db, run_id, "succeeded", worker=worker, artifact_path=str(final),
+                              accuracy=rep.get("accuracy"), macro_f1=rep.get("macro_f1"), metrics=rep,
+                              reason=res.get("reason"), **common)
+            if not ok:  # cancelled or taken over at the very end: the record wins, drop the artifact
+                shutil.rmtree(final, ignore_errors=True)
+            else:
+                events.add(db, run_id, "milestone", message="finished",
+                           data={"accuracy": rep.get("accuracy"), "macro_f1": rep.get("macro_f1")})
+        return _final(home, run_id)
+    except _Cancelled as c:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        with connect(home) as db:
+            table.finish(db, run_id, "cancelled", reason=str(c))
+        return _final(home, run_id)
+    except Exception as e:  # noqa: BLE001 — every failure becomes a failed run with a readable reason
+        shutil.rmtree(tmp, ignore_errors=True)
+        msg = str(e) if isinstance(e, FtbotError) else f"{type(e).__name__}: {e}"
+        with connect(home) as db:
+            table.finish(db, run_id, "failed", error=msg, reason="error")
+            events.add(db, run_id, "milestone", message=f"failed: {msg}")
+        return _final(home, run_id)
+    finally:
+        monitor.close()
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _final(home, run_id: int) -> dict:
+    with connect(home) as db:
+        return table.get(db, run_id)
+
+
+def run_foreground(home, run_id: int, *, worker: str = "cli", on_progress: Callable | None = None) -> dict:
+    """`ftbot train` without --queue: claim the run we just created and execute it here."""
+    with connect(home) as db:
+        if not table.claim(db, run_id, worker):
+            raise TrainingError(f"run #{run_id} was taken by a worker before it could start here")
+    return execute(home, run_id, worker=worker, on_progress=on_progress)
+
+
+def cancel(home, run_id, *, user: str, reason: str | None = None) -> dict:
+    with connect(home) as db:
+        status = table.request_cancel(db, int(run_id), reason or f"cancelled by {user}")
+        audit.log(db, user, "cancel", f"run:{run_id}", detail={"status": status})
+        return table.get(db, run_id)
+
+
+def status(home, run_id) -> dict:
+    with connect(home) as db:
+        run = table.get(db, run_id)
+        run["queue_position"] = table.queue_position(db, run["id"])
+        run["events"] = events.list_for(db, run["id"], kind="milestone")[-10:]
+    return run
+
+
+def list_recent(home, limit: int = 20, dataset: str | None = None) -> list[dict]:
+    with connect(home) as db:
+        return table.list_recent(db, limit=limit, dataset=dataset)
+
+
+def previous(home, run: dict) -> dict | None:
+    with connect(home) as db:
+        return table.previous_succeeded(db, run["dataset"], run["id"])
+
+
+def compare(home, a, b) -> dict:
+    """Side-by-side: metrics with the difference b − a, and the config keys that differ."""
+    with connect(home) as db:
+        ra, rb = table.get(db, a), table.get(db, b)
+    metrics = {}
+    for key in ("accuracy", "macro_f1"):
+        va, vb = ra.get(key), rb.get(key)
+        metrics[key] = {"a": va, "b": vb, "delta": (vb - va) if va is not None and vb is not None else None}
+    for key in ("roc_auc", "expected_cost", "forgetting"):
+        va, vb = _metric(ra, key), _metric(rb, key)
+        if va is not None or vb is not None:
+            metrics[key] = {"a": va, "b": vb, "delta": (vb - va) if va is not None and vb is not None else None}
+    ca, cb = ra["config"], rb["config"]
+    diff = {k: {"a": ca.get(k), "b": cb.get(k)} for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)}
+    return {"a": _brief(ra), "b": _brief(rb), "metrics": metrics, "config_diff": diff}
+
+
+def _metric(run: dict, key: str):
+    v = (run.get("metrics") or {}).get(key)
+    if isinstance(v, dict):
+        v = v.get("mean_cosine_drift", v.get("value"))
+    return v if isinstance(v, (int, float)) else None
+
+
+def _brief(run: dict) -> dict:
+    return {k: run.get(k) for k in ("id", "dataset", "status", "base", "method", "loss_alpha", "freeze", "accuracy",
+                                    "macro_f1")}
+
+
+def evaluate(home, run_id, *, dataset: str | None = None, file=None, user: str = "cli") -> dict:
+    """Evaluate a finished run on a registered dataset (its validation split when it is the training set, all
+    rows otherwise) or on a `text,label` file."""
+    from engine.data import read_labeled_file
+    from engine.evaluate import evaluate_examples
+
+    with connect(home) as db:
+        run = table.get(db, run_id)
+    if run["status"] != "succeeded" or not run.get("artifact_path"):
+        raise Conflict(f"run #{run['id']} is {run['status']}; only a succeeded run can be evaluated")
+    trained_on = datasets_service.load(home, run["dataset"])
+    if file is not None:
+        examples = read_labeled_file(Path(file), like=trained_on)
+        source = str(file)
+    elif dataset and dataset != run["dataset"]:
+        other = datasets_service.load(home, dataset)
+        examples = other.train + other.validation
+        source = dataset
+    else:
+        examples, source = trained_on.validation, f"{run['dataset']} (validation split)"
+    result = evaluate_examples(run["artifact_path"], examples)
+    result.update(run_id=run["id"], evaluated_on=source, examples=len(examples))
+    with connect(home) as db:
+        audit.log(db, user, "eval", f"run:{run['id']}", detail={"on": source, "accuracy": result.get("accuracy")})
+    return result

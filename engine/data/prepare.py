@@ -1,0 +1,203 @@
+"""prepare_dataset: read → detect columns → check everything → split → PII. read_labeled_file for `eval --file`.
+
+All problems are collected and raised together as one DatasetError; nothing is written here (see store.py).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+from engine.data import answers as answers_mod
+from engine.data.checks import (Item, drop_duplicates, duplicate_groups, duplicate_message, formula_cells,
+                                label_problems, overlap_problem, text_problems)
+from engine.data.columns import LABEL_NAMES, Columns, find_column, resolve_columns
+from engine.data.pii import PiiReport, redact as redact_text
+from engine.data.reader import Table, read_table, show_rows
+from engine.data.serialize import serialize_row
+from engine.data.split import split_indices
+from engine.data.types import Example, PreparedDataset
+from engine.errors import ConfigError, DatasetError
+
+SPLIT_VALUES = {"train": "train", "training": "train", "validation": "validation", "val": "validation",
+                "valid": "validation", "dev": "validation"}
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_args(val_fraction: float, max_chars: int) -> None:
+    if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise ConfigError("val_fraction", val_fraction, "a share between 0 and 1, e.g. 0.2")
+    if not isinstance(max_chars, int) or max_chars < 1:
+        raise ConfigError("max_chars", max_chars, "a positive whole number of characters, e.g. 2000")
+
+
+def _items(table: Table, cols: Columns, *, redact: bool, pii: PiiReport) -> list[Item]:
+    """Rows → Items: text (tabular rows serialized), stripped label, split value; PII scanned (and redacted)."""
+    items = []
+    for r in table.rows:
+        label = r.values.get(cols.label, "").strip()
+        split = r.values.get(cols.split, "").strip().lower() if cols.split else None
+        if cols.kind == "text":
+            text = r.values.get(cols.text, "").strip()
+            matches = pii.scan(text, r.line, cols.text)
+            items.append(Item(r.line, redact_text(text, matches) if redact and matches else text, label, split))
+        else:
+            raw = {}
+            for c in cols.features:
+                v = r.values.get(c, "")
+                matches = pii.scan(v, r.line, c)
+                raw[c] = redact_text(v, matches) if redact and matches else v
+            items.append(Item(r.line, serialize_row(raw, cols.features), label, split, raw=raw))
+    return items
+
+
+def _split_column_problems(items: list[Item], column: str) -> list[str]:
+    bad = [it for it in items if it.split not in SPLIT_VALUES]
+    if not bad:
+        for it in items:
+            it.split = SPLIT_VALUES[it.split]
+        sides = Counter(it.split for it in items)
+        missing = [s for s in ("train", "validation") if not sides[s]]
+        return [f"column {column!r} has no {m} rows; mark some rows {m}, or leave out the column to let the split "
+                f"be made for you" for m in missing]
+    values = sorted({it.split or "(empty)" for it in bad})
+    return [f"{show_rows([it.line for it in bad])} of column {column!r} {'have' if len(bad) > 1 else 'has'} "
+            f"values other than train/validation ({', '.join(values[:5])}); use train or validation"]
+
+
+def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=None, val_fraction=0.2, seed=42,
+                    redact=False, dedupe=False, max_chars=2000) -> PreparedDataset:
+    """Read, validate, split and PII-scan a labeled file. Raises DatasetError with one message per problem.
+
+    `redact=True` replaces PII in the texts (and later in the stored copy) with [CARD], [IBAN], [EMAIL], [PHONE].
+    `dedupe=True` drops later copies of a duplicate text (with a warning) instead of refusing the file.
+    """
+    _check_args(val_fraction, max_chars)
+    path = Path(path)
+    src = path.name
+    table = read_table(path)
+    problems, warnings = list(table.problems), []
+
+    cols = resolve_columns(table.columns, text_column, label_column)
+    warnings += cols.warnings
+    problems += formula_cells(table.rows, table.columns)
+    if cols.problems:                     # without columns the row checks cannot run
+        raise DatasetError(cols.problems + problems, source=src)
+
+    pii = PiiReport()
+    items = _items(table, cols, redact=redact, pii=pii)
+    problems += text_problems(items, max_chars=max_chars, kind=cols.kind)
+
+    groups = duplicate_groups(items)
+    if groups and dedupe:
+        items, note = drop_duplicates(items, groups)
+        warnings.append(note)
+    elif groups:
+        problems.append(duplicate_message(groups))
+    problems += label_problems(items)
+    if cols.split:
+        problems += _split_column_problems(items, cols.split)
+
+    labels = sorted({it.label for it in items if it.label})
+    col_answers, ans_problems = ({}, [])
+    if cols.answer:
+        col_answers, ans_problems = answers_mod.from_column(table.rows, cols.label, cols.answer)
+    file_answers = {}
+    if answers_path is not None:
+        file_answers, more = answers_mod.from_file(answers_path, cols.label)
+        ans_problems += more
+    answers, merge_problems, merge_warnings = answers_mod.merge(col_answers, file_answers, labels)
+    problems += ans_problems + merge_problems
+    warnings += merge_warnings
+
+    if cols.split and not problems:
+        train = [it for it in items if it.split == "train"]
+        val = [it for it in items if it.split == "validation"]
+        problems += overlap_problem(train, val, cols.split)
+        only_val = sorted({it.label for it in val} - {it.label for it in train})
+        if only_val:
+            problems.append(f"labels with rows only in validation: {', '.join(only_val[:10])}; give each label at "
+                            f"least one train row")
+    if problems:
+        raise DatasetError(problems, source=src)
+
+    if cols.split:
+        split_info = {"from_column": cols.split}
+    else:
+        tr_idx, va_idx = split_indices([it.text for it in items], [it.label for it in items],
+                                       fraction=float(val_fraction), seed=seed)
+        train, val = [items[i] for i in tr_idx], [items[i] for i in va_idx]
+        split_info = {}
+    split_info = {"train": len(train), "validation": len(val), "seed": seed, "fraction": float(val_fraction),
+                  **split_info}
+
+    tabular = cols.kind == "tabular"
+    return PreparedDataset(
+        format=table.format, kind=cols.kind, text_column=cols.text, label_column=cols.label,
+        feature_columns=list(cols.features),
+        train=[Example(it.text, it.label) for it in train],
+        validation=[Example(it.text, it.label) for it in val],
+        labels=labels, label_counts=dict(sorted(Counter(it.label for it in items).items())),
+        answers=answers, pii=pii.to_dict(), redacted=bool(redact), rows=len(items), split=split_info,
+        raw_train=[it.raw for it in train] if tabular else None,
+        raw_validation=[it.raw for it in val] if tabular else None,
+        warnings=warnings, source_name=src, source_sha256=file_sha256(path),
+        answer_column=cols.answer, split_column=cols.split,
+    )
+
+
+def read_labeled_file(path, like: PreparedDataset) -> list[Example]:
+    """Examples from another file, read with `like`'s columns and serialization (for evaluating a run on it)."""
+    path = Path(path)
+    src = path.name
+    table = read_table(path)
+    problems = list(table.problems)
+    present = lambda name: name if name and find_column(table.columns, name) else None  # noqa: E731
+    if like.kind == "text":
+        cols = resolve_columns(table.columns, present(like.text_column), present(like.label_column),
+                               allow_tabular=False)
+    else:
+        cols = Columns(kind="tabular", label=present(like.label_column))
+        if cols.label is None:
+            names = [c for c in table.columns if c.strip().lower() in LABEL_NAMES]
+            cols.label = names[0] if len(names) == 1 else None
+        if cols.label is None:
+            cols.problems.append(f"no label column {like.label_column!r} (or label); the columns are: "
+                                 f"{', '.join(table.columns)}")
+        missing = [c for c in like.feature_columns if find_column(table.columns, c) is None]
+        if missing:
+            cols.problems.append(f"columns {', '.join(missing)} are missing; the dataset was serialized from "
+                                 f"{', '.join(like.feature_columns)}")
+        cols.features = [find_column(table.columns, c) for c in like.feature_columns]
+    if cols.problems:
+        raise DatasetError(cols.problems + problems, source=src)
+
+    items = _items(table, cols, redact=like.redacted, pii=PiiReport())
+    if like.kind == "tabular":      # serialize under the dataset's own column names
+        for it in items:
+            it.raw = {name: it.raw[c] for name, c in zip(like.feature_columns, cols.features)}
+            it.text = serialize_row(it.raw, like.feature_columns)
+    empty = [it.line for it in items if not it.text.strip()]
+    if empty:
+        problems.append(f"{show_rows(empty)} {'have' if len(empty) > 1 else 'has'} empty text; fill in or delete them")
+    nolabel = [it.line for it in items if not it.label]
+    if nolabel:
+        problems.append(f"{show_rows(nolabel)} {'have' if len(nolabel) > 1 else 'has'} no label; fill in the label")
+    known = set(like.labels)
+    unknown = sorted({it.label for it in items if it.label and it.label not in known})
+    if unknown:
+        rows = [it.line for it in items if it.label in set(unknown)]
+        problems.append(f"labels not known to the dataset: {', '.join(repr(u) for u in unknown[:10])}"
+                        f"{' and more' if len(unknown) > 10 else ''} ({show_rows(rows)}); the dataset's labels are: "
+                        f"{', '.join(like.labels[:40])}{' …' if len(like.labels) > 40 else ''}")
+    if problems:
+        raise DatasetError(problems, source=src)
+    return [Example(it.text, it.label) for it in items]
+

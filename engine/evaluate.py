@@ -1,0 +1,235 @@
+"""Evaluation report of a trained run: the tuned model on validation data beside sklearn baselines, two-class cost
+figures, forgetting, plots; writes metrics.json, qa.json and refreshes the model card.
+
+`report(artifact_dir, data)` is called once after training; `evaluate_examples(artifact_dir, examples)` scores the
+same model on other labelled data with the thresholds `report` stored.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.data.types import Example, PreparedDataset
+from engine.errors import ConfigError, DatasetError
+from engine.evaluation.baseline import run_baselines
+from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, cost_report
+from engine.evaluation.forgetting import MAX_TEXTS, forgetting
+from engine.evaluation.metrics import binary_scores, metrics, positive_label
+from engine.evaluation.plots import confusion_png, loss_curve_png
+from engine.evaluation.thresholds import TARGET_ACCURACY, answer_threshold
+from engine.inference import DEFAULT_FALLBACK, DEFAULT_NO_ANSWER, get_predictor
+
+log = logging.getLogger(__name__)
+
+
+def _write_json(path: Path, obj) -> None:
+    """Atomic: readers (the Q&A cache, the bot) never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _jsonable(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def read_history(artifact_dir: str | Path) -> list[dict]:
+    path = Path(artifact_dir) / "history.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                log.warning("skipping a bad line in %s", path)
+    return out
+
+
+def _binary(labels: list[str], y_true: Sequence[str], proba: np.ndarray, positive: str, costs: CostMatrix,
+            threshold: float | None) -> dict:
+    score = proba[:, labels.index(positive)]
+    is_pos = np.asarray(y_true) == positive
+    out = {"positive_label": positive, **cost_report(is_pos, score, costs, threshold)}
+    negative = labels[1 - labels.index(positive)]
+    pred = np.where(score >= out["threshold"], positive, negative)
+    at_t = metrics(y_true, pred, labels)
+    out["macro_f1_at_threshold"] = at_t["macro_f1"]
+    out["confusion_at_threshold"] = at_t["confusion"]
+    return out
+
+
+def _forgetting(pred, texts: Sequence[str]) -> dict:
+    """Tuned vs untouched pretrained encoder on the validation texts; see engine.evaluation.forgetting."""
+    from engine import modeling
+
+    trained = pred.trained
+    cfg = trained.config or {}
+    pooling = getattr(trained, "pooling", None) or cfg.get("pooling", "mean")
+    base_encoder = modeling.pretrained_encoder(cfg["base"])
+    tok = trained.tokenizer
+    to_np = lambda t: t.detach().float().cpu().numpy()
+    return forgetting(texts,
+                      lambda ts: to_np(modeling.embed(trained.model, tok, ts, pooling)),
+                      lambda ts: to_np(modeling.embed(base_encoder, tok, ts, pooling)),
+                      max_texts=MAX_TEXTS)
+
+
+def _qa_settings(artifact_dir: Path, answers: dict, threshold: dict, decision: dict | None) -> dict:
+    """qa.json: keeps a fallback/no-answer text someone customised in an earlier qa.json."""
+    old = {}
+    if (artifact_dir / "qa.json").exists():
+        try:
+            old = json.loads((artifact_dir / "qa.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            old = {}
+    qa = {"threshold": threshold["threshold"], "answers": dict(answers),
+          "fallback": old.get("fallback", DEFAULT_FALLBACK), "no_answer": old.get("no_answer", DEFAULT_NO_ANSWER),
+          "threshold_rule": f"smallest confidence with answered validation accuracy >= {threshold['target']}, "
+                            f"clamped to [0.2, 0.9]",
+          "validation_coverage": threshold["coverage"], "validation_answered_accuracy": threshold["answered_accuracy"]}
+    if decision:
+        qa["decision"] = decision
+    return qa
+
+
+def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix = GERMAN_CREDIT,
+           positive: str | None = None, target_accuracy: float = TARGET_ACCURACY,
+           baselines: bool = True, measure_forgetting: bool = True, plots: bool = True) -> dict:
+    """Evaluate the run in `artifact_dir` on `data.validation` and write metrics.json, qa.json, plots/ and the card.
+
+    Two-class tasks: `positive` is the risk label (default: 'bad' if present, else a risk-like name, else the
+    minority class) and `costs` the cost matrix (default German Credit's 5:1); the cost-minimising threshold on
+    P(positive) is chosen on validation data, stored in qa.json["decision"] and used by `evaluate_examples`.
+    Top-level accuracy / macro_f1 are of the plain argmax decision, comparable with the baselines'.
+    """
+    t0 = time.perf_counter()
+    root = Path(artifact_dir)
+    pred = get_predictor(root)
+    labels = list(pred.labels)
+    texts = [e.text for e in data.validation]
+    y_true = [e.label for e in data.validation]
+    unknown = sorted(set(y_true) - set(labels))
+    if unknown:
+        raise DatasetError([f"validation labels unknown to the model: {', '.join(unknown)}"])
+    proba = pred.predict_proba(texts)
+    y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
+    out = metrics(y_true, y_pred, labels, proba)
+    out["split"] = "validation"
+
+    binary = None
+    if len(labels) == 2:
+        positive = positive or positive_label(labels, data.label_counts)
+        if positive not in labels:
+            raise ConfigError("positive", positive, "one of the model's labels: " + ", ".join(labels))
+        binary = _binary(labels, y_true, proba, positive, costs, None)
+        out.update(positive_label=positive, binary=binary)
+        # AUC/KS of the chosen positive label (metrics() used the default one)
+        out.update(binary_scores(np.asarray(y_true) == positive, proba[:, labels.index(positive)]))
+        out.update(threshold=binary["threshold"], expected_cost=binary["expected_cost"])
+
+    conf = proba.max(axis=1) if len(texts) else np.zeros(0)
+    thr = answer_threshold(conf, np.asarray(y_true) == np.asarray(y_pred), target=target_accuracy)
+    out["qa"] = thr
+
+    if baselines:
+        out["baseline"] = run_baselines(
+            [e.text for e in data.train], [e.label for e in data.train], texts, y_true, labels,
+            positive=positive if len(labels) == 2 else None, costs=costs,
+            raw_train=data.raw_train if data.kind == "tabular" else None,
+            raw_validation=data.raw_validation if data.kind == "tabular" else None,
+            columns=data.feature_columns or None)
+    else:
+        out["baseline"] = {}
+
+    if measure_forgetting:
+        try:
+            out["forgetting"] = _forgetting(pred, texts)
+        except Exception as e:   # forgetting is informative, never a reason to lose the report
+            log.exception("forgetting measurement failed")
+            out["forgetting"] = {"error": f"{type(e).__name__}: {e}"}
+    else:
+        out["forgetting"] = {}
+
+    out["plots"] = {}
+    if plots:
+        pdir = root / "plots"
+        out["plots"]["confusion"] = str(confusion_png(out["confusion"], labels, pdir / "confusion.png"))
+        history = read_history(root)
+        metric = (pred.trained.config or {}).get("metric", "macro_f1")
+        out["plots"]["loss_curve"] = str(loss_curve_png(history, pdir / "loss_curve.png", metric=metric))
+
+    decision = ({"positive_label": positive, "threshold": binary["threshold"], "cost_matrix": costs.to_dict()}
+                if binary else None)
+    _write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
+    out["eval_s"] = round(time.perf_counter() - t0, 3)
+    _write_json(root / "metrics.json", out)
+    _update_card(root, pred, out)
+    return json.loads(json.dumps(out, default=_jsonable))
+
+
+def _update_card(root: Path, pred, rep: dict) -> None:
+    try:
+        from engine import card
+    except ImportError:      # the card module is optional for evaluation
+        return
+    cfg = pred.trained.config or {}
+    meta_path = root / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    try:
+        card.write_card(root, cfg, meta, {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}, report=rep)
+    except Exception:
+        log.exception("could not update the model card")
+
+
+def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example]) -> dict:
+    """Same metrics on other labelled data. Labels the model does not know raise DatasetError naming them.
+    Two-class tasks use the positive label, cost matrix and threshold stored by `report` (not re-chosen here)."""
+    root = Path(artifact_dir)
+    pred = get_predictor(root)
+    labels = list(pred.labels)
+    examples = list(examples)
+    if not examples:
+        raise DatasetError(["no examples to evaluate"])
+    unknown = sorted({e.label for e in examples} - set(labels))
+    if unknown:
+        raise DatasetError([f"label{'s' if len(unknown) > 1 else ''} not known to this model: "
+                            f"{', '.join(unknown)} (it knows: {', '.join(labels)})"])
+    texts, y_true = [e.text for e in examples], [e.label for e in examples]
+    proba = pred.predict_proba(texts)
+    y_pred = [labels[i] for i in proba.argmax(axis=1)]
+    out = metrics(y_true, y_pred, labels, proba)
+    out["split"] = "examples"
+    if len(labels) == 2:
+        decision = pred.qa.get("decision") or {}
+        positive = decision.get("positive_label") or positive_label(labels)
+        cm = decision.get("cost_matrix") or {}
+        costs = CostMatrix(fn=float(cm.get("fn", GERMAN_CREDIT.fn)), fp=float(cm.get("fp", GERMAN_CREDIT.fp)))
+        thr = decision.get("threshold")
+        binary = _binary(labels, y_true, proba, positive, costs, thr)
+        out.update(binary_scores(np.asarray(y_true) == positive, proba[:, labels.index(positive)]))
+        out.update(positive_label=positive, binary=binary, threshold=binary["threshold"],
+                   expected_cost=binary["expected_cost"])
+    conf = proba.max(axis=1)
+    t = float(pred.qa["threshold"])
+    answered = conf >= t
+    correct = np.asarray(y_true) == np.asarray(y_pred)
+    out["qa"] = {"threshold": t, "coverage": float(answered.mean()),
+                 "answered_accuracy": float(correct[answered].mean()) if answered.any() else None}
+    return json.loads(json.dumps(out, default=_jsonable))

@@ -1,0 +1,1 @@
+"""Evaluation pieces: metrics, cost-based decisions, baselines, plots, forgetting. `engine.evaluate` assembles them."""

@@ -1,0 +1,156 @@
+"""scikit-learn baselines trained on the same train/validation split as the run, reported beside it.
+
+Every dataset gets TF-IDF (word 1–2 grams + character 2–5 grams) + logistic regression on the texts the encoder
+reads. Tabular data additionally gets logistic regression (one-hot categoricals + scaled numerics) and gradient
+boosting on the raw columns. A baseline that cannot be fitted reports {"error": ...} instead of failing the report.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, cost_report
+from engine.evaluation.metrics import binary_scores
+
+SEED = 0
+
+
+def tfidf_lr():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
+    feats = FeatureUnion([
+        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True)),
+    ])
+    return make_pipeline(feats, LogisticRegression(C=10.0, max_iter=2000))
+
+
+def _is_missing(v) -> bool:
+    return v is None or str(v).strip().lower() in ("", "na", "nan", "null", "none")
+
+
+def _is_number(v) -> bool:
+    if _is_missing(v):
+        return True
+    s = str(v).strip()
+    try:
+        return math.isfinite(float(s))
+    except ValueError:
+        return False
+
+
+def numeric_columns(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
+    """Columns whose every value parses as a finite number (blanks count as missing) and that are not all blank."""
+    out = []
+    for c in columns:
+        vals = [r.get(c) for r in rows]
+        if all(_is_number(v) for v in vals) and not all(_is_missing(v) for v in vals):
+            out.append(c)
+    return out
+
+
+def _to_float(v) -> float:
+    try:
+        return float(str(v).strip())
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _frame(rows: Sequence[dict], columns: Sequence[str], numeric: set[str]) -> np.ndarray:
+    """Object array (n × columns): floats for numeric columns (NaN if blank), strings for the others."""
+    X = np.empty((len(rows), len(columns)), dtype=object)
+    for j, c in enumerate(columns):
+        for i, r in enumerate(rows):
+            v = r.get(c)
+            X[i, j] = _to_float(v) if c in numeric else ("" if v is None else str(v))
+    return X
+
+
+def tabular_lr(columns: Sequence[str], numeric: set[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    num = [j for j, c in enumerate(columns) if c in numeric]
+    cat = [j for j, c in enumerate(columns) if c not in numeric]
+    pre = ColumnTransformer([
+        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), cat),
+    ])
+    return make_pipeline(pre, LogisticRegression(max_iter=2000))
+
+
+def tabular_gb(columns: Sequence[str], numeric: set[str]):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    num = [j for j, c in enumerate(columns) if c in numeric]
+    cat = [j for j, c in enumerate(columns) if c not in numeric]
+    pre = ColumnTransformer([
+        ("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                               encoded_missing_value=np.nan), cat),
+        ("num", "passthrough", num),
+    ])
+    gb = HistGradientBoostingClassifier(categorical_features=list(range(len(cat))), max_iter=200,
+                                        learning_rate=0.05, early_stopping=False, random_state=SEED)
+    return make_pipeline(pre, gb)
+
+
+def _score(name: str, make: Callable, X_tr, y_tr, X_va, y_va, labels: list[str], positive: str | None,
+           costs: CostMatrix) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    t0 = time.perf_counter()
+    try:
+        model = make()
+        model.fit(X_tr, y_tr)
+        pred = model.predict(X_va)
+        out = {"name": name,
+               "accuracy": float(accuracy_score(y_va, pred)),
+               "macro_f1": float(f1_score(y_va, pred, labels=labels, average="macro", zero_division=0))}
+        if positive is not None:
+            classes = list(model.classes_)
+            score = (model.predict_proba(X_va)[:, classes.index(positive)] if positive in classes
+                     else np.zeros(len(y_va)))
+            is_pos = np.asarray(y_va) == positive
+            out.update(binary_scores(is_pos, score))
+            c = cost_report(is_pos, score, costs)
+            out.update(threshold=c["threshold"], expected_cost=c["expected_cost"],
+                       expected_cost_at_0_5=c["expected_cost_at_0.5"])
+    except Exception as e:  # a baseline must never sink the report
+        out = {"name": name, "error": f"{type(e).__name__}: {e}"}
+    out["fit_s"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def run_baselines(train_texts: Sequence[str], train_labels: Sequence[str], val_texts: Sequence[str],
+                  val_labels: Sequence[str], labels: Sequence[str], *, positive: str | None = None,
+                  costs: CostMatrix = GERMAN_CREDIT, raw_train: Sequence[dict] | None = None,
+                  raw_validation: Sequence[dict] | None = None, columns: Sequence[str] | None = None) -> dict:
+    """{baseline name: {accuracy, macro_f1[, roc_auc, ks, threshold, expected_cost]}}. `positive` (two-class tasks)
+    turns on the binary extras; the cost threshold is chosen on the validation split, like the run's."""
+    labels = list(labels)
+    y_tr, y_va = list(train_labels), list(val_labels)
+    out = {"tfidf_lr": _score("TF-IDF word 1-2 + char 2-5 grams + logistic regression", tfidf_lr,
+                              list(train_texts), y_tr, list(val_texts), y_va, labels, positive, costs)}
+    if raw_train and raw_validation:
+        cols = list(columns or raw_train[0].keys())
+        numeric = set(numeric_columns(list(raw_train) + list(raw_validation), cols))
+        X_tr, X_va = _frame(raw_train, cols, numeric), _frame(raw_validation, cols, numeric)
+        out["tabular_lr"] = _score("logistic regression (one-hot categoricals + scaled numerics)",
+                                   lambda: tabular_lr(cols, numeric), X_tr, y_tr, X_va, y_va, labels, positive, costs)
+        out["gradient_boosting"] = _score("histogram gradient boosting on raw columns",
+                                          lambda: tabular_gb(cols, numeric), X_tr, y_tr, X_va, y_va, labels,
+                                          positive, costs)
+        for k in ("tabular_lr", "gradient_boosting"):
+            out[k]["numeric_columns"] = sorted(numeric)
+    return out

@@ -1,0 +1,161 @@
+"""The training loop: one readable function, a fixed order per step (forward, mix losses, backward, clip, optimizer
+step, scheduler step, log), one progress callback, and a result that says succeeded/failed/cancelled even on OOM.
+
+Setup, evaluation, checkpoints and the artifact are helpers around it (engine/train_parts.py) so that the loop
+reads top to bottom.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from engine.config import TrainConfig
+from engine.data.types import PreparedDataset
+from engine.errors import FtbotError, TrainingError
+from engine.losses import mix, penalties, task_loss
+from engine.progress import Plan, Progress, TrainResult
+from engine import train_parts as parts
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 1.0   # 'step' progress at most this often (Slack edits are throttled further by the notifier)
+
+
+def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = True) -> Plan:
+    """What will train, shown before launch. `timed` measures two real steps for the time estimate."""
+    from engine import freeze
+    s = parts.setup(config, data, prepare_pre_loss=False)
+    seconds = parts.estimate_seconds(s, config, timed=timed)
+    b = s.built
+    return Plan(b.trainable_params, b.total_params, freeze.describe(config), b.pre_loss, b.lora_targets,
+                seconds, s.total_steps, s.device.type, b.family)
+
+
+def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None,
+          on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], str | None] | None = None,
+          resume: bool = True, keep_checkpoints: bool = False) -> TrainResult:
+    """Fine-tune on data.train, evaluate on data.validation, write the artifact into out_dir on success only."""
+    t_start = time.monotonic()
+    emit = parts.safe_callback(on_progress)
+    result = TrainResult(status="failed")
+    threads_before = torch.get_num_threads()
+    s = None
+    try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        parts.seed_everything(config.seed)
+        s = parts.setup(config, data)
+        model, st = s.built.model, parts.State()
+        result.trainable_params, result.total_params = s.built.trainable_params, s.built.total_params
+        result.pre_loss = s.built.pre_loss
+        resumed = resume and checkpoint_dir is not None and parts.load_checkpoint(s, st, checkpoint_dir)
+        emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
+                      message=(f"resumed at step {st.step}" if resumed else "started") +
+                      f": {s.built.trainable_params:,} of {s.built.total_params:,} parameters train"))
+
+        order, order_epoch, last_emit = None, None, 0.0
+        t_loop, steps_here, examples_here, train_s = time.monotonic(), 0, 0, 0.0
+        stop = None                        # 'budget' | 'early_stop' when the loop ends before total_steps
+        while st.step < s.total_steps:
+            if should_stop is not None and (reason := should_stop()):
+                if checkpoint_dir is not None:
+                    parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
+                emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
+                              message=f"cancelled: {reason}"))
+                result.status, result.reason = "cancelled", str(reason)
+                return result
+            if config.budget and st.elapsed_s + time.monotonic() - t_start >= config.budget:
+                stop = "budget"
+                break
+            epoch, pos = divmod(st.step, s.steps_per_epoch)
+            if order_epoch != epoch:
+                order, order_epoch = s.batches.order(config.batch_size, config.seed, epoch, config.group_by_length), epoch
+            batch = s.batches.collate(order[pos], s.device)
+            t_step = time.perf_counter()
+            model.train()
+
+            with s.autocast():
+                out = model(batch["input_ids"], batch["attention_mask"])                        # forward
+                loss_new = task_loss(out.logits, batch["labels"], config.label_smoothing)
+                loss_pre = s.pre(model, batch, out) if config.loss_alpha > 0 else None         # α = 0: skip L_pre
+                loss = mix(loss_new, loss_pre, config.loss_alpha)                                 # mix losses
+                penalty = penalties(s.params, config.l1, config.l2)
+                if penalty is not None:
+                    loss = loss + penalty
+            if not torch.isfinite(loss):
+                raise TrainingError(f"the loss became {loss.item()} at step {st.step + 1}; lower lr "
+                                    f"(now {config.lr:g}) or alpha")
+            s.optimizer.zero_grad(set_to_none=True)
+            loss.backward()                                                                       # backward
+            if config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(s.params, config.max_grad_norm)                    # clip
+            s.optimizer.step()                                                                    # optimizer step
+            s.scheduler.step()                                                                    # scheduler step
+
+            st.step += 1                                                                          # log
+            steps_here += 1
+            examples_here += len(order[pos])
+            train_s += time.perf_counter() - t_step
+            record = {"kind": "step", "step": st.step, "epoch": round(st.step / s.steps_per_epoch, 4),
+                      "loss": loss.item(), "loss_new": loss_new.item(),
+                      "loss_pre": None if loss_pre is None else loss_pre.item(), "lr": s.scheduler.get_last_lr()[0]}
+            if st.step % s.history_every == 0 or st.step in (1, s.total_steps):
+                st.history.append(record)
+            now = time.monotonic()
+            if now - last_emit >= PROGRESS_EVERY_S or st.step == s.total_steps:
+                last_emit = now
+                eta = (now - t_loop) / steps_here * (s.total_steps - st.step)
+                emit(Progress("step", st.step, s.total_steps, record["epoch"], record["loss"], record["loss_new"],
+                              record["loss_pre"], record["lr"], eta, examples_here / max(train_s, 1e-9)))
+
+            if st.step in s.eval_steps:
+                if parts.evaluate_and_track(s, st, config) == "early_stop":
+                    stop = "early_stop"
+                emit(Progress("eval", st.step, s.total_steps, st.step / s.steps_per_epoch,
+                              metrics=st.history[-1]["metrics"], message=st.history[-1]["message"]))
+                if checkpoint_dir is not None:
+                    parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
+                if stop:
+                    break
+
+        if st.last_eval_step != st.step or st.best_state is None:   # budget stop between evaluations
+            parts.evaluate_and_track(s, st, config)
+        if stop:
+            message = (f"time budget of {config.budget:.0f}s reached; keeping the best weights" if stop == "budget"
+                       else f"early stop: no {config.metric} improvement in {config.patience} evaluations")
+            emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch, message=message))
+        parts.restore_best(s, st)
+        result.artifact_dir = str(parts.write_artifact(s, st, config, data, out_dir))
+        if checkpoint_dir is not None and not keep_checkpoints:
+            parts.remove_checkpoint(checkpoint_dir)
+        result.status, result.reason, result.stopped_early = "succeeded", stop, stop == "early_stop"
+        result.metrics, result.history, result.best_step, result.steps = st.best_metrics, st.history, st.best_step, st.step
+        result.train_examples_per_s = examples_here / max(train_s, 1e-9)
+        emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch, metrics=st.best_metrics,
+                      message=f"finished: best {config.metric} {st.best_value:.4f} at step {st.best_step}"))
+        return result
+    except torch.OutOfMemoryError:
+        result.status, result.error = "failed", (f"out of memory at batch_size={config.batch_size}, "
+                                                 f"max_length={config.max_length}: lower batch_size or max_length")
+        return result
+    except FtbotError as err:
+        result.status, result.error = "failed", str(err)
+        return result
+    except Exception as err:   # noqa: BLE001 — the result object, not an exception, is the contract
+        log.exception("training failed")
+        result.status, result.error = "failed", f"training failed: {type(err).__name__}: {err}"
+        return result
+    finally:
+        result.wall_s = time.monotonic() - t_start
+        torch.set_num_threads(threads_before)
+        if s is not None and result.status != "succeeded":
+            del s
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+__all__ = ["plan", "train", "Plan", "Progress", "TrainResult", "PROGRESS_EVERY_S"]

@@ -1,0 +1,307 @@
+"""Pieces around the training loop in engine/train.py: setup (model, batches, optimizer, schedule, L_pre),
+evaluation with early-stopping bookkeeping, resumable checkpoints, and the artifact."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.batching import Batches
+from engine.config import TrainConfig
+from engine.data.types import PreparedDataset
+from engine.errors import ConfigError, TrainingError
+from engine.losses import PreLoss, mix, task_loss
+from engine.modeling import Built, build, model_parameters, save_trained, saved_kind
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FILE = "state.pt"
+HISTORY_STEPS = 500          # at most about this many step lines in history (evaluations are always kept)
+# Keys that may change between a run and its resume without invalidating the checkpoint.
+RUNTIME_KEYS = {"budget", "threads", "device", "patience"}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def safe_callback(fn: Callable | None) -> Callable:
+    """A failing progress callback (Slack down, say) must not fail the training run."""
+    def emit(p):
+        if fn is None:
+            return
+        try:
+            fn(p)
+        except Exception:   # noqa: BLE001
+            log.exception("progress callback failed")
+    return emit
+
+
+@dataclass
+class Setup:
+    built: Built
+    batches: Batches
+    val: Batches
+    device: torch.device
+    autocast: Callable
+    params: list
+    optimizer: Any
+    scheduler: Any
+    pre: PreLoss
+    steps_per_epoch: int
+    total_steps: int
+    eval_steps: set
+    history_every: int
+    fingerprint: str
+
+
+@dataclass
+class State:
+    step: int = 0
+    history: list = field(default_factory=list)
+    best_value: float = -math.inf
+    best_metrics: dict = field(default_factory=dict)
+    best_state: dict | None = None
+    best_step: int | None = None
+    bad_evals: int = 0
+    last_eval_step: int = -1
+    elapsed_s: float = 0.0   # wall time of earlier sessions of this run (budget spans resumes)
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "cuda", "no CUDA GPU is visible here; use device=auto or device=cpu")
+    return torch.device("cuda" if config.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> Callable:
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda"
+                                          and torch.cuda.is_bf16_supported())
+    if not bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def _optimizer(model, config: TrainConfig):
+    """AdamW; no weight decay on biases and LayerNorm (1-d) weights; the fresh head gets its own (higher) lr."""
+    head_lr = config.head_lr or max(config.lr, 1e-3)
+    groups: dict[tuple, list] = {}
+    for name, p in model_parameters(model):
+        if not p.requires_grad:
+            continue
+        key = (head_lr if name.startswith("head.") else config.lr, config.weight_decay if p.dim() >= 2 else 0.0)
+        groups.setdefault(key, []).append(p)
+    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
+
+
+def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = True) -> Setup:
+    from transformers import get_linear_schedule_with_warmup
+    if not data.train or not data.validation:
+        raise TrainingError("the dataset needs both training and validation examples")
+    index = {label: i for i, label in enumerate(data.labels)}
+    unknown = sorted({e.label for e in data.train + data.validation} - set(index))
+    if unknown:
+        raise TrainingError(f"examples carry labels outside the label set: {', '.join(unknown[:5])}")
+    built = build(config, data.labels)
+    device = _device(config)
+    model = built.model.to(device)
+    batches = Batches(built.tokenizer, [e.text for e in data.train], [index[e.label] for e in data.train],
+                      config.max_length)
+    val = Batches(built.tokenizer, [e.text for e in data.validation], [index[e.label] for e in data.validation],
+                  config.max_length)
+    steps_per_epoch = math.ceil(len(batches) / config.batch_size)
+    total = max(1, round(config.epochs * steps_per_epoch))
+    evals = {min(total, e * steps_per_epoch + max(1, round(k * steps_per_epoch / config.evals_per_epoch)))
+             for e in range(math.ceil(config.epochs)) for k in range(1, config.evals_per_epoch + 1)} | {total}
+    params = [p for _, p in model_parameters(model) if p.requires_grad]
+    optimizer = _optimizer(model, config)
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
+    if prepare_pre_loss and config.loss_alpha > 0:
+        with _autocast(config, device)():
+            pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
+    fp = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
+    fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
+    return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
+                 steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint)
+
+
+# ---- evaluation ------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(s: Setup, batch_size: int) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+    model = s.built.model
+    model.eval()
+    n, k = len(s.val), len(s.built.labels)
+    logits = torch.zeros((n, k))
+    for idx in s.val.eval_order(batch_size):
+        b = s.val.collate(idx, s.device)
+        with s.autocast():
+            logits[torch.tensor(idx)] = model(b["input_ids"], b["attention_mask"]).logits.float().cpu()
+    y = torch.tensor(s.val.labels)
+    probs = logits.softmax(-1).numpy()
+    pred = probs.argmax(1)
+    out = {"accuracy": float(accuracy_score(y, pred)),
+           "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(k)), zero_division=0)),
+           "loss": float(torch.nn.functional.cross_entropy(logits, y))}
+    try:
+        out["roc_auc"] = float(roc_auc_score(y, probs[:, 1]) if k == 2 else
+                               roc_auc_score(y, probs, multi_class="ovr", labels=list(range(k))))
+    except ValueError:   # a class absent from validation: AUC undefined
+        out["roc_auc"] = None
+    return out
+
+
+def evaluate_and_track(s: Setup, st: State, config: TrainConfig) -> str | None:
+    """Evaluate, keep the best trainable weights, count evaluations without improvement. → 'early_stop' or None."""
+    metrics = evaluate(s, 2 * config.batch_size)
+    value = metrics.get(config.metric)
+    value = -math.inf if value is None else value
+    improved = st.best_state is None or value > st.best_value
+    if improved:
+        st.best_value, st.best_metrics, st.best_step, st.bad_evals = value, metrics, st.step, 0
+        st.best_state = {n: p.detach().to("cpu", copy=True) for n, p in model_parameters(s.built.model)
+                         if p.requires_grad}
+    else:
+        st.bad_evals += 1
+    st.last_eval_step = st.step
+    msg = (f"step {st.step}: accuracy {metrics['accuracy']:.4f}, macro_f1 {metrics['macro_f1']:.4f}"
+           + (" (best)" if improved else f" (no improvement {st.bad_evals}/{config.patience or '∞'})"))
+    st.history.append({"kind": "eval", "step": st.step, "epoch": round(st.step / s.steps_per_epoch, 4),
+                       "metrics": metrics, "message": msg, **metrics})
+    return "early_stop" if config.patience and st.bad_evals >= config.patience else None
+
+
+def restore_best(s: Setup, st: State) -> None:
+    params = dict(model_parameters(s.built.model))
+    with torch.no_grad():
+        for n, v in (st.best_state or {}).items():
+            params[n].copy_(v.to(params[n].device))
+
+
+# ---- checkpoints -----------------------------------------------------------------------------------------
+def save_checkpoint(s: Setup, st: State, checkpoint_dir, elapsed_s: float | None = None) -> None:
+    d = Path(checkpoint_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {
+        "fingerprint": s.fingerprint, "step": st.step,
+        "trainable": {n: p.detach().cpu() for n, p in model_parameters(s.built.model) if p.requires_grad},
+        "optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "mask": s.pre.generator.get_state()},
+        "best": {"value": st.best_value, "metrics": st.best_metrics, "state": st.best_state, "step": st.best_step,
+                 "bad_evals": st.bad_evals, "last_eval_step": st.last_eval_step},
+        "history": st.history, "elapsed_s": st.elapsed_s + (elapsed_s or 0.0),
+    }
+    tmp = d / (CHECKPOINT_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, d / CHECKPOINT_FILE)     # a crash mid-write never leaves a torn checkpoint
+
+
+def load_checkpoint(s: Setup, st: State, checkpoint_dir) -> bool:
+    path = Path(checkpoint_dir) / CHECKPOINT_FILE
+    if not path.exists():
+        return False
+    state = torch.load(path, map_location="cpu", weights_only=False)   # our own file: it holds RNG states
+    if state.get("fingerprint") != s.fingerprint:
+        log.warning("checkpoint in %s belongs to another config or dataset; starting fresh", checkpoint_dir)
+        return False
+    params = dict(model_parameters(s.built.model))
+    with torch.no_grad():
+        for n, v in state["trainable"].items():
+            params[n].copy_(v.to(params[n].device))
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    s.pre.generator.set_state(rng["mask"])
+    b = state["best"]
+    st.step, st.history, st.elapsed_s = state["step"], state["history"], state["elapsed_s"]
+    st.best_value, st.best_metrics, st.best_state, st.best_step = b["value"], b["metrics"], b["state"], b["step"]
+    st.bad_evals, st.last_eval_step = b["bad_evals"], b["last_eval_step"]
+    return True
+
+
+def remove_checkpoint(checkpoint_dir) -> None:
+    for name in (CHECKPOINT_FILE, CHECKPOINT_FILE + ".tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            (Path(checkpoint_dir) / name).unlink()
+    with contextlib.suppress(OSError):
+        Path(checkpoint_dir).rmdir()
+
+
+# ---- artifact --------------------------------------------------------------------------------------------
+def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDataset, out_dir) -> Path:
+    from engine import freeze
+    from engine.card import write_card
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    b = s.built
+    save_trained(b, out)
+    record = {**config.to_dict(), "pre_loss": b.pre_loss, "pre_loss_requested": config.pre_loss,
+              "family": b.family, "pooling_used": b.pooling, "saved": saved_kind(b), "base_path": b.base_path,
+              "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
+              "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params}
+    (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    with open(out / "history.jsonl", "w") as f:
+        for row in st.history:
+            f.write(json.dumps({k: v for k, v in row.items() if k != "metrics"}) + "\n")
+    meta = {"base_path": b.base_path, "data_sha256": data.sha256, "pre_loss": b.pre_loss, "family": b.family,
+            "frozen": freeze.describe(config), "trainable_params": b.trainable_params,
+            "total_params": b.total_params, "lora_targets": b.lora_targets, "steps": st.step,
+            "best_step": st.best_step, "train_examples": len(data.train), "validation_examples": len(data.validation),
+            "labels": b.labels}
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))   # evaluation re-renders the card
+    write_card(out, config, meta, st.best_metrics)
+    return out
+
+
+# ---- time estimate ----------------------------------------------------------------------------------------
+def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float:
+    """Padded tokens of a whole run × seconds per token, measured on two real training steps (after one warm-up),
+    or a rough constant when `timed` is False. Model weights are not kept: `plan` builds a throwaway model."""
+    order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
+    tokens_epoch = s.batches.padded_tokens(order)
+    run_tokens = tokens_epoch * config.epochs
+    eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
+    per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
+    if timed and order:
+        model = s.built.model
+        model.train()
+        picks = sorted(order, key=len, reverse=True)[:3]
+        spent, tokens = 0.0, 0
+        for i, idx in enumerate(picks):
+            batch = s.batches.collate(idx, s.device)
+            t = time.perf_counter()
+            with s.autocast():
+                out = model(batch["input_ids"], batch["attention_mask"])
+                loss = mix(task_loss(out.logits, batch["labels"]),
+                           s.pre(model, batch, out) if config.loss_alpha > 0 and s.pre.kind in ("mlm", "causal")
+                           else None, config.loss_alpha)
+            loss.backward()
+            s.optimizer.step()
+            s.optimizer.zero_grad(set_to_none=True)
+            if s.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:   # the first step pays one-off costs (allocations, kernels)
+                spent += time.perf_counter() - t
+                tokens += batch["input_ids"].numel()
+        if tokens:
+            per_token = spent / tokens
+    return float(per_token * (run_tokens + eval_tokens / 3))   # evaluation: forward only ≈ ⅓ of a step

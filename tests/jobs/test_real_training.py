@@ -1,0 +1,31 @@
+"""One real training through the whole path: submit → worker → child process → bot.service.runs.execute → engine.
+Uses the tiny BERT fixture (built from a config, no download)."""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from tests.jobs.conftest import get
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("engine.train") is None,
+                                reason="engine.train has not landed yet")
+
+
+def test_real_training_in_a_child_process(home, tiny_bert, tmp_path):
+    from bot.service import datasets, runs as service_runs
+    from jobs.worker import Worker
+
+    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(10)] + \
+           [f"what is my account balance today {i},balance" for i in range(10)]
+    src = tmp_path / "toy.csv"
+    src.write_text("\n".join(rows) + "\n")
+    datasets.register(home, "toy", src, user="U1")
+    run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 1,
+                                            "batch_size": 8, "max_length": 16}, user="U1")
+    assert run["queue_position"] == 1
+    done = Worker(home, slots=1, poll_s=0.1, schedules=False, retention=False).run_until_idle(timeout=240)
+    row = get(home, run["id"])
+    assert row["status"] == "succeeded", (done, row["reason"], row["error"])
+    assert (home / "runs" / str(run["id"]) / "metrics.json").exists()
+    assert not (home / "runs" / f".{run['id']}.tmp").exists()
