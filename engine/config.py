@@ -222,7 +222,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Inverse of to_dict (used to rebuild a run's config from its record)."""
-        return cls.from_options({k: v for k, v in d.items() if v is not None})
+        known = set(cls.keys())  # artifact config.json carries extra resolved keys (family, labels, …)
+        return cls.from_options({k: v for k, v in d.items() if v is not None and k in known})
 
 
 # Best settings per task kind, measured by bench/ (see README "Benchmarks"); user keys override them.

@@ -273,7 +273,8 @@ def save_trained(built: Built, out_dir: Path) -> None:
     model_dir.mkdir(parents=True, exist_ok=True)
     if saved_kind(built) != "base":
         # LoRA: PeftModel.save_pretrained writes only the adapter; full: the whole fine-tuned encoder.
-        built.model.encoder.save_pretrained(model_dir)
+        with _quiet_transformers():  # no "Writing model shards" bar in CLI/Slack logs
+            built.model.encoder.save_pretrained(model_dir)
     built.tokenizer.save_pretrained(model_dir)
     head = {k: v.detach().cpu().contiguous() for k, v in built.model.head.state_dict().items()}
     save_file(head, str(Path(out_dir) / "head.safetensors"))

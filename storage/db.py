@@ -54,11 +54,33 @@ def open_db(home: str | os.PathLike | None = None, migrate: bool = True) -> sqli
         conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)
         if migrate:
-            from storage.migrations import migrate as _migrate
-            _migrate(db)
+            _migrate_once(db, path)
         return db
     except sqlite3.OperationalError as e:
         raise StorageError(f"cannot open the database at {path}: {e}. Check FTBOT_HOME and free disk space.") from e
+
+
+_migrated: set[str] = set()
+
+
+def _migrate_once(db: sqlite_utils.Database, path: Path) -> None:
+    """Apply pending migrations under an exclusive file lock, so processes opening a fresh database at the
+    same moment do not race to create the same tables. Checked once per process and path."""
+    import fcntl
+
+    from storage.migrations import migrate, migrations
+
+    key = str(path)
+    if key in _migrated:
+        return
+    with open(str(path) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if migrations.pending(db):
+                migrate(db)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _migrated.add(key)
 
 
 @contextlib.contextmanager
@@ -85,6 +107,10 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise StorageError(f"the database is busy or unwritable: {e}") from e
     try:
         yield db
+    except sqlite3.OperationalError as e:  # e.g. "database or disk is full" inside the block
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise StorageError(f"could not save to the database ({e}); nothing was changed") from e
     except BaseException:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")

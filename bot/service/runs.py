@@ -23,6 +23,7 @@ from bot.service.paths import run_ckpt_dir, run_dir, run_tmp_dir
 
 HEARTBEAT_S = 5.0
 CANCEL_POLL_S = 0.5
+TAKEN_OVER = "the run was taken over by another worker"
 
 
 def _as_dict(obj) -> dict:
@@ -92,6 +93,9 @@ class _RunMonitor:
     def reason(self) -> str | None:
         return self._reason
 
+    def taken_over(self) -> bool:
+        return self._reason == TAKEN_OVER
+
     def _loop(self) -> None:
         last_beat = 0.0
         while not self._stop.wait(CANCEL_POLL_S):
@@ -101,7 +105,7 @@ class _RunMonitor:
                         self._reason = table.get(db, self.run_id).get("reason") or "cancelled"
                     if time.monotonic() - last_beat >= HEARTBEAT_S:
                         if not table.heartbeat(db, self.run_id, self.worker, self._progress):
-                            self._reason = self._reason or "the run was taken over by another worker"
+                            self._reason = self._reason or TAKEN_OVER
                         last_beat = time.monotonic()
             except Exception:  # a busy database must not kill the heartbeat thread; try again next tick
                 continue
@@ -143,12 +147,16 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         res = _as_dict(result)
         common = dict(trainable_params=res.get("trainable_params"), total_params=res.get("total_params"),
                       pre_loss=res.get("pre_loss"))
+        if monitor.taken_over():
+            return _final(home, run_id)  # another worker resumes it from the checkpoint: touch nothing
         if res["status"] != "succeeded":
             shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(ckpt, ignore_errors=True)
             with connect(home) as db:
-                table.finish(db, run_id, res["status"], reason=res.get("reason"), error=res.get("error"), **common)
-                events.add(db, run_id, "milestone", message=f"{res['status']}: {res.get('reason') or res.get('error')}")
+                if table.finish(db, run_id, res["status"], reason=res.get("reason"), error=res.get("error"),
+                                worker=worker, **common):
+                    shutil.rmtree(ckpt, ignore_errors=True)
+                    events.add(db, run_id, "milestone",
+                               message=f"{res['status']}: {res.get('error') or res.get('reason')}")
             return _final(home, run_id)
 
         with connect(home) as db:
@@ -156,6 +164,9 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         rep = evaluate_report(tmp, data)
         rep["train"] = {k: res.get(k) for k in ("wall_s", "train_examples_per_s", "steps", "best_step",
                                                 "stopped_early", "reason")}
+        if monitor.taken_over():
+            shutil.rmtree(tmp, ignore_errors=True)
+            return _final(home, run_id)
         if monitor.reason():  # cancelled during evaluation: still no artifact
             raise _Cancelled(monitor.reason())
         shutil.rmtree(final, ignore_errors=True)
@@ -173,16 +184,16 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         return _final(home, run_id)
     except _Cancelled as c:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(ckpt, ignore_errors=True)
         with connect(home) as db:
-            table.finish(db, run_id, "cancelled", reason=str(c))
+            if table.finish(db, run_id, "cancelled", reason=str(c), worker=worker):
+                shutil.rmtree(ckpt, ignore_errors=True)
         return _final(home, run_id)
     except Exception as e:  # noqa: BLE001 — every failure becomes a failed run with a readable reason
         shutil.rmtree(tmp, ignore_errors=True)
         msg = str(e) if isinstance(e, FtbotError) else f"{type(e).__name__}: {e}"
         with connect(home) as db:
-            table.finish(db, run_id, "failed", error=msg, reason="error")
-            events.add(db, run_id, "milestone", message=f"failed: {msg}")
+            if table.finish(db, run_id, "failed", error=msg, reason=msg, worker=worker):
+                events.add(db, run_id, "milestone", message=f"failed: {msg}")
         return _final(home, run_id)
     finally:
         monitor.close()

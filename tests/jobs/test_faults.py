@@ -186,7 +186,8 @@ def test_full_disk_on_the_final_write_fails_the_run_cleanly(home, worker_factory
     worker_factory().run_until_idle(timeout=30)
     row = get(home, rid)
     assert row["status"] == "failed" and row["attempts"] == 1
-    assert row["reason"] == ("the training process exited with code 2: OperationalError: database or disk is full")
+    assert row["reason"] == ("the training process exited with code 2: StorageError: could not save to the database"
+                             " (database or disk is full); nothing was changed")
     assert not (home / "runs" / str(rid)).exists() and not (home / "runs" / f".{rid}.tmp").exists()
     assert get(home, later)["status"] == "succeeded"
     with connect(home) as db:

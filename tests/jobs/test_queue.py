@@ -66,7 +66,9 @@ def test_cancel_a_child_that_ignores_it_is_terminated_after_grace(home, worker_f
         runs.request_cancel(db, rid, "cancelled by U1")
     wait_for(lambda: get(home, rid)["status"] == "cancelled", timeout=8, what="cancelled by the worker")
     assert get(home, rid)["reason"] == "cancelled by U1"
-    assert not (home / "runs" / f".{rid}.ckpt").exists() and not (home / "runs" / f".{rid}.tmp").exists()
+    # the record flips first, the folders go right after in the same recovery step
+    wait_for(lambda: not (home / "runs" / f".{rid}.ckpt").exists() and not (home / "runs" / f".{rid}.tmp").exists(),
+             timeout=5, what="checkpoint and temp folder removed")
     wait_for(lambda: get(home, later)["status"] == "succeeded", what="the next run")
     with connect(home) as db:
         assert any(e["data"].get("action") == "terminate" for e in events.list_for(db, rid, kind="milestone"))

@@ -1,0 +1,123 @@
+"""Q&A latency: one question at a time through ftbot's path (engine.inference.get_predictor(...).answer) against a
+transformers `pipeline("text-classification")` of the same size, in the same run.
+
+Artifact: --artifact DIR, else a quick LoRA run trained on the shipped sample (engine.data.sample_path("banking")),
+kept in bench/out/qa_artifact. The reference pipeline wraps an AutoModelForSequenceClassification built from the
+same (merged) fine-tuned encoder weights with a classifier of the same shape: same encoder, same tokenizer, same
+questions — it measures the plain transformers serving path, its predictions are not ours.
+
+Variants (--variants): torch threads 1 vs all, and dynamic int8 quantisation of the Linear layers
+(torch.ao.quantization.quantize_dynamic), the latter with its prediction agreement against fp32.
+
+    python bench/qa_latency.py --questions 300 --variants --json
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+def make_artifact(path: Path) -> Path:
+    if (path / "config.json").exists():
+        return path
+    from engine.config import TrainConfig
+    from engine.data import prepare_dataset, sample_path
+    from engine.train import train
+    data = prepare_dataset(sample_path("banking"), dedupe=True)
+    res = train(TrainConfig.from_options({"epochs": 3}), data, path)
+    if res.status != "succeeded":
+        raise RuntimeError(res.error)
+    return path
+
+
+def questions(n: int) -> list[str]:
+    from engine.data import prepare_dataset
+    data = prepare_dataset(common.BANKING77, dedupe=True, val_fraction=0.2, seed=42)
+    qs = [e.text for e in common.stratified_sample(data.validation, n, seed=7)]
+    return qs[:n]
+
+
+def timed(fn, qs, warmup: int = 10) -> dict:
+    for q in qs[:warmup]:
+        fn(q)
+    ts = []
+    for q in qs:
+        t = time.perf_counter()
+        fn(q)
+        ts.append(1000 * (time.perf_counter() - t))
+    return {"p50_ms": common.percentile(ts, 50), "p90_ms": common.percentile(ts, 90),
+            "p99_ms": common.percentile(ts, 99), "mean_ms": sum(ts) / len(ts), "n": len(ts)}
+
+
+def reference_pipeline(pred):
+    """pipeline('text-classification') on a BertForSequenceClassification holding the same encoder weights."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification, pipeline
+    from engine.modeling import resolve_base
+    base = resolve_base(pred.trained.config.get("base", "minilm"))
+    cfg = AutoConfig.from_pretrained(base, num_labels=len(pred.labels))
+    model = AutoModelForSequenceClassification.from_config(cfg)
+    enc_state = pred.model.encoder.state_dict()
+    missing = model.base_model.load_state_dict(enc_state, strict=False)
+    model.eval()
+    return pipeline("text-classification", model=model, tokenizer=pred.tokenizer, device=-1), missing
+
+
+def main() -> None:
+    p = common.parser("p50/p99 latency of one question: ftbot vs transformers pipeline")
+    p.add_argument("--artifact", default="", help="a run's artifact folder (default: train a quick one)")
+    p.add_argument("--questions", type=int, default=300)
+    p.add_argument("--variants", action="store_true", help="also threads=1/all and dynamic int8")
+    p.add_argument("--quick", action="store_true", help="100 questions")
+    args = p.parse_args()
+    if args.quick:
+        args.questions = 100
+    threads = common.setup_threads(args.threads)
+    import numpy as np
+    import torch
+    from engine.inference import get_predictor
+    art = Path(args.artifact) if args.artifact else make_artifact(common.OUT / "qa_artifact")
+    qs = questions(args.questions)
+    t = time.perf_counter()
+    pred = get_predictor(art)
+    load_s = time.perf_counter() - t
+    result = {"bench": "qa_latency", "machine": common.machine(), "threads": threads, "artifact": str(art),
+              "questions": len(qs), "load_s": load_s}
+    result["ours"] = timed(pred.answer, qs)
+    common.log(f"ours: {result['ours']}")
+    pipe, _ = reference_pipeline(pred)
+    result["reference_pipeline"] = timed(lambda q: pipe(q), qs)
+    common.log(f"pipeline: {result['reference_pipeline']}")
+    result["ratio_p50_reference_over_ours"] = result["reference_pipeline"]["p50_ms"] / result["ours"]["p50_ms"]
+    result["ratio_p99_reference_over_ours"] = result["reference_pipeline"]["p99_ms"] / result["ours"]["p99_ms"]
+    result["targets"] = {"p50_le_15ms": result["ours"]["p50_ms"] <= 15, "p99_le_50ms": result["ours"]["p99_ms"] <= 50}
+    if args.variants:
+        v = {}
+        before = torch.get_num_threads()
+        for n in sorted({1, common.os.cpu_count() or 1}):
+            torch.set_num_threads(n)
+            v[f"threads_{n}"] = timed(pred.answer, qs)
+            common.log(f"threads {n}: {v[f'threads_{n}']}")
+        torch.set_num_threads(before)
+        base_proba = pred.predict_proba(qs)
+        fp32_model = pred.model
+        q_model = torch.ao.quantization.quantize_dynamic(fp32_model, {torch.nn.Linear}, dtype=torch.qint8)
+        pred.model = q_model
+        try:
+            v["int8_dynamic"] = timed(pred.answer, qs)
+            q_proba = pred.predict_proba(qs)
+        finally:
+            pred.model = fp32_model
+        v["int8_dynamic"]["prediction_agreement"] = float(np.mean(q_proba.argmax(1) == base_proba.argmax(1)))
+        common.log(f"int8: {v['int8_dynamic']}")
+        result["variants"] = v
+    common.save("qa_latency", result)
+    common.emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""Training speed: ftbot's engine against the plain transformers recipe, same model, data, machine and run.
+
+Reference: `transformers.Trainer` + AutoModelForSequenceClassification (bundled MiniLM), the training texts tokenized
+with `padding=True` over the whole set (every text padded to the longest one), batch size 16, full fine-tuning.
+Ours: `engine.train.train` with the task defaults (LoRA unless --method full) and the same batch size.
+Both see the same examples for the same number of epochs and are scored on the same validation sample.
+
+FLOP/s of our training: 6 × N × real (non-pad) tokens / training seconds, where N is reported two ways: all
+parameters (the formula as usually quoted) and non-embedding parameters (the embedding table is a lookup, not a
+matmul, so 6·N_total overstates the work by ~2×). Compared to the fp32 torch.matmul peak (2048², timed here).
+
+Memory (--memory): peak resident set size of a LoRA and a full run on the same data, each in its own process.
+
+    python bench/train_speed.py --examples 2000 --val 1000 --epochs 1 --json        # ~3-5 min on 2 cores
+    python bench/train_speed.py --quick --json                                      # ~1 min
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+
+def sample(args):
+    data = common.banking77()
+    train = common.stratified_sample(data.train, args.examples, seed=42)
+    val = common.stratified_sample(data.validation, args.val, seed=42)
+    return common.with_split(data, train, val)
+
+
+def token_stats(tokenizer, texts, max_length=128) -> dict:
+    lengths = [len(x) for x in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    return {"real_tokens": sum(lengths), "max_len": max(lengths), "mean_len": sum(lengths) / len(lengths),
+            "padded_to_longest_tokens": max(lengths) * len(lengths)}
+
+
+def reference(data, args, out_dir: Path) -> dict:
+    """transformers Trainer, whole-set padding, full fine-tuning; lr as ours for full fine-tuning."""
+    import numpy as np
+    import torch
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments)
+    from transformers.utils import logging as hf_logging
+    from engine.modeling import resolve_base
+
+    hf_logging.set_verbosity_error()
+    path = resolve_base("minilm")
+    labels = data.labels
+    index = {l: i for i, l in enumerate(labels)}
+    tok = AutoTokenizer.from_pretrained(path)
+    torch.manual_seed(42)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=len(labels))
+
+    class DS(torch.utils.data.Dataset):
+        def __init__(self, examples):
+            enc = tok([e.text for e in examples], padding=True, truncation=True, max_length=128)   # whole-set padding
+            self.enc, self.y = enc, [index[e.label] for e in examples]
+            self.width = len(enc["input_ids"][0])
+
+        def __len__(self):
+            return len(self.y)
+
+        def __getitem__(self, i):
+            item = {k: torch.tensor(v[i]) for k, v in self.enc.items()}
+            item["labels"] = torch.tensor(self.y[i])
+            return item
+
+    tr, va = DS(data.train), DS(data.validation)
+    targs = TrainingArguments(output_dir=str(out_dir), per_device_train_batch_size=args.batch_size,
+                              per_device_eval_batch_size=2 * args.batch_size, num_train_epochs=args.epochs,
+                              learning_rate=args.ref_lr, warmup_steps=max(1, round(0.06 * args.epochs * len(tr) / args.batch_size)), weight_decay=0.01,
+                              eval_strategy="no", save_strategy="no", logging_strategy="no", report_to=[],
+                              use_cpu=True, seed=42, dataloader_num_workers=0, disable_tqdm=True)
+    trainer = Trainer(model=model, args=targs, train_dataset=tr)
+    t = time.perf_counter()
+    out = trainer.train()
+    train_s = time.perf_counter() - t
+    pred = trainer.predict(va)
+    acc = float(np.mean(pred.predictions.argmax(-1) == np.asarray(va.y)))
+    from sklearn.metrics import f1_score
+    f1 = float(f1_score(va.y, pred.predictions.argmax(-1), average="macro"))
+    examples = len(tr) * args.epochs
+    return {"train_s": train_s, "trainer_runtime_s": out.metrics.get("train_runtime"),
+            "examples_per_s": examples / train_s, "padded_width": tr.width,
+            "padded_tokens_per_s": examples * tr.width / train_s,
+            "val_accuracy": acc, "val_macro_f1": f1, "lr": args.ref_lr, "method": "full"}
+
+
+def ours(data, args, out_dir: Path, method: str) -> dict:
+    from engine.config import TrainConfig
+    from engine.train import train
+    opts = {"method": method, "epochs": args.epochs, "batch_size": args.batch_size, "patience": 0,
+            "threads": args.threads}
+    opts.update(json.loads(args.ours_options) if args.ours_options else {})
+    cfg = TrainConfig.from_options(opts, task_kind="text")
+    t = time.perf_counter()
+    res = train(cfg, data, out_dir / method)
+    wall = time.perf_counter() - t
+    if res.status != "succeeded":
+        raise RuntimeError(f"engine training failed: {res.error}")
+    examples = len(data.train) * args.epochs
+    train_s = examples / res.train_examples_per_s      # seconds inside training steps (no evaluation, no saving)
+    return {"method": method, "train_s": train_s, "wall_s": wall, "examples_per_s": res.train_examples_per_s,
+            "val_accuracy": res.metrics["accuracy"], "val_macro_f1": res.metrics["macro_f1"],
+            "trainable_params": res.trainable_params, "total_params": res.total_params,
+            "config": {k: v for k, v in cfg.to_dict().items()
+                       if k in ("lr", "head_lr", "batch_size", "epochs", "r", "group_by_length", "pooling")}}
+
+
+def memory_child(method: str, examples: int, epochs: float) -> None:
+    """Run in a fresh process: train once, print peak RSS as JSON."""
+    import resource
+    from engine.config import TrainConfig
+    from engine.train import train
+    before = common.peak_rss_mb()
+    ns = type("A", (), {"examples": examples, "val": 200})
+    data = sample(ns)
+    import torch  # noqa: F401  (imported by engine anyway)
+    cfg = TrainConfig.from_options({"method": method, "epochs": epochs, "patience": 0}, task_kind="text")
+    with tempfile.TemporaryDirectory() as d:
+        res = train(cfg, data, Path(d) / "run")
+    print(json.dumps({"method": method, "status": res.status, "peak_rss_mb": common.peak_rss_mb(),
+                      "rss_at_start_mb": before, "trainable_params": res.trainable_params,
+                      "examples": examples, "epochs": epochs, "ru_maxrss_kb":
+                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def main() -> None:
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--examples", type=int, default=2000, help="BANKING77 training examples (stratified sample)")
+    p.add_argument("--val", type=int, default=1000, help="validation examples (from the held-out 20 %%)")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--method", default="lora", choices=["lora", "full", "both"], help="ours: lora, full or both")
+    p.add_argument("--ref-lr", type=float, default=1e-4, help="reference learning rate (ours, full: 1e-4)")
+    p.add_argument("--ours-options", default="", help='extra engine keys as JSON, e.g. \'{"batch_size": 32}\'')
+    p.add_argument("--memory", action="store_true", help="also measure peak RSS of a LoRA and a full run")
+    p.add_argument("--memory-examples", type=int, default=1000)
+    p.add_argument("--no-reference", action="store_true")
+    p.add_argument("--quick", action="store_true", help="600 examples, 300 validation")
+    p.add_argument("--memory-child", choices=["lora", "full"], help=argparse_hidden())
+    args = p.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.memory_examples, args.epochs)
+        return
+    if args.quick:
+        args.examples, args.val = min(args.examples, 600), min(args.val, 300)
+    threads = common.setup_threads(args.threads)
+    result = {"bench": "train_speed", "machine": common.machine(), "threads": threads,
+              "examples": args.examples, "val": args.val, "epochs": args.epochs, "batch_size": args.batch_size}
+    data = sample(args)
+    result["examples"], result["val"] = len(data.train), len(data.validation)
+    from transformers import AutoTokenizer
+    from engine.modeling import resolve_base
+    tok = AutoTokenizer.from_pretrained(resolve_base("minilm"))
+    ts = token_stats(tok, [e.text for e in data.train])
+    result["tokens"] = ts
+    result["peak_before"] = common.matmul_peak()
+    common.log(f"matmul peak {result['peak_before']['flops_per_s'] / 1e9:.1f} GFLOP/s; tokens {ts}")
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        methods = ["lora", "full"] if args.method == "both" else [args.method]
+        result["ours"] = {}
+        for m in methods:
+            r = ours(data, args, d, m)
+            r["real_tokens_per_s"] = ts["real_tokens"] * args.epochs / r["train_s"]
+            result["ours"][m] = r
+            common.log(f"ours {m}: {r['examples_per_s']:.1f} ex/s, acc {r['val_accuracy']:.4f}")
+        if not args.no_reference:
+            ref = reference(data, args, d / "ref")
+            ref["real_tokens_per_s"] = ts["real_tokens"] * args.epochs / ref["train_s"]
+            result["reference"] = ref
+            common.log(f"reference: {ref['examples_per_s']:.1f} ex/s, acc {ref['val_accuracy']:.4f}")
+    result["peak_after"] = common.matmul_peak()
+    peak = max(result["peak_before"]["flops_per_s"], result["peak_after"]["flops_per_s"])
+    result["peak_flops_per_s"] = peak
+
+    # FLOP accounting
+    from transformers import AutoModel
+    enc = AutoModel.from_pretrained(resolve_base("minilm"))
+    n_total = sum(p.numel() for p in enc.parameters())
+    n_emb = sum(p.numel() for p in enc.embeddings.parameters())
+    n_pool = sum(p.numel() for p in enc.pooler.parameters()) if getattr(enc, "pooler", None) is not None else 0
+    result["params"] = {"total": n_total, "embeddings": n_emb, "pooler": n_pool,
+                        "non_embedding": n_total - n_emb - n_pool}
+    for m, r in result["ours"].items():
+        tok_s = r["real_tokens_per_s"]
+        r["flops_per_s_6N_total"] = 6 * n_total * tok_s
+        r["flops_per_s_6N_nonemb"] = 6 * (n_total - n_emb - n_pool) * tok_s
+        r["peak_fraction_6N_total"] = r["flops_per_s_6N_total"] / peak
+        r["peak_fraction_6N_nonemb"] = r["flops_per_s_6N_nonemb"] / peak
+        if "reference" in result:
+            ref = result["reference"]
+            r["speedup_examples_per_s"] = r["examples_per_s"] / ref["examples_per_s"]
+            r["accuracy_delta_pt"] = 100 * (r["val_accuracy"] - ref["val_accuracy"])
+            r["target_3x_met"] = r["speedup_examples_per_s"] >= 3 and r["val_accuracy"] >= ref["val_accuracy"]
+        r["target_half_peak_met"] = r["peak_fraction_6N_total"] >= 0.5
+    if "reference" in result:
+        ref = result["reference"]
+        ref["flops_per_s_6N_total_real"] = 6 * n_total * ref["real_tokens_per_s"]
+        ref["flops_per_s_6N_total_padded"] = 6 * n_total * ref["padded_tokens_per_s"]
+        ref["peak_fraction_padded"] = ref["flops_per_s_6N_total_padded"] / peak
+
+    if args.memory:
+        result["memory"] = {}
+        for m in ("lora", "full"):
+            r = common.run_child([__file__, "--memory-child", m, "--memory-examples", str(args.memory_examples),
+                                  "--epochs", "1"])
+            result["memory"][m] = r
+            common.log(f"memory {m}: peak RSS {r['peak_rss_mb']:.0f} MiB")
+    common.save("train_speed", result)
+    common.emit(result, args.json)
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

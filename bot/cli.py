@@ -1,0 +1,323 @@
+"""The `ftbot` command line: mirrors the Slack commands; `--json` prints one JSON object on stdout.
+
+Errors from the layers below are turned into one readable line on stderr and exit code 2 here, at the edge.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from engine.config import TrainConfig
+from engine.errors import FtbotError
+from storage.errors import StorageError
+
+from bot import render
+
+EXIT_USAGE = 2
+
+
+def _user() -> str:
+    try:
+        return os.environ.get("FTBOT_USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 — no passwd entry in some containers
+        return "cli"
+
+
+def _home(args) -> Path:
+    from storage.db import home_dir
+    return home_dir(getattr(args, "home", None))
+
+
+def _emit(args, obj: dict, human: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(obj, default=str, sort_keys=True))
+    else:
+        print(human)
+
+
+# ---- dataset ------------------------------------------------------------------------------------
+def cmd_dataset_add(args) -> int:
+    from bot.service import datasets
+    row = datasets.register(_home(args), args.name, args.path, user=_user(), text_column=args.text_column,
+                            label_column=args.label_column, answers_path=args.answers, redact=args.redact,
+                            dedupe=args.dedupe, val_fraction=args.val_fraction, seed=args.seed)
+    _emit(args, row, render.dataset(row))
+    return 0
+
+
+def cmd_dataset_list(args) -> int:
+    from bot.service import datasets
+    rows = datasets.list_all(_home(args))
+    _emit(args, {"datasets": rows}, render.datasets(rows))
+    return 0
+
+
+def cmd_dataset_show(args) -> int:
+    from bot.service import datasets
+    row = datasets.show(_home(args), args.name)
+    _emit(args, row, render.dataset(row))
+    return 0
+
+
+def cmd_dataset_export(args) -> int:
+    from bot.service import datasets
+    n = datasets.export_feedback(_home(args), args.name, args.out)
+    _emit(args, {"dataset": args.name, "rows": n, "path": str(args.out)},
+          f"wrote {n} training rows from feedback to {args.out}")
+    return 0
+
+
+# ---- training -----------------------------------------------------------------------------------
+TRAIN_FLAGS = TrainConfig.keys()
+
+
+def _train_options(args) -> dict:
+    opts = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None}
+    for item in args.set or []:
+        if "=" not in item:
+            raise FtbotError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        opts[k.strip()] = v.strip()
+    return opts
+
+
+def cmd_train(args) -> int:
+    from bot.service import runs
+    home = _home(args)
+    run = runs.submit(home, args.dataset, _train_options(args), user=_user(), origin={"source": "cli"})
+    if not args.json:
+        print(f"run #{run['id']} on {run['dataset']}: {render.plan(run['plan'])}", file=sys.stderr)
+    if args.queue:
+        _emit(args, render.run_json(run), f"run #{run['id']} queued (position {run['queue_position']}); "
+                                          f"follow it with `ftbot status {run['id']}`")
+        return 0
+    bar = render.ProgressBar(enabled=not args.json and not args.no_progress)
+    try:
+        final = runs.run_foreground(home, run["id"], on_progress=bar.update)
+    except KeyboardInterrupt:
+        runs.cancel(home, run["id"], user=_user(), reason="interrupted at the terminal")
+        bar.close()
+        print(f"run #{run['id']} cancelled", file=sys.stderr)
+        return 130
+    bar.close()
+    _emit(args, render.run_json(final), render.run(final))
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def cmd_runs(args) -> int:
+    from bot.service import runs
+    rows = runs.list_recent(_home(args), limit=args.limit, dataset=args.dataset)
+    _emit(args, {"runs": [render.run_json(r) for r in rows]}, render.runs(rows))
+    return 0
+
+
+def cmd_status(args) -> int:
+    from bot.service import runs
+    row = runs.status(_home(args), args.run)
+    _emit(args, render.run_json(row), render.run(row))
+    return 0
+
+
+def cmd_cancel(args) -> int:
+    from bot.service import runs
+    row = runs.cancel(_home(args), args.run, user=_user())
+    _emit(args, render.run_json(row), f"run #{row['id']}: {row['status']}"
+          + (" (stops within seconds)" if row["status"] == "running" else ""))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from bot.service import runs
+    res = runs.evaluate(_home(args), args.run, dataset=args.dataset, file=args.file, user=_user())
+    _emit(args, res, render.evaluation(res))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from bot.service import runs
+    res = runs.compare(_home(args), args.a, args.b)
+    _emit(args, res, render.comparison(res))
+    return 0
+
+
+# ---- Q&A ----------------------------------------------------------------------------------------
+def cmd_deploy(args) -> int:
+    from bot.service import qa
+    dep = qa.deploy(_home(args), args.run, scope=args.scope, user=_user())
+    out = {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"],
+           "artifact_path": dep["run"]["artifact_path"]}
+    _emit(args, out, f"run #{dep['run_id']} now answers questions in scope {dep['scope']!r}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from bot.service import qa
+    question = " ".join(args.question)
+    res = qa.ask(_home(args), question, scope=args.scope, run_id=args.run, user=_user())
+    _emit(args, res, render.answer(res))
+    return 0
+
+
+# ---- services -----------------------------------------------------------------------------------
+def cmd_serve(args) -> int:
+    import logging
+
+    from bot.server import serve
+    from bot.settings import Settings
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env(**({"home": _home(args)} if getattr(args, "home", None) else {}))
+    serve(settings, host=args.host, port=args.port, embedded_worker=not args.no_worker)
+    return 0
+
+
+def cmd_worker(args, rest: list[str]) -> int:
+    from jobs.worker import main as worker_main
+    argv = list(rest)
+    if getattr(args, "home", None):
+        argv = ["--home", str(args.home)] + argv
+    return worker_main(argv)
+
+
+def cmd_schedule(args) -> int:
+    from jobs import scheduler
+    home = _home(args)
+    if args.action == "add":
+        row = scheduler.add_schedule(home, args.kind, args.target, args.cron, _user(), channel=args.channel)
+        _emit(args, row, f"schedule {row['id']}: {row['kind']} {row['target']} at '{row['cron']}'"
+                         f" (next {row.get('next_run_at')})")
+    elif args.action == "list":
+        rows = scheduler.list_schedules(home)
+        _emit(args, {"schedules": rows}, "\n".join(
+            f"{r['id']}: {r['kind']} {r['target']} '{r['cron']}' next {r.get('next_run_at')}" for r in rows)
+            or "no schedules")
+    else:
+        row = scheduler.remove_schedule(home, args.id, user=_user())
+        _emit(args, {"removed": args.id}, f"schedule {args.id} removed")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from bot.demo import run_demo
+    res = run_demo(_home(args), quick=args.quick, out=None if args.json else print)
+    if args.json:
+        print(json.dumps(res, default=str, sort_keys=True))
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    # SUPPRESS: a sub-command must not reset `--home`/`--json` given before it (ftbot --home X runs).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=argparse.SUPPRESS,
+                        help="FTBOT_HOME: folder with the database and artifacts (default ./.ftbot)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on stdout")
+
+    p = argparse.ArgumentParser(prog="ftbot", description="Fine-tune, evaluate and serve transformer classifiers.",
+                                parents=[common])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ds = sub.add_parser("dataset", help="register, list and show datasets", parents=[common])
+    dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = dsub.add_parser("add", help="validate and register a CSV/TSV/JSONL file", parents=[common])
+    a.add_argument("name")
+    a.add_argument("path")
+    a.add_argument("--text-column")
+    a.add_argument("--label-column")
+    a.add_argument("--answers", help="a second file with label,answer columns")
+    a.add_argument("--redact", action="store_true", help="replace PII (cards, IBANs, e-mails, phones) before storing")
+    a.add_argument("--dedupe", action="store_true", help="drop repeated texts instead of refusing the file")
+    a.add_argument("--val-fraction", type=float, default=0.2)
+    a.add_argument("--seed", type=int, default=42)
+    a.set_defaults(fn=cmd_dataset_add)
+    dsub.add_parser("list", help="registered datasets", parents=[common]).set_defaults(fn=cmd_dataset_list)
+    s = dsub.add_parser("show", help="one dataset with labels, split, PII and feedback", parents=[common])
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_dataset_show)
+    e = dsub.add_parser("export-feedback", help="write 👍/👎 feedback as text,label rows", parents=[common])
+    e.add_argument("name")
+    e.add_argument("out", type=Path)
+    e.set_defaults(fn=cmd_dataset_export)
+
+    t = sub.add_parser("train", help="fine-tune a model on a dataset", parents=[common],
+                       epilog="Keys: " + "; ".join(f"{k}: {h}" for k, h in TrainConfig.help_text().items()))
+    t.add_argument("dataset")
+    for key, help_text in TrainConfig.help_text().items():
+        t.add_argument(f"--{key.replace('_', '-')}", dest=key, metavar="V", help=help_text)
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training key, as in Slack")
+    t.add_argument("--queue", action="store_true", help="hand the run to the worker instead of training here")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(fn=cmd_train)
+
+    r = sub.add_parser("runs", help="recent runs", parents=[common])
+    r.add_argument("--limit", type=int, default=20)
+    r.add_argument("--dataset")
+    r.set_defaults(fn=cmd_runs)
+    for name, fn, helptext in (("status", cmd_status, "one run's record"), ("cancel", cmd_cancel, "cancel a run")):
+        c = sub.add_parser(name, help=helptext, parents=[common])
+        c.add_argument("run")
+        c.set_defaults(fn=fn)
+    ev = sub.add_parser("eval", help="evaluate a finished run", parents=[common])
+    ev.add_argument("run")
+    g = ev.add_mutually_exclusive_group()
+    g.add_argument("--dataset")
+    g.add_argument("--file", type=Path, help="a file with text,label columns")
+    ev.set_defaults(fn=cmd_eval)
+    cmp_ = sub.add_parser("compare", help="two runs side by side", parents=[common])
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.set_defaults(fn=cmd_compare)
+
+    d = sub.add_parser("deploy", help="make a run answer questions in a scope", parents=[common])
+    d.add_argument("run")
+    d.add_argument("--scope", default="default", help="'default' or a Slack channel id")
+    d.set_defaults(fn=cmd_deploy)
+    q = sub.add_parser("ask", help="ask the deployed model a question", parents=[common])
+    q.add_argument("question", nargs="+")
+    q.add_argument("--scope", default="default")
+    q.add_argument("--run", help="ask this run's model instead of the deployed one")
+    q.set_defaults(fn=cmd_ask)
+
+    dm = sub.add_parser("demo", help="the whole job offline on the shipped sample data", parents=[common])
+    dm.add_argument("--quick", action="store_true", help="fewer epochs, skip the credit set")
+    dm.set_defaults(fn=cmd_demo)
+    sv = sub.add_parser("serve", help="run the Slack app over HTTP (with an embedded worker)", parents=[common])
+    sv.add_argument("--host", default="0.0.0.0")
+    sv.add_argument("--port", type=int, default=3000)
+    sv.add_argument("--no-worker", action="store_true", help="no embedded worker (run `ftbot worker` elsewhere)")
+    sv.set_defaults(fn=cmd_serve)
+    w = sub.add_parser("worker", help="run queued trainings (see `ftbot worker --help`)", add_help=False)
+    w.add_argument("--home", default=argparse.SUPPRESS)
+    w.set_defaults(fn=cmd_worker, passthrough=True)
+    sc = sub.add_parser("schedule", help="recurring retraining / re-evaluation", parents=[common])
+    ssub = sc.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sa = ssub.add_parser("add", parents=[common])
+    sa.add_argument("kind", choices=["retrain", "reeval"])
+    sa.add_argument("target", help="dataset name (retrain) or deployment scope (reeval)")
+    sa.add_argument("cron", help="cron expression, e.g. '0 6 * * 1'")
+    sa.add_argument("--channel", help="Slack channel to post results in")
+    ssub.add_parser("list", parents=[common])
+    sr = ssub.add_parser("remove", parents=[common])
+    sr.add_argument("id")
+    sc.set_defaults(fn=cmd_schedule)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    try:
+        if getattr(args, "passthrough", False):
+            return args.fn(args, rest)
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return args.fn(args)
+    except (FtbotError, StorageError) as e:
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(e), "kind": type(e).__name__}))
+        print(f"ftbot: {e}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,86 @@
+"""`ftbot demo`: the whole job offline — register the shipped sample data, fine-tune the bundled model briefly,
+evaluate against the sklearn baseline, deploy, and answer a few customer-service questions."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from engine.data import sample_path
+from storage import connect
+from storage import datasets as dataset_table
+
+from bot import render
+from bot.service import datasets, qa, runs
+
+QUESTIONS = [
+    "my new card still hasn't shown up, it's been ten days",
+    "I think someone stole my card, please block it",
+    "what rate do you use to convert euros to dollars?",
+    "why was I charged a fee for taking cash out at the ATM?",
+    "can you tell me a joke about penguins?",
+]
+
+
+def _ensure_dataset(home, name: str, path, say) -> dict:
+    with connect(home) as db:
+        if dataset_table.exists(db, name):
+            say(f"• dataset {name} already registered")
+            return dataset_table.get(db, name)
+    row = datasets.register(home, name, path, user="demo")
+    say("• " + render.dataset(row).replace("\n", "\n  "))
+    return row
+
+
+def _train(home, dataset: str, options: dict, say) -> dict:
+    run = runs.submit(home, dataset, options, user="demo", origin={"source": "demo"})
+    say(f"• run #{run['id']}: {render.plan(run['plan'])}")
+    last = [0.0]
+
+    def progress(p) -> None:
+        d = p.to_dict()
+        if d["kind"] == "eval" and d.get("metrics"):
+            m = d["metrics"]
+            say(f"    epoch {d['epoch']:.1f}: validation accuracy {m.get('accuracy', 0):.3f}, "
+                f"macro-F1 {m.get('macro_f1', 0):.3f}")
+        elif d["kind"] == "step" and time.monotonic() - last[0] > 10:
+            last[0] = time.monotonic()
+            pre = f", L_pre {d['loss_pre']:.3f}" if d.get("loss_pre") is not None else ""
+            say(f"    step {d['step']}/{d['total_steps']}: L_new {d.get('loss_new') or 0:.3f}{pre}, "
+                f"eta {d.get('eta_s') or 0:.0f}s")
+
+    final = runs.run_foreground(home, run["id"], worker="demo", on_progress=progress)
+    say("  " + render.run(final).replace("\n", "\n  "))
+    return final
+
+
+def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict:
+    say = out or (lambda *_: None)
+    t0 = time.monotonic()
+    say("ftbot demo — offline: shipped sample data, bundled all-MiniLM-L6-v2, SQLite in " + str(home))
+    say("1. register the sample data")
+    _ensure_dataset(home, "banking-sample", sample_path("banking"), say)
+    if not quick:
+        _ensure_dataset(home, "credit-sample", sample_path("credit"), say)
+
+    say("2. fine-tune: LoRA on the customer-service intents (α=0.1: keep sentence embeddings near the pretrained ones)")
+    bank = _train(home, "banking-sample", {"method": "lora", "alpha": 0.1, "epochs": 2 if quick else 4}, say)
+    result = {"banking": render.run_json(bank)}
+    if not quick:
+        say("3. fine-tune: full, embeddings and layers 0-1 frozen, on the credit sample (serialized tabular rows)")
+        credit = _train(home, "credit-sample", {"method": "full", "freeze": "embeddings,0-1", "epochs": 3}, say)
+        result["credit"] = render.run_json(credit)
+    if bank["status"] != "succeeded":
+        say("the banking run did not succeed; nothing to deploy")
+        return result
+
+    say("4. deploy the banking run to the default scope and ask it questions")
+    qa.deploy(home, bank["id"], scope="default", user="demo")
+    answers = []
+    for q in QUESTIONS:
+        a = qa.ask(home, q, user="demo")
+        answers.append(a)
+        say(f"  Q: {q}\n  A: " + render.answer(a).replace("\n", "\n  "))
+    result["answers"] = answers
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    say(f"done in {result['wall_s']:.0f}s. Try: ftbot --home {home} ask \"how do I change my PIN?\"")
+    return result

@@ -1,0 +1,171 @@
+"""Plain-text rendering for the CLI (Slack has its own Block Kit builders in bot/blocks.py)."""
+from __future__ import annotations
+
+import sys
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.2f}%"
+
+
+def run_json(run: dict) -> dict:
+    """The CLI's --json shape of a run: stable top-level keys, then the full record."""
+    m = run.get("metrics") or {}
+    base = (m.get("baseline") or {})
+    out = {"run_id": run["id"], "status": run["status"], "dataset": run["dataset"], "base": run["base"],
+           "method": run["method"], "alpha": run["loss_alpha"], "pre_loss": run.get("pre_loss"), "freeze": run["freeze"],
+           "accuracy": run.get("accuracy"), "macro_f1": run.get("macro_f1"), "artifact_path": run.get("artifact_path"),
+           "reason": run.get("reason"), "error": run.get("error"), "trainable_params": run.get("trainable_params"),
+           "total_params": run.get("total_params"), "created_at": run.get("created_at"),
+           "started_at": run.get("started_at"), "finished_at": run.get("finished_at"),
+           "queue_position": run.get("queue_position"), "config": run.get("config"), "metrics": m}
+    if base:
+        out["baseline"] = base
+    if run.get("plan"):
+        out["plan"] = run["plan"]
+    return out
+
+
+def plan(p: dict) -> str:
+    if not p:
+        return ""
+    share = 100.0 * p["trainable_params"] / max(p["total_params"], 1)
+    cfg = p.get("config", {})
+    return (f"{cfg.get('method', '?')} on {cfg.get('base', '?')}: {p['trainable_params']:,} of {p['total_params']:,} "
+            f"parameters train ({share:.2f}%); frozen: {p['frozen']}; α={cfg.get('alpha')} with L_pre={p['pre_loss']}; "
+            f"{p.get('total_steps', '?')} steps, about {p['estimated_seconds']:.0f}s on {p.get('device', 'cpu')}")
+
+
+def _baseline_line(m: dict) -> str:
+    b = (m or {}).get("baseline") or {}
+    parts = []
+    for name, v in b.items():
+        if isinstance(v, dict) and v.get("accuracy") is not None:
+            parts.append(f"{name} {_pct(v.get('accuracy'))} acc / {_pct(v.get('macro_f1'))} F1")
+    return "; ".join(parts)
+
+
+def run(r: dict) -> str:
+    lines = [f"run #{r['id']} [{r['status']}] {r['dataset']} · {r['method']} on {r['base']} · α={r['loss_alpha']}"
+             f" ({r.get('pre_loss') or 'L_pre auto'}) · freeze={r['freeze']}"]
+    if r.get("queue_position"):
+        lines.append(f"  queue position: {r['queue_position']}")
+    p = r.get("progress") or {}
+    if r["status"] == "running" and p:
+        lines.append(f"  step {p.get('step')}/{p.get('total_steps')} epoch {p.get('epoch') or 0:.2f}"
+                     f" loss {p.get('loss') or 0:.4f} eta {p.get('eta_s') or 0:.0f}s")
+    if r.get("accuracy") is not None:
+        lines.append(f"  accuracy {_pct(r['accuracy'])} · macro-F1 {_pct(r['macro_f1'])}")
+        m = r.get("metrics") or {}
+        if bl := _baseline_line(m):
+            lines.append(f"  baseline: {bl}")
+        if m.get("roc_auc") is not None:
+            cost = (m.get("binary") or {}).get("expected_cost", m.get("expected_cost"))
+            lines.append(f"  ROC AUC {m['roc_auc']:.3f} · KS {m.get('ks', 0):.3f}"
+                         + (f" · expected cost {cost:.3f}/applicant" if isinstance(cost, (int, float)) else ""))
+        f = m.get("forgetting") or {}
+        if f.get("drift") is not None:
+            lines.append(f"  forgetting: embedding drift {f['drift']:.4f} (1 − cosine to the pretrained encoder)")
+        t = m.get("train") or {}
+        if t.get("wall_s"):
+            lines.append(f"  trained in {t['wall_s']:.1f}s · {t.get('train_examples_per_s') or 0:.1f} examples/s")
+    if r.get("error"):
+        lines.append(f"  error: {r['error']}")
+    elif r.get("reason") and r["status"] != "succeeded":
+        lines.append(f"  reason: {r['reason']}")
+    if r.get("artifact_path"):
+        lines.append(f"  artifact: {r['artifact_path']}")
+    return "\n".join(lines)
+
+
+def runs(rows: list[dict]) -> str:
+    if not rows:
+        return "no runs yet; start one with `ftbot train DATASET`"
+    head = f"{'run':>5}  {'status':<10} {'dataset':<18} {'method':<5} {'α':>4}  {'accuracy':>9} {'macro-F1':>9}"
+    body = [f"{'#' + str(r['id']):>5}  {r['status']:<10} {r['dataset'][:18]:<18} {r['method']:<5} {r['loss_alpha']:>4}"
+            f"  {_pct(r.get('accuracy')):>9} {_pct(r.get('macro_f1')):>9}" for r in rows]
+    return "\n".join([head] + body)
+
+
+def dataset(d: dict) -> str:
+    counts = d.get("label_counts") or {}
+    split = d.get("split") or {}
+    pii = (d.get("pii") or {}).get("counts") or {}
+    lines = [f"dataset {d['name']} ({d['kind']}, {d['format']}): {d['rows']} rows, {len(counts)} labels, "
+             f"split {split.get('train')} train / {split.get('validation')} validation (seed {split.get('seed')})",
+             f"  sha256 {d['sha256'][:16]}…  answers for {d.get('answers', 0)} labels",
+             "  labels: " + ", ".join(f"{k} ({v})" for k, v in list(counts.items())[:12])
+             + (f", … {len(counts) - 12} more" if len(counts) > 12 else "")]
+    if pii:
+        lines.append("  PII found: " + ", ".join(f"{k} ×{v}" for k, v in pii.items())
+                     + ("" if d.get("redacted") else " (not redacted; re-add with --redact to remove)"))
+    if "feedback" in d:
+        lines.append(f"  feedback: 👍 {d['feedback']['up']} · 👎 {d['feedback']['down']} · runs: {d.get('runs', 0)}")
+    for w in d.get("warnings") or []:
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def datasets(rows: list[dict]) -> str:
+    if not rows:
+        return "no datasets yet; add one with `ftbot dataset add NAME PATH`"
+    return "\n".join(f"{r['name']:<20} {r['kind']:<8} {r['rows']:>7} rows {len(r['labels']):>4} labels  {r['created_at'][:19]}"
+                     for r in rows)
+
+
+def evaluation(res: dict) -> str:
+    return (f"run #{res['run_id']} on {res['evaluated_on']} ({res['examples']} examples): accuracy {_pct(res.get('accuracy'))}"
+            f" · macro-F1 {_pct(res.get('macro_f1'))}"
+            + (f" · ROC AUC {res['roc_auc']:.3f}" if res.get("roc_auc") is not None else ""))
+
+
+def comparison(res: dict) -> str:
+    a, b = res["a"], res["b"]
+    lines = [f"#{a['id']} vs #{b['id']}"]
+    for k, v in res["metrics"].items():
+        d = v.get("delta")
+        lines.append(f"  {k:<14} {v.get('a')!s:>22} {v.get('b')!s:>22}" + (f"  Δ {d:+.4f}" if d is not None else ""))
+    for k, v in res["config_diff"].items():
+        lines.append(f"  {k:<14} {v['a']!s:>22} {v['b']!s:>22}")
+    return "\n".join(lines)
+
+
+def answer(res: dict) -> str:
+    top = ", ".join(f"{label} {p:.2f}" for label, p in res["top"])
+    flag = " (fallback: below the confidence threshold)" if res["fallback"] else ""
+    return f"{res['answer']}\n  intent {res['intent']} · confidence {res['confidence']:.2f}{flag} · top: {top}"
+
+
+class ProgressBar:
+    """tqdm bar fed by the single training progress callback; milestones print above it."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._bar = None
+
+    def update(self, p) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        d = p.to_dict() if hasattr(p, "to_dict") else dict(p)
+        if self._bar is None and d.get("total_steps"):
+            self._bar = tqdm(total=d["total_steps"], unit="step", file=sys.stderr, dynamic_ncols=True)
+        if d.get("kind") in ("milestone", "eval"):
+            msg = d.get("message") or ""
+            if d.get("metrics"):
+                msg += " " + " ".join(f"{k}={v:.4f}" for k, v in d["metrics"].items() if isinstance(v, (int, float)))
+            (self._bar.write if self._bar else print)(f"[{d.get('kind')}] {msg.strip()}")
+        if self._bar is not None and d.get("step") is not None:
+            self._bar.n = d["step"]
+            post = {"ep": f"{d.get('epoch') or 0:.2f}"}
+            if d.get("loss_new") is not None:
+                post["L_new"] = f"{d['loss_new']:.3f}"
+            if d.get("loss_pre") is not None:
+                post["L_pre"] = f"{d['loss_pre']:.3f}"
+            self._bar.set_postfix(post, refresh=False)
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
