@@ -161,6 +161,15 @@ def percentile(values, q: float) -> float:
 
 
 # ---- memory ----------------------------------------------------------------------------------------------
+def vm_kb(field: str = "VmHWM") -> int:
+    """A field of /proc/self/status in KiB: VmHWM is this process's own peak RSS (unlike ru_maxrss, which a
+    child started by fork+exec inherits from its parent's high-water mark)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (Linux ru_maxrss is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

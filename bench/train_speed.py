@@ -113,20 +113,17 @@ def ours(data, args, out_dir: Path, method: str) -> dict:
 
 def memory_child(method: str, examples: int, epochs: float) -> None:
     """Run in a fresh process: train once, print peak RSS as JSON."""
-    import resource
     from engine.config import TrainConfig
     from engine.train import train
-    before = common.peak_rss_mb()
     ns = type("A", (), {"examples": examples, "val": 200})
     data = sample(ns)
-    import torch  # noqa: F401  (imported by engine anyway)
     cfg = TrainConfig.from_options({"method": method, "epochs": epochs, "patience": 0}, task_kind="text")
+    before = common.vm_kb("VmRSS") / 1024          # data prepared, libraries loaded, no model yet
     with tempfile.TemporaryDirectory() as d:
         res = train(cfg, data, Path(d) / "run")
-    print(json.dumps({"method": method, "status": res.status, "peak_rss_mb": common.peak_rss_mb(),
-                      "rss_at_start_mb": before, "trainable_params": res.trainable_params,
-                      "examples": examples, "epochs": epochs, "ru_maxrss_kb":
-                      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"method": method, "status": res.status, "peak_rss_mb": common.vm_kb("VmHWM") / 1024,
+                      "rss_before_model_mb": before, "trainable_params": res.trainable_params,
+                      "examples": examples, "epochs": epochs}))
 
 
 def main() -> None:
@@ -140,12 +137,24 @@ def main() -> None:
     p.add_argument("--ours-options", default="", help='extra engine keys as JSON, e.g. \'{"batch_size": 32}\'')
     p.add_argument("--memory", action="store_true", help="also measure peak RSS of a LoRA and a full run")
     p.add_argument("--memory-examples", type=int, default=1000)
+    p.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--quick", action="store_true", help="600 examples, 300 validation")
     p.add_argument("--memory-child", choices=["lora", "full"], help=argparse_hidden())
     args = p.parse_args()
     if args.memory_child:
+        common.setup_threads(args.threads)
         memory_child(args.memory_child, args.memory_examples, args.epochs)
+        return
+    if args.memory_only:
+        result = {"bench": "train_speed_memory", "machine": common.machine(), "memory": {}}
+        for m in ("lora", "full"):
+            result["memory"][m] = common.run_child([__file__, "--memory-child", m, "--memory-examples",
+                                                    str(args.memory_examples), "--epochs", "1",
+                                                    "--threads", str(args.threads)])
+            common.log(f"memory {m}: {result['memory'][m]}")
+        common.save("memory", result)
+        common.emit(result, args.json)
         return
     if args.quick:
         args.examples, args.val = min(args.examples, 600), min(args.val, 300)
@@ -210,7 +219,7 @@ def main() -> None:
         result["memory"] = {}
         for m in ("lora", "full"):
             r = common.run_child([__file__, "--memory-child", m, "--memory-examples", str(args.memory_examples),
-                                  "--epochs", "1"])
+                                  "--epochs", "1", "--threads", str(args.threads)])
             result["memory"][m] = r
             common.log(f"memory {m}: peak RSS {r['peak_rss_mb']:.0f} MiB")
     common.save("train_speed", result)

@@ -148,19 +148,22 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
     base = m.get("baseline") or {}
     lines = [f":trophy: *{run_title(run)}* finished",
              f"*Accuracy* {pct(run.get('accuracy'))} · *macro-F1* {pct(run.get('macro_f1'))}"]
-    if base:
-        name = base.get("name") or base.get("model") or "sklearn baseline"
-        lines.append(f"*Baseline* ({esc(name)}): accuracy {pct(base.get('accuracy'))} · "
-                     f"macro-F1 {pct(base.get('macro_f1'))}")
+    # report()'s baseline is {key: {name, accuracy, macro_f1, …}}: one sklearn model per key
+    for b in (v for v in base.values() if isinstance(v, dict) and v.get("accuracy") is not None):
+        lines.append(f"*Baseline* ({esc(b.get('name') or 'sklearn')}): accuracy {pct(b.get('accuracy'))} · "
+                     f"macro-F1 {pct(b.get('macro_f1'))}")
     if previous:
         da = _delta(run.get("accuracy"), previous.get("accuracy"))
         df = _delta(run.get("macro_f1"), previous.get("macro_f1"))
         lines.append(f"*vs run #{previous['id']}*: accuracy {da} · macro-F1 {df}")
     else:
         lines.append("_first successful run on this dataset_")
-    for k in ("roc_auc", "ks", "expected_cost"):
-        if isinstance(m.get(k), (int, float)):
-            lines.append(f"{k}: {num(m[k])}")
+    if isinstance(m.get("roc_auc"), (int, float)):
+        lines.append(f"*ROC AUC* {num(m['roc_auc'])} · *KS* {num(m.get('ks'))} · *expected cost* "
+                     f"{num(m.get('expected_cost'))} per applicant (threshold chosen on validation)")
+    drift = (m.get("forgetting") or {}).get("drift")
+    if isinstance(drift, (int, float)):
+        lines.append(f"*Forgetting*: embedding drift {num(drift)} (1 − cosine to the pretrained encoder)")
     text = "\n".join(lines)
     buttons = [button("Deploy here", "run_deploy", str(rid), "primary")]
     if previous:

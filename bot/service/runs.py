@@ -128,17 +128,21 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed attempt; the checkpoint is what resumes
         tmp.mkdir(parents=True)
 
+        snapshot: dict = {}
+
         def progress(p) -> None:
             d = _as_dict(p)
             kind = d.get("kind", "step")
-            monitor.set_progress(d)
+            if kind != "milestone":  # an eval carries no losses: keep the last ones in the snapshot
+                snapshot.update({k: v for k, v in d.items() if v is not None})
+                monitor.set_progress(dict(snapshot))
             with connect(home) as db:
                 events.add(db, run_id, kind, message=d.get("message"),
                            data={k: d.get(k) for k in ("metrics", "eta_s", "examples_per_s", "total_steps")},
                            step=d.get("step"), epoch=d.get("epoch"), loss=d.get("loss"), loss_new=d.get("loss_new"),
                            loss_pre=d.get("loss_pre"), lr=d.get("lr"))
                 if kind != "milestone":
-                    table.update(db, run_id, progress=d)
+                    table.update(db, run_id, progress=snapshot)
             if on_progress:
                 on_progress(p)
 

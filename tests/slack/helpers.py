@@ -43,7 +43,7 @@ def finish_run(home, run_id: int, status: str = "succeeded", artifact: str | Non
     with connect(home) as db:
         events.add(db, run_id, "eval", step=10, epoch=1.0, data={"metrics": {"accuracy": acc, "macro_f1": acc - 0.1}})
         fields = dict(accuracy=acc, macro_f1=acc - 0.1, artifact_path=artifact,
-                      metrics={"baseline": {"name": "tfidf+logreg", "accuracy": 0.5, "macro_f1": 0.4}}) \
+                      metrics={"baseline": {"tfidf_lr": {"name": "tfidf+logreg", "accuracy": 0.5, "macro_f1": 0.4}}}) \
             if status == "succeeded" else {}
         runs_table.finish(db, run_id, status, error=None if status == "succeeded" else "CUDA out of memory", **fields)
         events.add(db, run_id, "milestone", message="finished" if status == "succeeded" else f"{status}: out of memory")

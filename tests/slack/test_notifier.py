@@ -44,7 +44,7 @@ def test_full_story_and_restart_posts_nothing_twice(settings, fake, run, home, t
     assert all(f["thread_ts"] == root and f["channel"] == "C0001" for f in uploaded)
     top = fake.channel_messages("C0001", top_level=True)
     assert len(top) == 2 and "accuracy" in top[1]["text"]
-    assert "Baseline" in top[1]["blocks"][0]["text"]["text"]
+    assert "*Baseline* (tfidf+logreg): accuracy 50.0%" in top[1]["blocks"][0]["text"]["text"]
     before = (len(fake.messages), len(fake.updates), len(fake.calls("files.completeUploadExternal")))
     # restart: a fresh notifier (new process, empty memory) over the same database
     n2 = Notifier(settings)
