@@ -1,0 +1,129 @@
+"""The `ftbot` CLI end to end on a tiny model: register → train → runs/status → eval → deploy → ask, plus the
+error paths (clear message, exit 2, nothing stored). Asserts on --json output, database rows and files."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from bot.cli import main
+from storage import connect
+
+INTENTS = {
+    "lost_card": ("I lost my card", "my card was stolen", "cannot find my debit card", "card missing after trip"),
+    "exchange_rate": ("what is the euro rate", "dollar exchange rate today", "convert pounds to euro", "fx rate"),
+    "top_up": ("top up failed", "my top-up did not arrive", "add money to account", "top up with bank transfer"),
+}
+ANSWERS = {"lost_card": "Freeze the card in the app.", "exchange_rate": "We use the interbank rate.",
+           "top_up": "Top-ups arrive within minutes."}
+
+
+def write_data(path, n_per_label=12, seed=0):
+    r = random.Random(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "intent", "answer"])
+        for label, phrases in INTENTS.items():
+            seen = set()
+            while len(seen) < n_per_label:
+                t = f"{r.choice(phrases)} {r.choice(['please', 'help', 'today', 'now', 'asap', 'thanks'])} {len(seen)}"
+                seen.add(t)
+            for t in sorted(seen):
+                w.writerow([t, label, ANSWERS[label]])
+    return path
+
+
+def run_cli(capsys, *argv) -> tuple[int, dict | None, str]:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    try:
+        obj = json.loads(out.out.strip().splitlines()[-1]) if out.out.strip() else None
+    except json.JSONDecodeError:
+        obj = None
+    return code, obj, out.err
+
+
+def test_register_train_eval_deploy_ask(home, tmp_path, tiny_bert, capsys):
+    data = write_data(tmp_path / "cards.csv")
+    code, ds, _ = run_cli(capsys, "dataset", "add", "cards", data, "--json")
+    assert code == 0 and ds["name"] == "cards" and ds["rows"] == 36 and sorted(ds["labels"]) == sorted(INTENTS)
+    assert (home / "datasets" / "cards" / "train.jsonl").exists()
+
+    code, run, err = run_cli(capsys, "train", "cards", "--base", tiny_bert, "--method", "lora", "--alpha", "0.3",
+                             "--freeze", "embeddings,0", "--epochs", "3", "--lr", "0.01", "--threads", "1",
+                             "--set", "batch_size=8", "--json")
+    assert code == 0, err
+    assert run["status"] == "succeeded" and run["method"] == "lora" and run["alpha"] == 0.3
+    assert run["freeze"] == "embeddings,0" and run["pre_loss"] == "mlm"
+    assert 0 <= run["accuracy"] <= 1 and run["macro_f1"] is not None
+    assert run["config"]["batch_size"] == 8
+    art = home / "runs" / str(run["run_id"])
+    assert run["artifact_path"] == str(art)
+    for f in ("README.md", "metrics.json", "qa.json", "label_map.json", "plots/confusion.png", "plots/loss_curve.png"):
+        assert (art / f).exists(), f
+    card = (art / "README.md").read_text()
+    assert "α" in card or "alpha" in card
+    assert not list((home / "runs").glob(".*"))  # no temp or checkpoint folders left behind
+
+    with connect(home) as db:
+        kinds = {r["kind"] for r in db.query("SELECT kind FROM run_events WHERE run_id = ?", [run["run_id"]])}
+        losses = list(db.query("SELECT loss_new, loss_pre FROM run_events WHERE kind = 'step' AND run_id = ?",
+                               [run["run_id"]]))
+    assert {"step", "eval", "milestone"} <= kinds
+    assert losses and all(r["loss_pre"] is not None for r in losses)  # α > 0: L_pre logged beside L_new
+
+    code, lst, _ = run_cli(capsys, "runs", "--json")
+    assert code == 0 and [r["run_id"] for r in lst["runs"]] == [run["run_id"]]
+    code, st, _ = run_cli(capsys, "status", run["run_id"], "--json")
+    assert st["status"] == "succeeded" and st["accuracy"] == run["accuracy"]
+
+    code, ev, _ = run_cli(capsys, "eval", run["run_id"], "--file", data, "--json")
+    assert code == 0 and ev["examples"] == 36 and 0 <= ev["accuracy"] <= 1
+
+    code, dep, _ = run_cli(capsys, "deploy", run["run_id"], "--json")
+    assert code == 0 and dep["scope"] == "default" and dep["run_id"] == run["run_id"]
+    code, ans, _ = run_cli(capsys, "ask", "I lost my card yesterday", "--json")
+    assert code == 0 and ans["intent"] in INTENTS and len(ans["top"]) == 3
+    assert ans["answer"] in set(ANSWERS.values()) or ans["fallback"]
+    with connect(home) as db:
+        q = list(db.query("SELECT question, intent, run_id FROM questions"))
+    assert q == [{"question": "I lost my card yesterday", "intent": ans["intent"], "run_id": run["run_id"]}]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "cards", "--alpha", "1.5"], "alpha=1.5"),
+    (["train", "cards", "--set", "colour=blue"], "colour"),
+    (["train", "cards", "--method", "qlora"], "one of lora, full"),
+    (["train", "nosuch"], "no dataset named 'nosuch'"),
+    (["status", "99"], "no run #99"),
+    (["ask", "hello"], "no model is deployed"),
+])
+def test_bad_input_gets_a_clear_error_and_stores_nothing(home, tmp_path, capsys, argv, needle):
+    data = write_data(tmp_path / "cards.csv", n_per_label=4)
+    assert main(["dataset", "add", "cards", str(data)]) == 0
+    capsys.readouterr()
+    code, obj, err = run_cli(capsys, *argv)
+    assert code == 2 and needle in err
+    with connect(home) as db:
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_failed_dataset_leaves_nothing(home, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,intent\nhello,a\n=HYPERLINK(\"x\"),b\n")
+    code, obj, err = run_cli(capsys, "dataset", "add", "bad", bad, "--json")
+    assert code == 2 and obj["kind"] == "DatasetError" and "formula" in err.lower()
+    assert not (home / "datasets" / "bad").exists()
+    with connect(home) as db:
+        assert db.execute("SELECT COUNT(*) FROM datasets").fetchone()[0] == 0
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "bot", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for cmd in ("dataset", "train", "runs", "status", "cancel", "eval", "deploy", "ask", "demo", "serve", "worker"):
+        assert cmd in out.stdout
