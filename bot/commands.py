@@ -32,6 +32,9 @@ SUBCOMMANDS = {
     "compare RUN RUN": "metrics and settings of two runs side by side",
     "deploy RUN": "answer questions in this channel with a run's model (admins)",
     "ask QUESTION": "ask the model deployed in this channel",
+    "schedule add retrain|reeval TARGET CRON": "retrain a dataset or re-evaluate this channel's deployment on a "
+                                               "cron schedule, results posted here (admins), e.g. `0 6 * * 1`",
+    "schedule list | schedule remove ID": "the schedules, or remove one (admins)",
 }
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
@@ -124,8 +127,27 @@ def parse(text: str | None) -> Command:
         return Command("compare", args=[str(run_id(w)) for w in words], raw=raw)
     if verb == "train":
         return _train(words, raw)
+    if verb == "schedule":
+        return _schedule(words, raw)
     raise UsageError(f"unknown command {_short(head)!r}; try one of: help, datasets, dataset add, dataset show, "
-                     "train, runs, status, cancel, eval, compare, deploy, ask")
+                     "train, runs, status, cancel, eval, compare, deploy, ask, schedule")
+
+
+def _schedule(words: list[str], raw: str) -> Command:
+    usage = "use `/ft schedule add retrain|reeval TARGET CRON`, `/ft schedule list` or `/ft schedule remove ID`"
+    if not words or words[0].lower() not in ("add", "list", "remove"):
+        raise UsageError(usage)
+    sub, words = words[0].lower(), words[1:]
+    if sub == "list":
+        _no_more("schedule list", words)
+        return Command("schedule.list", raw=raw)
+    if sub == "remove":
+        _count("schedule remove ID", words, 1, 1)
+        return Command("schedule.remove", args=words, raw=raw)
+    if len(words) < 3 or words[0].lower() not in ("retrain", "reeval"):
+        raise UsageError("use `/ft schedule add retrain DATASET 0 6 * * 1` or `/ft schedule add reeval SCOPE CRON`")
+    # the cron expression may come quoted (one word) or as its five fields
+    return Command("schedule.add", args=[words[0].lower(), words[1], " ".join(words[2:])], raw=raw)
 
 
 def _no_more(usage: str, words: list[str]) -> None:

@@ -23,7 +23,7 @@ log = logging.getLogger("ftbot.slack")
 
 # Actions only admins may take (the names match bot.service.auth.ADMIN_ACTIONS and the audit log).
 ADMIN_COMMANDS = {"dataset.add": "dataset.add", "train": "train", "cancel": "cancel", "deploy": "deploy",
-                  "eval": "eval"}
+                  "eval": "eval", "schedule.add": "schedule", "schedule.remove": "schedule"}
 
 
 def default_service() -> SimpleNamespace:

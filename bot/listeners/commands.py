@@ -95,6 +95,21 @@ def handle(deps: Deps, cmd: Command, user: str, channel: str, command: dict, res
         dep = svc.qa.deploy(home, int(cmd.args[0]), scope=scope, user=user)
         where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
         say(f":rocket: run #{dep['run_id']} now answers questions {where} (deployed by <@{user}>)", None, "in_channel")
+    elif n == "schedule.list":
+        from jobs import scheduler
+        rows = scheduler.list_schedules(home)
+        say("\n".join(f"• `{r['id']}` {r['kind']} `{blocks.esc(r['target'])}` at `{r['cron']}` · next "
+                      f"{r.get('next_run_at') or '–'}" for r in rows) or "no schedules yet")
+    elif n == "schedule.add":
+        from jobs import scheduler
+        kind, target, cron = cmd.args
+        row = scheduler.add_schedule(home, kind, target, cron, user, channel=channel)
+        say(f":calendar: schedule `{row['id']}`: {kind} `{blocks.esc(target)}` at `{row['cron']}` · next "
+            f"{row.get('next_run_at') or '–'}; results are posted here", None, "in_channel")
+    elif n == "schedule.remove":
+        from jobs import scheduler
+        scheduler.remove_schedule(home, cmd.args[0], user=user)
+        say(f":wastebasket: schedule `{blocks.esc(cmd.args[0])}` removed (by <@{user}>)", None, "in_channel")
     elif n == "ask":
         thread_ts = command.get("thread_ts")
         run_id = run_for_thread(home, channel, thread_ts) if thread_ts else None
