@@ -112,4 +112,5 @@ def test_questions_in_a_run_thread_ask_that_run(qdriver, fake, qa, home):
     qdriver.command("ask where is my card?", extra={"thread_ts": "1700000000.000777"})
     fake.wait_for(lambda: len(qa.asked) == 2, 5, "two questions")
     assert [a["run_id"] for a in qa.asked] == [run["id"], run["id"]]
-    assert len(fake.channel_messages("C0001", thread_ts="1700000000.000777")) == 2
+    # the answer is posted right after the model is asked: wait for it rather than race it
+    fake.wait_for(lambda: len(fake.channel_messages("C0001", thread_ts="1700000000.000777")) == 2, 5, "two answers")
