@@ -139,6 +139,9 @@ def main(argv=None) -> int:
                 if r["status"] in ("queued", "running"):
                     runs_table.request_cancel(db, r["id"], "bench over")
     finally:
+        # let the replies behind the acks reach the fake before it goes away (else: connection refused noise)
+        if running.deps.executor is not None:
+            running.deps.executor.shutdown(wait=True)
         running.stop()
         ref.shutdown()
         fake.stop()
