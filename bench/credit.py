@@ -75,11 +75,11 @@ def main() -> None:
     p.add_argument("--epochs", type=float, default=None)
     p.add_argument("--options", default="", help="extra engine keys as JSON")
     p.add_argument("--val-fraction", type=float, default=0.25, help="share of the training part for validation")
-    p.add_argument("--quick", action="store_true", help="2 epochs, LoRA only")
+    p.add_argument("--quick", action="store_true", help="1 epoch, LoRA only (~3 min)")
     p.add_argument("--tag", default="")
     args = p.parse_args()
     if args.quick:
-        args.epochs, args.runs = args.epochs or 2, "lora:0"
+        args.epochs, args.runs = args.epochs or 1, "lora:0"
     threads = common.setup_threads(args.threads)
     import numpy as np
     data = common.german_credit(seed=42, test_fraction=0.3)

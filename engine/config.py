@@ -226,9 +226,11 @@ class TrainConfig:
         return cls.from_options({k: v for k, v in d.items() if v is not None and k in known})
 
 
-# Best settings per task kind, measured by bench/ (see README "Benchmarks"); user keys override them.
+# Best settings per task kind, measured by bench/ (see docs/benchmarks.md); user keys override them.
+# text/lora epochs 15 (was 5): BANKING77 10 per intent, held-out 20 %: 79.95 % → 83.45 % accuracy; the run's
+# patience=3 early stop ended it at epoch 12 (best at 9), so the extra epochs are only spent while it still improves.
 TASK_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "text": {"lora": {"epochs": 5.0, "lr": 1e-3}, "full": {"epochs": 5.0, "lr": 1e-4}},
+    "text": {"lora": {"epochs": 15.0, "lr": 1e-3}, "full": {"epochs": 5.0, "lr": 1e-4}},
     "tabular": {"lora": {"epochs": 8.0, "lr": 1e-3}, "full": {"epochs": 6.0, "lr": 1e-4}},
 }
 
