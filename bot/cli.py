@@ -310,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
+    # the shared options default to SUPPRESS (see build_parser): give them their real defaults here
+    for name, default in (("home", None), ("json", False)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     try:
         if getattr(args, "passthrough", False):
             return args.fn(args, rest)

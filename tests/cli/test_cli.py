@@ -127,3 +127,15 @@ def test_console_entry_point_runs():
     assert out.returncode == 0
     for cmd in ("dataset", "train", "runs", "status", "cancel", "eval", "deploy", "ask", "demo", "serve", "worker"):
         assert cmd in out.stdout
+
+
+def test_human_output_and_global_options_before_the_command(home, tmp_path, capsys):
+    data = write_data(tmp_path / "cards.csv", n_per_label=4)
+    other = tmp_path / "other-home"
+    assert main(["--home", str(other), "dataset", "add", "cards", str(data)]) == 0
+    assert "dataset cards (text, csv): 12 rows, 3 labels" in capsys.readouterr().out
+    assert (other / "datasets" / "cards").exists() and not (home / "datasets" / "cards").exists()
+    assert main(["--home", str(other), "runs"]) == 0
+    assert "no runs yet" in capsys.readouterr().out
+    code, obj, _ = run_cli(capsys, "--home", other, "--json", "dataset", "list")
+    assert code == 0 and [d["name"] for d in obj["datasets"]] == ["cards"]
