@@ -63,7 +63,7 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
         _ensure_dataset(home, "credit-sample", sample_path("credit"), say)
 
     say("2. fine-tune: LoRA on the customer-service intents (α=0.1: keep sentence embeddings near the pretrained ones)")
-    bank = _train(home, "banking-sample", {"method": "lora", "alpha": 0.1, "epochs": 2 if quick else 3}, say)
+    bank = _train(home, "banking-sample", {"method": "lora", "alpha": 0.1, "epochs": 2 if quick else 4}, say)
     result = {"banking": render.run_json(bank)}
     if not quick:
         say("3. fine-tune: full, embeddings and layers 0-1 frozen, on the credit sample (serialized tabular rows)")
