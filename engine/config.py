@@ -132,6 +132,7 @@ class TrainConfig:
     group_by_length: bool = _f(True, "batch texts of similar length together (less padding)")
     threads: int = _f(0, "CPU threads for torch; 0 = all cores")
     device: str = _f("auto", "auto, cpu or cuda", choices=DEVICES)
+    gpus: int = _f(1, "GPUs for this one run (data parallel through torchrun; batch_size stays the global batch)")
     precision: str = _f("auto", "auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32", choices=PRECISIONS)
 
     # ---- construction -------------------------------------------------------------------------
@@ -204,6 +205,7 @@ class TrainConfig:
         rng("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
         rng("evals_per_epoch", self.evals_per_epoch, 1, 100)
         rng("threads", self.threads, 0, 1024)
+        rng("gpus", self.gpus, 1, 64)
         if self.head_lr is not None:
             rng("head_lr", self.head_lr, 0, 1, lo_open=True)
         if self.budget is not None:
@@ -244,7 +246,7 @@ def _coerce(key: str, f: dataclasses.Field, raw: Any) -> Any:
     default_type = {"base": str, "method": str, "pre_loss": str, "target_modules": str, "pooling": str,
                     "metric": str, "device": str, "precision": str,
                     "batch_size": int, "max_length": int, "r": int, "seed": int, "patience": int,
-                    "evals_per_epoch": int, "threads": int, "group_by_length": bool}.get(name, float)
+                    "evals_per_epoch": int, "threads": int, "gpus": int, "group_by_length": bool}.get(name, float)
     try:
         if default_type is bool:
             if isinstance(raw, bool):

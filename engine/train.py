@@ -7,6 +7,7 @@ reads top to bottom.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,11 +19,13 @@ from engine.data.types import PreparedDataset
 from engine.errors import FtbotError, TrainingError
 from engine.losses import mix, penalties, task_loss
 from engine.progress import Plan, Progress, TrainResult
+from engine import distributed as dist
 from engine import train_parts as parts
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 1.0   # 'step' progress at most this often (Slack edits are throttled further by the notifier)
+GO, CANCEL, BUDGET = 0, 1, 2   # rank 0's per-step decision, shared with the other copies of a multi-GPU run
 
 
 def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = True) -> Plan:
@@ -38,17 +41,24 @@ def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = True) -> P
 def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None,
           on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], str | None] | None = None,
           resume: bool = True, keep_checkpoints: bool = False) -> TrainResult:
-    """Fine-tune on data.train, evaluate on data.validation, write the artifact into out_dir on success only."""
+    """Fine-tune on data.train, evaluate on data.validation, write the artifact into out_dir on success only.
+
+    Under torchrun (WORLD_SIZE > 1, see engine/distributed.py) every copy calls this; only rank 0 reports, saves
+    checkpoints and writes the artifact, and only its `should_stop` counts."""
     t_start = time.monotonic()
-    emit = parts.safe_callback(on_progress)
+    ctx = dist.from_env()
+    emit = parts.safe_callback(on_progress if ctx.leader else None)
     result = TrainResult(status="failed")
     threads_before = torch.get_num_threads()
-    s = None
+    s, group = None, False
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
+        device = dist.device_for(ctx, parts.resolve_device(config))
+        group = dist.init(ctx, device)
         parts.seed_everything(config.seed)
-        s = parts.setup(config, data)
+        s = parts.setup(config, data, device=device)
+        dist.broadcast_parameters(s.params, ctx)
         model, st = s.built.model, parts.State()
         result.trainable_params, result.total_params = s.built.trainable_params, s.built.total_params
         result.pre_loss = s.built.pre_loss
@@ -61,36 +71,48 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
         t_loop, steps_here, examples_here, train_s = time.monotonic(), 0, 0, 0.0
         stop = None                        # 'budget' | 'early_stop' when the loop ends before total_steps
         while st.step < s.total_steps:
-            if should_stop is not None and (reason := should_stop()):
-                if checkpoint_dir is not None:
+            reason, decision = None, GO
+            if ctx.leader and should_stop is not None and (reason := should_stop()):
+                decision = CANCEL
+            elif ctx.leader and config.budget and st.elapsed_s + time.monotonic() - t_start >= config.budget:
+                decision = BUDGET
+            decision = dist.agree(decision, ctx, s.device)
+            if decision == CANCEL:
+                if checkpoint_dir is not None and ctx.leader:
                     parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
                 emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
                               message=f"cancelled: {reason}"))
-                result.status, result.reason = "cancelled", str(reason)
+                result.status, result.reason = "cancelled", str(reason or "cancelled by rank 0")
                 return result
-            if config.budget and st.elapsed_s + time.monotonic() - t_start >= config.budget:
+            if decision == BUDGET:
                 stop = "budget"
                 break
             epoch, pos = divmod(st.step, s.steps_per_epoch)
             if order_epoch != epoch:
                 order, order_epoch = s.batches.order(config.batch_size, config.seed, epoch, config.group_by_length), epoch
-            batch = s.batches.collate(order[pos], s.device)
+            mine = dist.shard(order[pos], ctx)             # every copy has the same order; each takes its share
             t_step = time.perf_counter()
             model.train()
-
-            with s.autocast():
-                out = model(batch["input_ids"], batch["attention_mask"])                        # forward
-                loss_new = task_loss(out.logits, batch["labels"], config.label_smoothing)
-                loss_pre = s.pre(model, batch, out) if config.loss_alpha > 0 else None         # α = 0: skip L_pre
-                loss = mix(loss_new, loss_pre, config.loss_alpha)                                 # mix losses
-                penalty = penalties(s.params, config.l1, config.l2)
-                if penalty is not None:
-                    loss = loss + penalty
-            if not torch.isfinite(loss):
-                raise TrainingError(f"the loss became {loss.item()} at step {st.step + 1}; lower lr "
-                                    f"(now {config.lr:g}) or alpha")
             s.optimizer.zero_grad(set_to_none=True)
-            loss.backward()                                                                       # backward
+
+            loss = loss_new = loss_pre = None
+            if mine:
+                batch = s.batches.collate(mine, s.device)
+                with s.autocast():
+                    out = model(batch["input_ids"], batch["attention_mask"])                    # forward
+                    loss_new = task_loss(out.logits, batch["labels"], config.label_smoothing)
+                    loss_pre = s.pre(model, batch, out) if config.loss_alpha > 0 else None     # α = 0: skip L_pre
+                    loss = mix(loss_new, loss_pre, config.loss_alpha)                             # mix losses
+                    penalty = penalties(s.params, config.l1, config.l2)
+                    if penalty is not None:
+                        loss = loss + penalty
+            seen = _step_losses(loss, loss_new, loss_pre, len(mine), len(order[pos]), ctx, s.device)
+            if not math.isfinite(seen["loss"]):
+                raise TrainingError(f"the loss became {seen['loss']} at step {st.step + 1}; lower lr "
+                                    f"(now {config.lr:g}) or alpha")
+            if loss is not None:
+                (loss * dist.share(len(mine), len(order[pos]), ctx)).backward()                   # backward
+            dist.average_gradients(s.params, ctx)
             if config.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(s.params, config.max_grad_norm)                    # clip
             s.optimizer.step()                                                                    # optimizer step
@@ -101,8 +123,9 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
             examples_here += len(order[pos])
             train_s += time.perf_counter() - t_step
             record = {"kind": "step", "step": st.step, "epoch": round(st.step / s.steps_per_epoch, 4),
-                      "loss": loss.item(), "loss_new": loss_new.item(),
-                      "loss_pre": None if loss_pre is None else loss_pre.item(), "lr": s.scheduler.get_last_lr()[0]}
+                      "loss": seen["loss"], "loss_new": seen["loss_new"],
+                      "loss_pre": seen["loss_pre"] if config.loss_alpha > 0 else None,
+                      "lr": s.scheduler.get_last_lr()[0]}
             if st.step % s.history_every == 0 or st.step in (1, s.total_steps):
                 st.history.append(record)
             now = time.monotonic()
@@ -113,11 +136,13 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                               record["loss_pre"], record["lr"], eta, examples_here / max(train_s, 1e-9)))
 
             if st.step in s.eval_steps:
-                if parts.evaluate_and_track(s, st, config) == "early_stop":
+                # every copy evaluates the same weights (so each keeps the same best state); rank 0's call wins
+                early = parts.evaluate_and_track(s, st, config) == "early_stop"
+                if dist.agree(int(early), ctx, s.device):
                     stop = "early_stop"
                 emit(Progress("eval", st.step, s.total_steps, st.step / s.steps_per_epoch,
                               metrics=st.history[-1]["metrics"], message=st.history[-1]["message"]))
-                if checkpoint_dir is not None:
+                if checkpoint_dir is not None and ctx.leader:
                     parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
                 if stop:
                     break
@@ -129,8 +154,9 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                        else f"early stop: no {config.metric} improvement in {config.patience} evaluations")
             emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch, message=message))
         parts.restore_best(s, st)
-        result.artifact_dir = str(parts.write_artifact(s, st, config, data, out_dir))
-        if checkpoint_dir is not None and not keep_checkpoints:
+        if ctx.leader:
+            result.artifact_dir = str(parts.write_artifact(s, st, config, data, out_dir))
+        if checkpoint_dir is not None and not keep_checkpoints and ctx.leader:
             parts.remove_checkpoint(checkpoint_dir)
         result.status, result.reason, result.stopped_early = "succeeded", stop, stop == "early_stop"
         result.metrics, result.history, result.best_step, result.steps = st.best_metrics, st.history, st.best_step, st.step
@@ -152,10 +178,21 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
     finally:
         result.wall_s = time.monotonic() - t_start
         torch.set_num_threads(threads_before)
+        dist.close(group)
         if s is not None and result.status != "succeeded":
             del s
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def _step_losses(loss, loss_new, loss_pre, n_local: int, n_total: int, ctx, device) -> dict:
+    """This step's losses over the whole batch: each copy's mean weighted by its share (one copy: as they are)."""
+    if not ctx.active:
+        return {k: None if t is None else t.item() for k, t in (("loss", loss), ("loss_new", loss_new),
+                                                                  ("loss_pre", loss_pre))}
+    vals = [0.0 if t is None else float(t.detach()) * n_local for t in (loss, loss_new, loss_pre)]
+    tot = dist.reduce_sum(vals, ctx, device)
+    return {k: v / max(n_total, 1) for k, v in zip(("loss", "loss_new", "loss_pre"), tot)}
 
 
 __all__ = ["plan", "train", "Plan", "Progress", "TrainResult", "PROGRESS_EVERY_S"]

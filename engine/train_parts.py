@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
 HISTORY_STEPS = 500          # at most about this many step lines in history (evaluations are always kept)
 # Keys that may change between a run and its resume without invalidating the checkpoint.
-RUNTIME_KEYS = {"budget", "threads", "device", "patience"}
+RUNTIME_KEYS = {"budget", "threads", "device", "patience", "gpus"}
 
 
 def seed_everything(seed: int) -> None:
@@ -79,7 +79,7 @@ class State:
     elapsed_s: float = 0.0   # wall time of earlier sessions of this run (budget spans resumes)
 
 
-def _device(config: TrainConfig) -> torch.device:
+def resolve_device(config: TrainConfig) -> torch.device:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "cuda", "no CUDA GPU is visible here; use device=auto or device=cpu")
     return torch.device("cuda" if config.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
@@ -105,7 +105,8 @@ def _optimizer(model, config: TrainConfig):
     return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
 
 
-def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = True) -> Setup:
+def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = True,
+          device: torch.device | None = None) -> Setup:
     from transformers import get_linear_schedule_with_warmup
     if not data.train or not data.validation:
         raise TrainingError("the dataset needs both training and validation examples")
@@ -114,7 +115,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     if unknown:
         raise TrainingError(f"examples carry labels outside the label set: {', '.join(unknown[:5])}")
     built = build(config, data.labels)
-    device = _device(config)
+    device = device or resolve_device(config)
     model = built.model.to(device)
     batches = Batches(built.tokenizer, [e.text for e in data.train], [index[e.label] for e in data.train],
                       config.max_length)

@@ -5,7 +5,12 @@ The worker (or a Ray job) starts it for a run the worker has already claimed. It
 exits. It never decides a run's fate after a crash: a process that dies cannot be trusted to report it, so the
 worker (or the heartbeat watchdog) does that from outside.
 
-Exit codes: 0 the target returned (the run row holds the result), 2 the target raised (traceback on stderr),
+With `--gpus N` (a run with gpus=N) it hands itself over to torchrun (`exec`, so the worker's handle, the
+parent-death signal and SIGTERM reach torchrun), which starts N copies of this module; each copy trains its share
+(engine/distributed.py) and rank 0 alone records the result.
+
+Exit codes: 0 the target returned (the run row holds the result), 1 a multi-GPU copy ended without success (so
+torchrun stops the other copies, which may be waiting for it), 2 the target raised (traceback on stderr),
 3 bad arguments or the run is not held by this worker, 75 the parent worker was already gone at start.
 """
 from __future__ import annotations
@@ -44,6 +49,18 @@ def target_path(target) -> str:
     return f"{mod}:{name}"
 
 
+def hand_over_to_torchrun(args) -> None:
+    """Replace this process by `torchrun --nproc-per-node N -m jobs.child …` (same run, same worker)."""
+    from engine import distributed
+    os.environ[distributed.MARKER] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(args.gpus),
+           "-m", "jobs.child", str(args.run_id), "--worker", args.worker, "--target", str(args.target)]
+    if args.home:
+        cmd += ["--home", str(args.home)]
+    print(f"ftbot-child: run #{args.run_id}: starting {args.gpus} copies through torchrun", flush=True)
+    os.execv(sys.executable, cmd)
+
+
 def die_with_parent(parent_pid: int) -> None:
     """Linux: get SIGKILL when the worker dies, so a dead worker never leaves a training holding its GPU unseen.
     The watchdog then requeues the run from its checkpoint."""
@@ -67,10 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--claim", action="store_true",
                     help="claim the queued run first (for launching by hand, e.g. under a cluster scheduler)")
     ap.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--gpus", type=int, default=1, help="copies for a multi-GPU run (started through torchrun)")
     args = ap.parse_args(argv)
 
+    from engine import distributed
+    ctx = distributed.from_env()
     if args.parent_pid:
         die_with_parent(args.parent_pid)
+    elif ctx.active:
+        die_with_parent(os.getppid())  # a torchrun copy: go when the torchrun agent goes
     from storage import connect, runs
     from jobs.watchdog import new_worker_id
 
@@ -89,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 (report and let the worker decide)
         sys.stderr.write(f"ftbot-child: error: {e}\n")
         return 3
+    if args.gpus > 1 and not ctx.active:
+        args.worker = worker
+        hand_over_to_torchrun(args)  # does not return
     print(f"ftbot-child: run #{args.run_id} attempt {row['attempts']} pid {os.getpid()} worker {worker}", flush=True)
     try:
         result = fn(args.home, args.run_id, worker=worker)
@@ -99,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.flush()
         return 2
     status = result.get("status") if isinstance(result, dict) else None
-    print(f"ftbot-child: run #{args.run_id} ended: {status}", flush=True)
-    return 0
+    print(f"ftbot-child: run #{args.run_id} ended: {status}" + (f" (rank {ctx.rank})" if ctx.active else ""),
+          flush=True)
+    return 1 if ctx.active and status not in ("succeeded", "cancelled") else 0
 
 
 if __name__ == "__main__":

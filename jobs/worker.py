@@ -8,7 +8,8 @@ One loop, every `poll_s`:
   supervise heartbeats for live children; cancel flags (a child that has not stopped `cancel_grace_s` after cancel is
             terminated, then killed); a run taken over by another worker has its child stopped (lease lost)
   watchdog  running runs of dead workers (heartbeat older than the timeout, or a dead worker process on this host)
-  claim     free slots take the oldest queued runs (one atomic UPDATE each, so racing workers never share a run)
+  claim     free slots take the oldest queued runs (one atomic UPDATE each, so racing workers never share a run);
+            a gpus=N run waits at the head of the queue until N GPU slots are free (no overtaking)
 The runs table is the only state that matters: kill the worker at any point and a new one carries on.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ RETENTION_EVERY_S = 6 * 3600
 @dataclass
 class _Active:
     run_id: int
-    slot: int
+    slots: tuple[int, ...]   # worker slots it holds: one, or N GPUs for a gpus=N run
     handle: object
     attempt: int
     started: float
@@ -182,22 +183,44 @@ class Worker:
         self._queue_empty = False
         if time.monotonic() < self._claim_backoff_until:
             return
-        while len(self._active) < self.slots and not self._stop.is_set():
+        while not self._stop.is_set():
+            free = [i for i in range(self.slots) if i not in {s for a in self._active.values() for s in a.slots}]
+            if not free:
+                return
             with connect(self.home) as db:
                 # a read first: an idle worker polling every second should not take the write lock each time
-                row = runs.claim_next(db, self.worker_id) if runs.list_recent(db, 1, status="queued") else None
-            if row is None:
-                self._queue_empty = True
-                return
-            self._launch(row)
+                head = runs.next_queued(db)
+                if head is None:
+                    self._queue_empty = True
+                    return
+                need, problem = self._needs(head)
+                if problem is None and need > self.slots:
+                    problem = (f"gpus={need} but this worker has {self.slots} GPU slot(s) (FTBOT_GPUS / "
+                               f"CUDA_VISIBLE_DEVICES): lower gpus, or run a worker on a machine with more GPUs")
+                if problem is None and need > len(free):
+                    return  # wait for the GPUs: smaller runs behind it do not overtake
+                if not runs.claim(db, head["id"], self.worker_id):
+                    continue  # another worker took it: look at the new head
+                row = runs.get(db, head["id"])
+                if problem is not None:
+                    if runs.finish(db, row["id"], "failed", reason=problem, error=problem, worker=self.worker_id):
+                        events.add(db, row["id"], "milestone", message=f"failed: {problem}")
+                    self._record(row["id"], "failed", problem)
+                    continue
+            self._launch(row, free[:need])
 
-    def _launch(self, row: dict) -> None:
-        used = {a.slot for a in self._active.values()}
-        slot = next(i for i in range(self.slots) if i not in used)
+    def _needs(self, row: dict) -> tuple[int, str | None]:
+        config = row.get("config") or {}
+        fn = getattr(self.executor, "slots_needed", None)
+        return fn(config) if fn else (1, None)
+
+    def _launch(self, row: dict, slots: list[int]) -> None:
         run_id, attempt = row["id"], row["attempts"]
+        gpus = int((row.get("config") or {}).get("gpus") or 1)
         try:
             handle = self.executor.launch(home=self.home, run_id=run_id, worker_id=self.worker_id,
-                                          target=self.target, slot=slot, attempt=attempt)
+                                          target=self.target, slot=slots[0], attempt=attempt,
+                                          **({"slots": slots, "gpus": gpus} if gpus > 1 else {}))
         except Exception as e:  # noqa: BLE001 cannot start (no python, Ray unreachable): back to the queue, back off
             self._claim_backoff_until = time.monotonic() + max(10 * self.poll_s, 5.0)
             action = watchdog.recover(self.home, run_id, f"could not start the training process ({e})",
@@ -205,7 +228,7 @@ class Worker:
                                       force_requeue=attempt < self.max_attempts)
             self._record(run_id, action, str(e))
             raise
-        self._active[run_id] = _Active(run_id, slot, handle, attempt, time.monotonic())
+        self._active[run_id] = _Active(run_id, tuple(slots), handle, attempt, time.monotonic())
         log.info("run #%s: started (%s, attempt %s)", run_id, handle.where, attempt)
         with connect(self.home) as db:
             events.add(db, run_id, "milestone", message=f"started on {self.worker_id} ({handle.where}), attempt {attempt}",

@@ -1,4 +1,10 @@
-"""Connections: one per unit of work, WAL mode, a busy timeout so concurrent writers wait instead of failing."""
+"""Connections: one per unit of work, WAL mode, a busy timeout so concurrent writers wait instead of failing.
+
+WAL needs every process on one host (its index lives in shared memory), so machines that share FTBOT_HOME over a
+network filesystem set FTBOT_DB_JOURNAL=delete: SQLite's rollback journal, which coordinates through POSIX file
+locks only, with synchronous=FULL. That is safe only where the filesystem's locks work (NFSv4 with locking on, not
+`nolock`); see docs/deploy.md.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -14,6 +20,16 @@ import sqlite_utils
 from storage.errors import StorageError
 
 BUSY_TIMEOUT_MS = 30_000
+JOURNAL_MODES = {"wal": ("WAL", "NORMAL"), "delete": ("DELETE", "FULL")}
+
+
+def journal_mode() -> str:
+    """FTBOT_DB_JOURNAL: 'wal' (default, one host) or 'delete' (several hosts on a shared filesystem)."""
+    value = (os.environ.get("FTBOT_DB_JOURNAL") or "wal").strip().lower()
+    if value not in JOURNAL_MODES:
+        raise StorageError(f"FTBOT_DB_JOURNAL={value!r} is not valid: use 'wal' (one machine, the default) or "
+                           f"'delete' (several machines sharing FTBOT_HOME on a network filesystem)")
+    return value
 
 
 def home_dir(home: str | os.PathLike | None = None) -> Path:
@@ -44,13 +60,19 @@ def loads(text, default=None):
 def open_db(home: str | os.PathLike | None = None, migrate: bool = True) -> sqlite_utils.Database:
     """Open (and migrate) the database. Caller closes it; prefer `connect`."""
     path = db_path(home)
+    journal, synchronous = JOURNAL_MODES[journal_mode()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None would break sqlite-utils' transaction handling; keep the default.
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        got = conn.execute(f"PRAGMA journal_mode={journal}").fetchone()[0]
+        if got.upper() != journal:
+            # switching away from WAL needs every other connection closed
+            conn.close()
+            raise StorageError(f"the database at {path} is in {got} mode and could not switch to {journal} "
+                               f"(FTBOT_DB_JOURNAL): stop every bot and worker using it, then start again")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         db = sqlite_utils.Database(conn)
         if migrate:

@@ -84,6 +84,12 @@ def claim_next(db: Database, worker: str) -> dict | None:
     return get(db, row[0]) if row else None
 
 
+def next_queued(db: Database) -> dict | None:
+    """The run at the head of the queue (a read: the caller claims it with `claim`, which may lose a race)."""
+    rows = list(db.query("SELECT * FROM runs WHERE status = 'queued' AND cancel_requested = 0 ORDER BY id LIMIT 1"))
+    return _decode(rows[0]) if rows else None
+
+
 def claim(db: Database, run_id: int, worker: str) -> bool:
     """Claim one specific queued run (foreground `ftbot train`). True if this caller got it."""
     t = now()

@@ -114,10 +114,13 @@ class _RunMonitor:
 def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = None) -> dict:
     """Run one already-claimed run here: train, evaluate, write the artifact atomically, finish the record.
     Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
+    from engine import distributed
     from engine.evaluate import report as evaluate_report
     from engine.train import train
 
     run_id = int(run_id)
+    if not distributed.from_env().leader:
+        return _follow(home, run_id)
     with connect(home) as db:
         run = table.get(db, run_id)
     tmp, ckpt, final = run_tmp_dir(home, run_id), run_ckpt_dir(home, run_id), run_dir(home, run_id)
@@ -205,6 +208,33 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
 
 class _Cancelled(Exception):
     pass
+
+
+LEADER_RECORD_WAIT_S = 30.0
+
+
+def _follow(home, run_id: int) -> dict:
+    """A copy other than rank 0 of a gpus=N run: train its share and touch no record or file (rank 0 does).
+    Ends when rank 0 does (every stop decision is shared). On a failure it gives rank 0 a moment to record the run
+    — a failure both see (a non-finite loss) is rank 0's to report — and raises only if rank 0 did not, so torchrun
+    stops a rank 0 that may be waiting for this copy."""
+    from engine.train import train
+
+    with connect(home) as db:
+        run = table.get(db, run_id)
+    config = TrainConfig.from_dict(run["config"])
+    data = datasets_service.load(home, run["dataset"])
+    res = _as_dict(train(config, data, run_tmp_dir(home, run_id), checkpoint_dir=run_ckpt_dir(home, run_id),
+                         resume=True))
+    if res["status"] in ("succeeded", "cancelled"):
+        return res
+    deadline = time.monotonic() + LEADER_RECORD_WAIT_S
+    while time.monotonic() < deadline:
+        with connect(home) as db:
+            if table.get(db, run_id)["status"] in table.TERMINAL:
+                return res
+        time.sleep(0.5)
+    raise TrainingError(res.get("error") or res.get("reason") or "a training copy failed")
 
 
 def _final(home, run_id: int) -> dict:

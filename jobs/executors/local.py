@@ -49,10 +49,12 @@ def last_error_line(log_path: Path, limit: int = 300) -> str | None:
 
 
 class LocalHandle:
-    def __init__(self, proc: subprocess.Popen, log_path: Path, gpu: str | None):
+    def __init__(self, proc: subprocess.Popen, log_path: Path, gpu: str | None, copies: int = 1):
         self.proc, self.log_path, self.gpu = proc, log_path, gpu
         self.pid = proc.pid
-        self.where = f"pid {proc.pid}" + (f" on GPU {gpu}" if gpu is not None else "")
+        self.where = f"pid {proc.pid}" + (f" on GPU{'s' if gpu and ',' in gpu else ''} {gpu}" if gpu is not None else "")
+        if copies > 1:
+            self.where += f", {copies} torchrun copies"
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -96,23 +98,39 @@ class LocalExecutor:
     def default_slots(self) -> int:
         return len(self.gpu_ids()) or 1
 
-    def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int) -> LocalHandle:
+    def slots_needed(self, config: dict) -> tuple[int, str | None]:
+        """(worker slots the run takes, or a reason it cannot run here). With GPUs a slot is a GPU, so gpus=N takes
+        N; without, the copies share the CPU in one slot, and only an explicit device=cpu asks for that."""
+        gpus = int(config.get("gpus") or 1)
+        if gpus <= 1:
+            return 1, None
+        if self.gpu_ids():
+            return gpus, None
+        if config.get("device") == "cpu":
+            return 1, None
+        return 1, (f"gpus={gpus} but this worker sees no GPU: train with gpus=1, or add device=cpu to run "
+                   f"{gpus} CPU copies (only useful to test the multi-GPU path)")
+
+    def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int,
+               slots: list[int] | None = None, gpus: int = 1) -> LocalHandle:
         home = home_dir(home)
         logs = home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"run-{int(run_id)}.log"
         env = dict(os.environ, FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.getcwd(), env.get("PYTHONPATH")) if p)
-        gpus = self.gpu_ids()
-        gpu = gpus[slot % len(gpus)] if gpus else None
+        ids = self.gpu_ids()
+        gpu = ",".join(ids[s % len(ids)] for s in (slots or [slot])) if ids else None
         if gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = gpu  # one run, one GPU: the engine sees it as cuda:0
+            env["CUDA_VISIBLE_DEVICES"] = gpu  # the run's GPUs only: the engine sees them as cuda:0..N-1
         cmd = [self.python, "-m", "jobs.child", str(int(run_id)), "--home", str(home), "--worker", worker_id,
                "--target", target, "--parent-pid", str(os.getpid())]
+        if gpus > 1:
+            cmd += ["--gpus", str(int(gpus))]
         with open(log_path, "ab") as out:
             out.write(f"\n===== run #{run_id} attempt {attempt} (worker {worker_id}) =====\n".encode())
             out.flush()
             # stdin closed, output to the run's log file: the child never blocks on a pipe nobody reads.
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                     cwd=os.getcwd(), close_fds=True)
-        return LocalHandle(proc, log_path, gpu)
+        return LocalHandle(proc, log_path, gpu, copies=gpus)

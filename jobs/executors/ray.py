@@ -119,22 +119,26 @@ class RayExecutor:
         # The cluster queues jobs that wait for GPUs itself; this caps how many runs we hand it at once.
         return int(os.environ.get("FTBOT_SLOTS") or 4)
 
-    def entrypoint(self, *, home, run_id: int, worker_id: str, target: str) -> str:
+    def slots_needed(self, config: dict) -> tuple[int, str | None]:
+        return 1, None  # the cluster finds the GPUs; a slot here is one job handed to it
+
+    def entrypoint(self, *, home, run_id: int, worker_id: str, target: str, gpus: int = 1) -> str:
         parts = [self.python, "-m", "jobs.child", str(int(run_id)), "--home", str(home), "--worker", worker_id,
-                 "--target", target]
+                 "--target", target] + (["--gpus", str(int(gpus))] if gpus > 1 else [])
         return " ".join(shlex.quote(p) for p in parts)
 
-    def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int) -> RayHandle:
+    def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int,
+               slots: list[int] | None = None, gpus: int = 1) -> RayHandle:
         home = home_dir(home)
         env_vars = dict(self.runtime_env.get("env_vars", {}), FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id)
         runtime_env = dict(self.runtime_env, env_vars=env_vars)
         submission_id = f"ftbot-run-{int(run_id)}-a{int(attempt)}-{uuid.uuid4().hex[:6]}"
         self.client.submit_job(
-            entrypoint=self.entrypoint(home=home, run_id=run_id, worker_id=worker_id, target=target),
+            entrypoint=self.entrypoint(home=home, run_id=run_id, worker_id=worker_id, target=target, gpus=gpus),
             submission_id=submission_id,
             runtime_env=runtime_env,
             metadata={"ftbot_run": str(int(run_id)), "ftbot_attempt": str(int(attempt))},
-            entrypoint_num_gpus=self.num_gpus or None,
+            entrypoint_num_gpus=(self.num_gpus * max(1, int(gpus))) or None,   # gpus=N: N on one node, for torchrun
             entrypoint_num_cpus=self.num_cpus or None,
         )
         return RayHandle(self.client, submission_id, self.min_poll_s)

@@ -198,15 +198,15 @@ def test_worker_survives_a_database_that_refuses_writes(home, worker_factory, mo
     import jobs.worker as worker_mod
 
     rid = make_run(home, steps=1)
-    real, calls = runs.claim_next, []
+    real, calls = runs.claim, []
 
-    def flaky(db, worker):
+    def flaky(db, run_id, worker):
         calls.append(1)
         if len(calls) <= 3:
             raise StorageError("could not save to the database (database or disk is full); nothing was changed")
-        return real(db, worker)
+        return real(db, run_id, worker)
 
-    monkeypatch.setattr(worker_mod.runs, "claim_next", flaky)
+    monkeypatch.setattr(worker_mod.runs, "claim", flaky)
     w = worker_factory()
     w.run_until_idle(timeout=30)
     assert get(home, rid)["status"] == "succeeded"
@@ -247,3 +247,27 @@ def test_graceful_stop_requeues_running_runs(home, worker_factory):
     row = get(home, rid)
     assert row["status"] == "queued" and row["worker"] is None
     assert (home / "runs" / f".{rid}.ckpt").exists()
+
+
+def test_shared_filesystem_journal_mode_races_exactly_once(home, monkeypatch):
+    """FTBOT_DB_JOURNAL=delete (machines sharing FTBOT_HOME over NFS): no WAL, and racing workers still never
+    share a run."""
+    monkeypatch.setenv("FTBOT_DB_JOURNAL", "delete")
+    ids = [make_run(home, steps=1, step_s=0.0) for _ in range(8)]
+    with connect(home) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    procs = [_worker_proc(home, "--slots", "2", "--until-idle") for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    assert Counter(e[0] for e in executions(home)) == Counter({i: 1 for i in ids})
+    assert not (home / "ftbot.db-wal").exists()
+    with connect(home) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_bad_journal_mode_is_named(home, monkeypatch):
+    monkeypatch.setenv("FTBOT_DB_JOURNAL", "memory")
+    with pytest.raises(StorageError, match="FTBOT_DB_JOURNAL='memory' is not valid"):
+        with connect(home):
+            pass

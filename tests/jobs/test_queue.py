@@ -111,3 +111,64 @@ def test_gpu_pinning_one_gpu_per_slot(home, tmp_path):
     h1 = ex.launch(home=home, run_id=2, worker_id="w", target="x:y", slot=1, attempt=1)
     assert (h0.gpu, h1.gpu) == ("0", "1")
     assert h0.wait(5) == 0 and h1.wait(5) == 0
+
+
+def _gpu_run(home, gpus: int, steps: int = 3, **cfg) -> int:
+    from tests.jobs.conftest import add_dataset
+    add_dataset(home)
+    config = {"base": "fake", "method": "lora", "alpha": 0.0, "freeze": "none", "gpus": gpus,
+              "fake": {"steps": steps, "step_s": 0.1}, **cfg}
+    with connect(home) as db:
+        return runs.create(db, dataset="toy", config=config, requester="U1")["id"]
+
+
+class _RecordingExecutor:
+    """The real local executor on three pretend GPUs; records which GPUs each run got and starts the fake target
+    as one process (the torchrun hand-over is tested with real training in test_real_training.py)."""
+
+    def __init__(self):
+        from jobs.executors.local import LocalExecutor
+        self.inner, self.launched = LocalExecutor(gpus=["0", "1", "2"]), []
+        self.name = "local"
+
+    def default_slots(self):
+        return self.inner.default_slots()
+
+    def slots_needed(self, config):
+        return self.inner.slots_needed(config)
+
+    def launch(self, **kw):
+        handle = self.inner.launch(**{k: v for k, v in kw.items() if k != "gpus"})
+        self.launched.append((kw["run_id"], handle.gpu))
+        return handle
+
+
+def test_multi_gpu_runs_take_that_many_gpus_and_keep_queue_order(home, worker_factory):
+    ex = _RecordingExecutor()
+    a, b, c = _gpu_run(home, 2, steps=6), _gpu_run(home, 2), _gpu_run(home, 1)
+    w = worker_factory(executor=ex, slots=None)
+    assert w.slots == 3
+    done = w.run_until_idle(timeout=60)
+    assert [d["status"] for d in done] == ["succeeded"] * 3
+    # a takes GPUs 0,1; b needs two but one is free, so it waits, and c (behind b) does not overtake it
+    assert ex.launched == [(a, "0,1"), (b, "0,1"), (c, "2")]
+    assert get(home, b)["started_at"] >= get(home, a)["finished_at"]
+
+
+def test_run_asking_more_gpus_than_the_worker_has_fails_clearly(home, worker_factory):
+    ex = _RecordingExecutor()
+    big, small = _gpu_run(home, 4), _gpu_run(home, 1)
+    done = worker_factory(executor=ex, slots=None).run_until_idle(timeout=60)
+    row = get(home, big)
+    assert row["status"] == "failed" and "gpus=4" in row["reason"] and "3 GPU slot" in row["reason"]
+    assert ex.launched == [(small, "0")] and get(home, small)["status"] == "succeeded"
+    assert {d["run_id"]: d["status"] for d in done} == {big: "failed", small: "succeeded"}
+
+
+def test_multi_gpu_run_on_a_cpu_worker_needs_device_cpu(home, worker_factory, monkeypatch):
+    from jobs.executors.local import LocalExecutor
+    rid = _gpu_run(home, 2)
+    worker_factory(executor=LocalExecutor(gpus=[])).run_until_idle(timeout=30)
+    row = get(home, rid)
+    assert row["status"] == "failed" and "sees no GPU" in row["reason"] and "device=cpu" in row["reason"]
+    assert LocalExecutor(gpus=[]).slots_needed({"gpus": 2, "device": "cpu"}) == (1, None)

@@ -29,3 +29,26 @@ def test_real_training_in_a_child_process(home, tiny_bert, tmp_path):
     assert row["status"] == "succeeded", (done, row["reason"], row["error"])
     assert (home / "runs" / str(run["id"]) / "metrics.json").exists()
     assert not (home / "runs" / f".{run['id']}.tmp").exists()
+
+
+def test_gpus_2_runs_two_torchrun_copies_and_rank_0_records(home, tiny_bert, tmp_path):
+    """gpus=2 on this CPU-only machine (device=cpu: two gloo copies): the worker's child hands over to torchrun,
+    both copies train, rank 0 alone writes the artifact and the record."""
+    from bot.service import datasets, runs as service_runs
+    from jobs.worker import Worker
+
+    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(10)] + \
+           [f"what is my account balance today {i},balance" for i in range(10)]
+    src = tmp_path / "toy.csv"
+    src.write_text("\n".join(rows) + "\n")
+    datasets.register(home, "toy", src, user="U1")
+    run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 2, "batch_size": 5,
+                                            "max_length": 16, "gpus": 2, "device": "cpu"}, user="U1")
+    done = Worker(home, slots=1, poll_s=0.1, schedules=False, retention=False).run_until_idle(timeout=240)
+    row = get(home, run["id"])
+    log = (home / "logs" / f"run-{run['id']}.log").read_text()
+    assert row["status"] == "succeeded", (done, row["reason"], row["error"], log[-3000:])
+    assert "starting 2 copies through torchrun" in log
+    assert f"run #{run['id']} ended: succeeded (rank 0)" in log and f"ended: succeeded (rank 1)" in log
+    assert (home / "runs" / str(run["id"]) / "metrics.json").exists()
+    assert row["config"]["gpus"] == 2 and row["accuracy"] is not None
