@@ -52,3 +52,32 @@ def test_gpus_2_runs_two_torchrun_copies_and_rank_0_records(home, tiny_bert, tmp
     assert f"run #{run['id']} ended: succeeded (rank 0)" in log and f"ended: succeeded (rank 1)" in log
     assert (home / "runs" / str(run["id"]) / "metrics.json").exists()
     assert row["config"]["gpus"] == 2 and row["accuracy"] is not None
+
+
+def test_cancel_a_gpus_2_run_stops_every_copy_and_leaves_nothing(home, tiny_bert, tmp_path):
+    from bot.service import datasets, runs as service_runs
+    from jobs.worker import Worker
+    from tests.jobs.conftest import wait_for
+
+    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(30)] + \
+           [f"what is my account balance today {i},balance" for i in range(30)]
+    src = tmp_path / "toy.csv"
+    src.write_text("\n".join(rows) + "\n")
+    datasets.register(home, "toy", src, user="U1")
+    run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 400, "batch_size": 4,
+                                            "max_length": 16, "gpus": 2, "device": "cpu"}, user="U1")
+    rid = run["id"]
+    w = Worker(home, slots=1, poll_s=0.1, schedules=False, retention=False).start()
+    try:
+        wait_for(lambda: (get(home, rid).get("progress") or {}).get("step", 0) >= 3, timeout=120, what="training steps")
+        service_runs.cancel(home, rid, user="U1", reason="cancelled by U1")
+        wait_for(lambda: any(f["run_id"] == rid for f in w.finished), timeout=60, what="the copies to exit")
+    finally:
+        w.stop(wait=True, timeout=30)
+    row = get(home, rid)
+    log = (home / "logs" / f"run-{rid}.log").read_text()
+    assert row["status"] == "cancelled" and row["reason"] == "cancelled by U1", (row, log[-2000:])
+    assert "ended: cancelled (rank 0)" in log and "ended: cancelled (rank 1)" in log      # both stopped by themselves
+    runs_dir = home / "runs"
+    assert not (runs_dir / str(rid)).exists() and not (runs_dir / f".{rid}.tmp").exists()
+    assert not (runs_dir / f".{rid}.ckpt").exists()
