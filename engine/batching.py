@@ -15,8 +15,10 @@ MEGA_BATCHES = 50   # length sorting happens inside shuffled chunks of this many
 class Batches:
     """Token ids of one split, tokenized once (truncated to max_length, no padding)."""
 
-    def __init__(self, tokenizer, texts: list[str], labels: list[int], max_length: int):
+    def __init__(self, tokenizer, texts: list[str], labels: list[int], max_length: int, features=None):
         enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+        # tabular column features (engine/features.py), computed once like the token ids
+        self.features = None if features is None else torch.as_tensor(features.transform(list(texts)))
         self.ids: list[list[int]] = enc["input_ids"]
         self.labels = list(labels)
         self.lengths = np.array([len(x) for x in self.ids], dtype=np.int64)
@@ -53,9 +55,12 @@ class Batches:
             seq = self.ids[i]
             ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
             mask[row, :len(seq)] = 1
-        return {"input_ids": ids.to(device), "attention_mask": mask.to(device),
-                "labels": torch.tensor([self.labels[i] for i in indices], dtype=torch.long, device=device),
-                "index": torch.tensor(indices, dtype=torch.long, device=device)}
+        out = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+               "labels": torch.tensor([self.labels[i] for i in indices], dtype=torch.long, device=device),
+               "index": torch.tensor(indices, dtype=torch.long, device=device)}
+        if self.features is not None:
+            out["features"] = self.features[indices].to(device)
+        return out
 
     def padded_tokens(self, batches: list[list[int]]) -> int:
         """Tokens the model processes (real + padding) for these batches."""

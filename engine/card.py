@@ -51,6 +51,7 @@ def write_card(artifact_dir: str | Path, config: TrainConfig | dict, meta: dict,
         f"| loss | L = α·L_pre + (1−α)·L_new with α = {cfg.get('alpha')}, L_pre = {meta.get('pre_loss')} |",
         f"| frozen | {meta.get('frozen', cfg.get('freeze'))} |",
         f"| trainable parameters | {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%) |",
+        f"| head inputs | pooled text embedding{' + ' + meta['features'] if meta.get('features') else ''} |",
         f"| schedule | {cfg.get('epochs')} epochs, lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, "
         f"max_length {cfg.get('max_length')}, seed {cfg.get('seed')} |",
         f"| steps | {meta.get('steps', '–')} (best at step {meta.get('best_step', '–')}) |",

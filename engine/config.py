@@ -127,6 +127,8 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 disables")
     label_smoothing: float = _f(0.0, "label smoothing of the task loss, in [0, 1)")
     pooling: str = _f("mean", "sentence pooling for the head: mean or cls", choices=POOLINGS)
+    column_features: bool = _f(None, "tabular data: the head also reads the raw columns (numbers standardised, "
+                                     "categories one-hot) beside the text embedding (default by task kind)")
     metric: str = _f("macro_f1", "validation metric for early stopping and the best checkpoint", choices=METRICS)
     evals_per_epoch: int = _f(1, "validation evaluations per epoch")
     group_by_length: bool = _f(True, "batch texts of similar length together (less padding)")
@@ -172,6 +174,8 @@ class TrainConfig:
                 setattr(self, k, v)
         if self.epochs is None:
             self.epochs = 5.0
+        if self.column_features is None:
+            self.column_features = False
         if self.lr is None:
             self.lr = 1e-3 if self.method == "lora" else 1e-4
 
@@ -246,7 +250,8 @@ def _coerce(key: str, f: dataclasses.Field, raw: Any) -> Any:
     default_type = {"base": str, "method": str, "pre_loss": str, "target_modules": str, "pooling": str,
                     "metric": str, "device": str, "precision": str,
                     "batch_size": int, "max_length": int, "r": int, "seed": int, "patience": int,
-                    "evals_per_epoch": int, "threads": int, "gpus": int, "group_by_length": bool}.get(name, float)
+                    "evals_per_epoch": int, "threads": int, "gpus": int, "group_by_length": bool,
+                    "column_features": bool}.get(name, float)
     try:
         if default_type is bool:
             if isinstance(raw, bool):

@@ -86,6 +86,7 @@ class Predictor:
         self.device = first.device if first is not None else torch.device("cpu")
         self._torch = torch
         self._inputs = _accepted_inputs(self.model)     # e.g. drop token_type_ids for a forward that lacks it
+        self.features = getattr(trained, "features", None)   # tabular: column features parsed from the row text
         self._qa_lock = threading.Lock()
         # HF fast tokenizers reset truncation/padding state on every call and raise "Already borrowed" when two
         # threads do so at once (huggingface/tokenizers#537); tokenizing takes ~0.5 ms, so a lock costs nothing.
@@ -125,6 +126,9 @@ class Predictor:
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
                 enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
+                if self.features is not None:
+                    enc["features"] = torch.as_tensor(self.features.transform([texts[i] for i in idx]),
+                                                      device=self.device)
                 logits = _logits(self.model, enc).double()   # float64: rows sum to 1 for sklearn
                 out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
         return out

@@ -146,15 +146,23 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
 
 
 class Classifier(nn.Module):
-    """encoder → pooling → dropout → Linear. `pre_head` (frozen, optional) maps hidden states to vocab logits."""
+    """encoder → pooling → dropout → Linear. `pre_head` (frozen, optional) maps hidden states to vocab logits.
+    With `num_features` (tabular column features, engine/features.py) a second linear map of the features is added
+    to the logits: a logistic regression on the raw columns beside the text head (engine/train_parts.py gives it a
+    higher learning rate: it starts from zero knowledge of the columns and must move far in few steps)."""
 
     def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, dropout: float,
-                 hidden_size: int, pre_head: nn.Module | None = None, init_std: float = 0.02):
+                 hidden_size: int, pre_head: nn.Module | None = None, init_std: float = 0.02,
+                 num_features: int = 0):
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
+        self.num_features = int(num_features)
         self.head = nn.Linear(hidden_size, num_labels)
+        self.features_head = nn.Linear(self.num_features, num_labels, bias=False) if self.num_features else None
+        if self.features_head is not None:
+            nn.init.zeros_(self.features_head.weight)
         nn.init.normal_(self.head.weight, std=init_std)
         nn.init.zeros_(self.head.bias)
         self.pre_head = pre_head
@@ -162,10 +170,15 @@ class Classifier(nn.Module):
     def hidden(self, input_ids, attention_mask) -> torch.Tensor:
         return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    def forward(self, input_ids, attention_mask) -> Output:
+    def forward(self, input_ids, attention_mask, features=None) -> Output:
         hidden = self.hidden(input_ids, attention_mask)
         pooled = pool(hidden, attention_mask, self.pooling)
-        return Output(self.head(self.dropout(pooled)), pooled, hidden)
+        logits = self.head(self.dropout(pooled))
+        if self.features_head is not None:
+            if features is None:
+                raise ValueError(f"this model's head reads {self.num_features} column features; none were given")
+            logits = logits + self.features_head(features.to(logits.dtype))
+        return Output(logits, pooled, hidden)
 
 
 def model_parameters(model: Classifier):
@@ -192,6 +205,7 @@ class Built:
     lora_targets: list[str] = field(default_factory=list)   # empty for full fine-tuning
     trainable_params: int = 0
     total_params: int = 0
+    features: Any = None         # engine.features.ColumnFeatures when the head reads column features
 
 
 def resolve_pre_loss(requested: str, family: str) -> str:
@@ -204,8 +218,9 @@ def resolve_pre_loss(requested: str, family: str) -> str:
     return requested
 
 
-def build(config: TrainConfig, labels: list[str]) -> Built:
-    """Load the base, attach a fresh head for `labels`, apply method and freezing (engine.freeze)."""
+def build(config: TrainConfig, labels: list[str], features=None) -> Built:
+    """Load the base, attach a fresh head for `labels` (and `features`, a fitted ColumnFeatures, if given), apply
+    method and freezing (engine.freeze)."""
     from engine import freeze
 
     if len(labels) < 2:
@@ -222,11 +237,11 @@ def build(config: TrainConfig, labels: list[str]) -> Built:
                     if v is not None), 0.1)   # the encoder's own dropout rate also suits its head
     torch.manual_seed(config.seed)                          # the head's initialisation repeats with the seed
     model = Classifier(encoder, len(labels), pooling, dropout, ecfg.hidden_size, pre_head,
-                       getattr(ecfg, "initializer_range", 0.02))
+                       getattr(ecfg, "initializer_range", 0.02), num_features=features.dim if features else 0)
     targets = freeze.apply(model, config)
     trainable, total = count_parameters(model)
     return Built(model, load_tokenizer(path), list(labels), family, kind, pooling, path,
-                 freeze.num_layers(model.encoder), config.method, targets, trainable, total)
+                 freeze.num_layers(model.encoder), config.method, targets, trainable, total, features)
 
 
 def pretrained_encoder(base: str) -> nn.Module:
@@ -264,6 +279,10 @@ class Trained:
     labels: list[str]
     config: dict
     pooling: str
+    features: Any = None         # ColumnFeatures, when the head reads column features
+
+
+FEATURES_FILE = "features.json"
 
 
 def save_trained(built: Built, out_dir: Path) -> None:
@@ -277,8 +296,12 @@ def save_trained(built: Built, out_dir: Path) -> None:
             built.model.encoder.save_pretrained(model_dir)
     built.tokenizer.save_pretrained(model_dir)
     head = {k: v.detach().cpu().contiguous() for k, v in built.model.head.state_dict().items()}
+    if built.model.features_head is not None:
+        head["features.weight"] = built.model.features_head.weight.detach().cpu().contiguous()
     save_file(head, str(Path(out_dir) / "head.safetensors"))
     (Path(out_dir) / "label_map.json").write_text(json.dumps({"labels": built.labels}, ensure_ascii=False))
+    if built.features is not None:
+        (Path(out_dir) / FEATURES_FILE).write_text(json.dumps(built.features.to_dict(), ensure_ascii=False))
 
 
 def saved_kind(built: Built) -> str:
@@ -318,11 +341,18 @@ def load_trained(artifact_dir: str | Path, merge: bool = True) -> Trained:
             if merge:
                 encoder = encoder.merge_and_unload()
     ecfg = (encoder.get_base_model() if _is_peft(encoder) else encoder).config
+    features = None
+    if (d / FEATURES_FILE).exists():
+        from engine.features import ColumnFeatures
+        features = ColumnFeatures.from_dict(json.loads((d / FEATURES_FILE).read_text()))
     model = Classifier(encoder, len(labels), cfg.get("pooling_used", cfg.get("pooling", "mean")), 0.0,
-                       ecfg.hidden_size)
-    model.head.load_state_dict(load_file(str(d / "head.safetensors")))
+                       ecfg.hidden_size, num_features=features.dim if features else 0)
+    head = load_file(str(d / "head.safetensors"))
+    if model.features_head is not None:
+        model.features_head.weight.data.copy_(head.pop("features.weight"))
+    model.head.load_state_dict(head)
     model.eval().requires_grad_(False)
-    return Trained(model, load_tokenizer(str(model_dir)), labels, cfg, model.pooling)
+    return Trained(model, load_tokenizer(str(model_dir)), labels, cfg, model.pooling, features)
 
 
 def _artifact_base(cfg: dict) -> str:

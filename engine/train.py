@@ -99,7 +99,7 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
             if mine:
                 batch = s.batches.collate(mine, s.device)
                 with s.autocast():
-                    out = model(batch["input_ids"], batch["attention_mask"])                    # forward
+                    out = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))  # forward
                     loss_new = task_loss(out.logits, batch["labels"], config.label_smoothing)
                     loss_pre = s.pre(model, batch, out) if config.loss_alpha > 0 else None     # α = 0: skip L_pre
                     loss = mix(loss_new, loss_pre, config.loss_alpha)                             # mix losses

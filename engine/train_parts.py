@@ -93,6 +93,11 @@ def _autocast(config: TrainConfig, device: torch.device) -> Callable:
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
+# The column-features map (a logistic regression on standardised columns) starts at zero and needs weights of order
+# 1; Adam moves a weight by about lr per step, so at the head's 1e-3 a few hundred steps would not get there.
+FEATURES_LR_FACTOR = 10.0
+
+
 def _optimizer(model, config: TrainConfig):
     """AdamW; no weight decay on biases and LayerNorm (1-d) weights; the fresh head gets its own (higher) lr."""
     head_lr = config.head_lr or max(config.lr, 1e-3)
@@ -100,7 +105,9 @@ def _optimizer(model, config: TrainConfig):
     for name, p in model_parameters(model):
         if not p.requires_grad:
             continue
-        key = (head_lr if name.startswith("head.") else config.lr, config.weight_decay if p.dim() >= 2 else 0.0)
+        lr = (head_lr if name.startswith("head.") else
+              FEATURES_LR_FACTOR * head_lr if name.startswith("features_head.") else config.lr)
+        key = (lr, config.weight_decay if p.dim() >= 2 else 0.0)
         groups.setdefault(key, []).append(p)
     return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
 
@@ -114,13 +121,19 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     unknown = sorted({e.label for e in data.train + data.validation} - set(index))
     if unknown:
         raise TrainingError(f"examples carry labels outside the label set: {', '.join(unknown[:5])}")
-    built = build(config, data.labels)
+    features = None
+    if config.column_features:
+        if data.kind != "tabular" or not data.feature_columns:
+            raise ConfigError("column_features", True, "false for this dataset: it is text, not a table of columns")
+        from engine.features import ColumnFeatures
+        features = ColumnFeatures.fit([e.text for e in data.train], data.feature_columns)
+    built = build(config, data.labels, features)
     device = device or resolve_device(config)
     model = built.model.to(device)
     batches = Batches(built.tokenizer, [e.text for e in data.train], [index[e.label] for e in data.train],
-                      config.max_length)
+                      config.max_length, features)
     val = Batches(built.tokenizer, [e.text for e in data.validation], [index[e.label] for e in data.validation],
-                  config.max_length)
+                  config.max_length, features)
     steps_per_epoch = math.ceil(len(batches) / config.batch_size)
     total = max(1, round(config.epochs * steps_per_epoch))
     evals = {min(total, e * steps_per_epoch + max(1, round(k * steps_per_epoch / config.evals_per_epoch)))
@@ -149,7 +162,7 @@ def evaluate(s: Setup, batch_size: int) -> dict:
     for idx in s.val.eval_order(batch_size):
         b = s.val.collate(idx, s.device)
         with s.autocast():
-            logits[torch.tensor(idx)] = model(b["input_ids"], b["attention_mask"]).logits.float().cpu()
+            logits[torch.tensor(idx)] = model(b["input_ids"], b["attention_mask"], b.get("features")).logits.float().cpu()
     y = torch.tensor(s.val.labels)
     probs = logits.softmax(-1).numpy()
     pred = probs.argmax(1)
@@ -258,7 +271,8 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
     record = {**config.to_dict(), "pre_loss": b.pre_loss, "pre_loss_requested": config.pre_loss,
               "family": b.family, "pooling_used": b.pooling, "saved": saved_kind(b), "base_path": b.base_path,
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
-              "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params}
+              "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
+              "features": b.features.describe() if b.features is not None else None}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:
@@ -267,7 +281,7 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
             "frozen": freeze.describe(config), "trainable_params": b.trainable_params,
             "total_params": b.total_params, "lora_targets": b.lora_targets, "steps": st.step,
             "best_step": st.best_step, "train_examples": len(data.train), "validation_examples": len(data.validation),
-            "labels": b.labels}
+            "labels": b.labels, "features": b.features.describe() if b.features is not None else None}
     (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))   # evaluation re-renders the card
     write_card(out, config, meta, st.best_metrics)
     return out
@@ -291,7 +305,7 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
             batch = s.batches.collate(idx, s.device)
             t = time.perf_counter()
             with s.autocast():
-                out = model(batch["input_ids"], batch["attention_mask"])
+                out = model(batch["input_ids"], batch["attention_mask"], batch.get("features"))
                 loss = mix(task_loss(out.logits, batch["labels"]),
                            s.pre(model, batch, out) if config.loss_alpha > 0 and s.pre.kind in ("mlm", "causal")
                            else None, config.loss_alpha)

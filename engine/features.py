@@ -1,0 +1,107 @@
+"""Column features for tabular data: the raw columns, beside the text embedding, as inputs of the head.
+
+A credit record serialized to text ("duration_months: 42; credit_amount: 4350; …") is what the encoder reads, but a
+small transformer reads numbers poorly: it sees word pieces, not magnitudes. With `column_features` the head also
+gets each numeric column standardised (train mean / std; blank → 0, the mean) and each other column one-hot over
+its training values (unseen → all zero), i.e. what a logistic regression on the raw columns sees, so the model
+starts from that and the encoder adds what the text carries.
+
+The features are parsed back from the serialized text, so every path that has the text (training, evaluation on
+another file, `ask`) gets them without carrying the raw rows along; the fitted encoding is saved with the run
+(`features.json`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+MAX_CATEGORIES = 50   # per column; rarer values share the all-zero code with unseen ones
+MISSING = ("", "na", "nan", "null", "none")
+
+
+def parse(text: str, columns: Sequence[str]) -> dict[str, str]:
+    """Invert engine.data.serialize_row: "a: 1; b: x" → {"a": "1", "b": "x"}. A value that itself contains "; "
+    stays whole, because a piece that does not start with a known column continues the previous value."""
+    known, out, last = set(columns), {}, None
+    for piece in str(text).split("; "):
+        key, sep, value = piece.partition(": ")
+        if sep and key in known and key not in out:
+            out[key], last = value, key
+        elif last is not None:
+            out[last] += "; " + piece
+    return out
+
+
+def _number(value) -> float | None:
+    s = str(value).strip()
+    if s.lower() in MISSING:
+        return None
+    try:
+        x = float(s)
+    except ValueError:
+        return None
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class ColumnFeatures:
+    columns: list[str]
+    numeric: dict[str, list[float]] = field(default_factory=dict)      # column → [mean, std]
+    categories: dict[str, list[str]] = field(default_factory=dict)     # column → values, one-hot in this order
+
+    @property
+    def dim(self) -> int:
+        return len(self.numeric) + sum(len(v) for v in self.categories.values())
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], columns: Sequence[str]) -> "ColumnFeatures":
+        rows = [parse(t, columns) for t in texts]
+        enc = cls(list(columns))
+        for c in columns:
+            values = [r.get(c, "") for r in rows]
+            present = [v for v in values if str(v).strip().lower() not in MISSING]
+            nums = [_number(v) for v in present]
+            if present and all(x is not None for x in nums):
+                arr = np.asarray(nums, dtype=np.float64)
+                std = float(arr.std())
+                enc.numeric[c] = [float(arr.mean()), std if std > 0 else 1.0]
+            elif present:
+                counts: dict[str, int] = {}
+                for v in present:
+                    counts[v] = counts.get(v, 0) + 1
+                ranked = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_CATEGORIES]
+                enc.categories[c] = ranked
+        return enc
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        index = {c: {v: i for i, v in enumerate(vals)} for c, vals in self.categories.items()}
+        for i, text in enumerate(texts):
+            row, j = parse(text, self.columns), 0
+            for c in self.columns:
+                if c in self.numeric:
+                    x = _number(row.get(c, ""))
+                    mean, std = self.numeric[c]
+                    out[i, j] = 0.0 if x is None else (x - mean) / std
+                    j += 1
+                elif c in self.categories:
+                    k = index[c].get(row.get(c, ""))
+                    if k is not None:
+                        out[i, j + k] = 1.0
+                    j += len(self.categories[c])
+        return out
+
+    def to_dict(self) -> dict:
+        return {"columns": self.columns, "numeric": self.numeric, "categories": self.categories}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ColumnFeatures":
+        return cls(list(d["columns"]), {k: list(v) for k, v in d.get("numeric", {}).items()},
+                   {k: list(v) for k, v in d.get("categories", {}).items()})
+
+    def describe(self) -> str:
+        return (f"{self.dim} column features ({len(self.numeric)} numeric standardised, "
+                f"{len(self.categories)} categorical one-hot)")
