@@ -49,6 +49,10 @@ def test_submit_asks_for_gpus_and_runs_the_child_entrypoint(tmp_path):
     assert kw["submission_id"].startswith("ftbot-run-7-a2-") and kw["metadata"]["ftbot_run"] == "7"
     h2 = ex.launch(home=tmp_path, run_id=7, worker_id="w:1:x", target="t:f", slot=0, attempt=2)
     assert h2.submission_id != h.submission_id  # a retry is a new Ray job, never a clash
+    # a gpus=4 run: four GPUs on one node, and the child starts torchrun there
+    ex.launch(home=tmp_path, run_id=8, worker_id="w:1:x", target="t:f", slot=0, attempt=1, slots=[0], gpus=4)
+    kind, kw = client.calls[-1]
+    assert kw["entrypoint_num_gpus"] == 4.0 and shlex.split(kw["entrypoint"])[-2:] == ["--gpus", "4"]
 
 
 @pytest.mark.parametrize("statuses, code", [
