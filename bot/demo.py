@@ -66,7 +66,8 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
     bank = _train(home, "banking-sample", {"method": "lora", "alpha": 0.1, "epochs": 2 if quick else 4}, say)
     result = {"banking": render.run_json(bank)}
     if not quick:
-        say("3. fine-tune: full, embeddings and layers 0-1 frozen, on the credit sample (serialized tabular rows)")
+        say("3. fine-tune: full, embeddings and layers 0-1 frozen, on the credit sample (serialized tabular rows;"
+            " the head also reads the raw columns)")
         # epochs: the tabular default (6); 2 epochs left the model predicting the majority class
         credit = _train(home, "credit-sample", {"method": "full", "freeze": "embeddings,0-1"}, say)
         result["credit"] = render.run_json(credit)

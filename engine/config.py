@@ -237,8 +237,11 @@ class TrainConfig:
 # patience=3 early stop ended it at epoch 12 (best at 9), so the extra epochs are only spent while it still improves.
 TASK_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "text": {"lora": {"epochs": 15.0, "lr": 1e-3}, "full": {"epochs": 5.0, "lr": 1e-4}},
-    "tabular": {"lora": {"epochs": 8.0, "lr": 1e-3}, "full": {"epochs": 6.0, "lr": 1e-4}},
+    "tabular": {"lora": {"epochs": 8.0, "lr": 1e-3, "column_features": True},
+                "full": {"epochs": 6.0, "lr": 1e-4, "column_features": True}},
 }
+# tabular column_features on: German Credit (bench/credit.py, 367 training rows, full FT 4 epochs) ROC AUC 0.749 →
+# 0.783, expected cost 0.610 → 0.543 per applicant, ahead of logistic regression on the raw columns (0.780 / 0.562).
 
 
 def _coerce(key: str, f: dataclasses.Field, raw: Any) -> Any:
