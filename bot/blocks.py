@@ -94,6 +94,10 @@ def plan_text(run: dict, plan: dict | None) -> str:
              + (f" · *LoRA r:* {cfg.get('r')}" if run.get("method") == "lora" else "")]
     if plan.get("lora_targets"):
         lines.append(f"*LoRA targets:* {esc(', '.join(map(str, plan['lora_targets'])))}")
+    if plan.get("features"):
+        lines.append(f"*Head also reads:* {esc(plan['features'])}")
+    if (plan.get("gpus") or 1) > 1:
+        lines.append(f"*GPUs:* {plan['gpus']} (one torchrun copy each)")
     if plan.get("estimated_seconds") is not None:
         lines.append(f"*Rough time:* ~{duration(plan['estimated_seconds'])}")
     return "\n".join(lines)

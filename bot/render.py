@@ -33,7 +33,9 @@ def plan(p: dict) -> str:
     cfg = p.get("config", {})
     return (f"{cfg.get('method', '?')} on {cfg.get('base', '?')}: {p['trainable_params']:,} of {p['total_params']:,} "
             f"parameters train ({share:.2f}%); frozen: {p['frozen']}; α={cfg.get('alpha')} with L_pre={p['pre_loss']}; "
-            f"{p.get('total_steps', '?')} steps, about {p['estimated_seconds']:.0f}s on {p.get('device', 'cpu')}")
+            + (f"head also reads {p['features']}; " if p.get("features") else "")
+            + (f"{p['gpus']} GPUs; " if (p.get("gpus") or 1) > 1 else "")
+            + f"{p.get('total_steps', '?')} steps, about {p['estimated_seconds']:.0f}s on {p.get('device', 'cpu')}")
 
 
 def _baseline_line(m: dict) -> str:

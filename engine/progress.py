@@ -56,6 +56,8 @@ class Plan:
     total_steps: int = 0
     device: str = "cpu"
     family: str = ""
+    features: str | None = None     # tabular column features the head reads, described; None when it reads text only
+    gpus: int = 1
 
     def summary(self) -> str:
         share = 100.0 * self.trainable_params / max(self.total_params, 1)

@@ -35,7 +35,8 @@ def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = True) -> P
     seconds = parts.estimate_seconds(s, config, timed=timed)
     b = s.built
     return Plan(b.trainable_params, b.total_params, freeze.describe(config), b.pre_loss, b.lora_targets,
-                seconds, s.total_steps, s.device.type, b.family)
+                seconds, s.total_steps, s.device.type, b.family,
+                b.features.describe() if b.features is not None else None, config.gpus)
 
 
 def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None,

@@ -94,3 +94,14 @@ def test_model_reading_features_demands_them(tiny_bert):
     with pytest.raises(ValueError, match="reads 1 column features"):
         built.model(ids, ids)
     assert built.model(ids, ids, torch.zeros((1, 1))).logits.shape == (1, 2)
+
+
+def test_plan_and_slack_reply_say_the_head_reads_columns(tiny_bert):
+    from bot.blocks import plan_text
+    from engine.train import plan
+    p = plan(config(tiny_bert, method="full", column_features=True, gpus=2), _credit(), timed=False)
+    assert p.features == "3 column features (1 numeric standardised, 1 categorical one-hot)" and p.gpus == 2
+    assert plan(config(tiny_bert, method="full"), dataset(), timed=False).features is None
+    import dataclasses
+    text = plan_text({"config": {"epochs": 1, "lr": 1e-4}, "method": "full"}, dataclasses.asdict(p))
+    assert "*Head also reads:* 3 column features" in text and "*GPUs:* 2" in text
