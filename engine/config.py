@@ -115,7 +115,9 @@ class TrainConfig:
     max_length: int = _f(128, "tokens per text; longer texts are truncated")
     r: int = _f(16, "LoRA rank")
     lora_alpha: float = _f(32.0, "LoRA scale (not the loss weight alpha)")
-    lora_dropout: float = _f(0.05, "dropout on LoRA inputs")
+    # 0 (was 0.05): PEFT then skips the dropout copy of every adapted input; BANKING77 LoRA 39.6 vs 30.9 ex/s in one
+    # run (bench/train_speed.py), 10 per intent 83.65 vs 83.45 % (bench/banking77.py), see docs/benchmarks.md
+    lora_dropout: float = _f(0.0, "dropout on LoRA inputs")
     target_modules: str = _f("auto", "LoRA target modules, comma-separated, or 'auto' (attention + MLP projections)")
     seed: int = _f(42, "random seed; a CPU run with the same seed repeats exactly")
     budget: float = _f(None, "wall-clock cap, e.g. 10m; training stops and keeps the best checkpoint")

@@ -12,15 +12,20 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("engine.train") is None
                                 reason="engine.train has not landed yet")
 
 
-def test_real_training_in_a_child_process(home, tiny_bert, tmp_path):
-    from bot.service import datasets, runs as service_runs
-    from jobs.worker import Worker
-
-    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(10)] + \
-           [f"what is my account balance today {i},balance" for i in range(10)]
+def _register_toy(home, tmp_path, per_label: int) -> None:
+    from bot.service import datasets
+    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(per_label)] + \
+           [f"what is my account balance today {i},balance" for i in range(per_label)]
     src = tmp_path / "toy.csv"
     src.write_text("\n".join(rows) + "\n")
     datasets.register(home, "toy", src, user="U1")
+
+
+def test_real_training_in_a_child_process(home, tiny_bert, tmp_path):
+    from bot.service import runs as service_runs
+    from jobs.worker import Worker
+
+    _register_toy(home, tmp_path, 10)
     run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 1,
                                             "batch_size": 8, "max_length": 16}, user="U1")
     assert run["queue_position"] == 1
@@ -34,14 +39,10 @@ def test_real_training_in_a_child_process(home, tiny_bert, tmp_path):
 def test_gpus_2_runs_two_torchrun_copies_and_rank_0_records(home, tiny_bert, tmp_path):
     """gpus=2 on this CPU-only machine (device=cpu: two gloo copies): the worker's child hands over to torchrun,
     both copies train, rank 0 alone writes the artifact and the record."""
-    from bot.service import datasets, runs as service_runs
+    from bot.service import runs as service_runs
     from jobs.worker import Worker
 
-    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(10)] + \
-           [f"what is my account balance today {i},balance" for i in range(10)]
-    src = tmp_path / "toy.csv"
-    src.write_text("\n".join(rows) + "\n")
-    datasets.register(home, "toy", src, user="U1")
+    _register_toy(home, tmp_path, 10)
     run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 2, "batch_size": 5,
                                             "max_length": 16, "gpus": 2, "device": "cpu"}, user="U1")
     done = Worker(home, slots=1, poll_s=0.1, schedules=False, retention=False).run_until_idle(timeout=240)
@@ -55,15 +56,11 @@ def test_gpus_2_runs_two_torchrun_copies_and_rank_0_records(home, tiny_bert, tmp
 
 
 def test_cancel_a_gpus_2_run_stops_every_copy_and_leaves_nothing(home, tiny_bert, tmp_path):
-    from bot.service import datasets, runs as service_runs
+    from bot.service import runs as service_runs
     from jobs.worker import Worker
     from tests.jobs.conftest import wait_for
 
-    rows = ["text,label"] + [f"please refund my card payment {i},refund" for i in range(30)] + \
-           [f"what is my account balance today {i},balance" for i in range(30)]
-    src = tmp_path / "toy.csv"
-    src.write_text("\n".join(rows) + "\n")
-    datasets.register(home, "toy", src, user="U1")
+    _register_toy(home, tmp_path, 30)
     run = service_runs.submit(home, "toy", {"base": str(tiny_bert), "method": "full", "epochs": 400, "batch_size": 4,
                                             "max_length": 16, "gpus": 2, "device": "cpu"}, user="U1")
     rid = run["id"]
