@@ -139,3 +139,32 @@ def test_human_output_and_global_options_before_the_command(home, tmp_path, caps
     assert "no runs yet" in capsys.readouterr().out
     code, obj, _ = run_cli(capsys, "--home", other, "--json", "dataset", "list")
     assert code == 0 and [d["name"] for d in obj["datasets"]] == ["cards"]
+
+
+def _credit_csv(path, n: int, seed: int):
+    r = random.Random(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["amount", "housing", "purpose", "risk"])
+        for _ in range(n):
+            amount = r.randint(100, 9000)
+            w.writerow([amount, r.choice(["own", "rent"]), r.choice(["car", "tv", "education"]),
+                        "bad" if amount > 4500 else "good"])
+    return path
+
+
+def test_tabular_data_trains_with_column_features_by_default(home, tmp_path, tiny_bert, capsys):
+    """A credit table: serialized rows for the encoder, the raw columns for the head — also in eval and ask."""
+    code, ds, err = run_cli(capsys, "dataset", "add", "loans", _credit_csv(tmp_path / "loans.csv", 60, 1), "--json")
+    assert code == 0 and ds["kind"] == "tabular", err
+    code, run, err = run_cli(capsys, "train", "loans", "--base", tiny_bert, "--method", "full", "--epochs", "10",
+                             "--lr", "0.001", "--threads", "1", "--set", "batch_size=8", "--set", "patience=0",
+                             "--json")
+    assert code == 0 and run["status"] == "succeeded", err
+    assert run["config"]["column_features"] is True
+    art = home / "runs" / str(run["run_id"])
+    assert json.loads((art / "features.json").read_text())["numeric"].keys() == {"amount"}
+    code, ev, err = run_cli(capsys, "eval", run["run_id"], "--file", _credit_csv(tmp_path / "new.csv", 40, 2), "--json")
+    assert code == 0 and ev["accuracy"] >= 0.85, err                  # the amount rule, read from the columns
+    code, ans, err = run_cli(capsys, "ask", "--run", run["run_id"], "amount: 8800; housing: own; purpose: car", "--json")
+    assert code == 0 and ans["intent"] == "bad", err
