@@ -88,7 +88,15 @@ def _train_options(args) -> dict:
 def cmd_train(args) -> int:
     from bot.service import runs
     home = _home(args)
-    run = runs.submit(home, args.dataset, _train_options(args), user=_user(), origin={"source": "cli"})
+    opts = _train_options(args)
+    try:
+        gpus = int(str(opts.get("gpus", 1)).strip())
+    except ValueError:
+        gpus = 1   # not a number: the config check names it
+    if gpus > 1 and not args.queue:
+        raise FtbotError(f"gpus={gpus} runs through the worker, which starts one torchrun copy per GPU: add --queue "
+                         "(and run `ftbot worker` or `ftbot serve`), or train here with gpus=1")
+    run = runs.submit(home, args.dataset, opts, user=_user(), origin={"source": "cli"})
     if not args.json:
         print(f"run #{run['id']} on {run['dataset']}: {render.plan(run['plan'])}", file=sys.stderr)
     if args.queue:

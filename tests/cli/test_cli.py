@@ -98,6 +98,7 @@ def test_register_train_eval_deploy_ask(home, tmp_path, tiny_bert, capsys):
     (["train", "cards", "--alpha", "1.5"], "alpha=1.5"),
     (["train", "cards", "--set", "colour=blue"], "colour"),
     (["train", "cards", "--method", "qlora"], "one of lora, full"),
+    (["train", "cards", "--set", "gpus=2"], "add --queue"),
     (["train", "nosuch"], "no dataset named 'nosuch'"),
     (["status", "99"], "no run #99"),
     (["ask", "hello"], "no model is deployed"),
