@@ -178,7 +178,7 @@ def cmd_serve(args) -> int:
     from bot.settings import Settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(**({"home": _home(args)} if getattr(args, "home", None) else {}))
-    serve(settings, host=args.host, port=args.port, embedded_worker=not args.no_worker)
+    serve(settings, host=args.host, port=args.port, embedded_worker=not args.no_worker, socket_mode=args.socket_mode)
     return 0
 
 
@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--host", default="0.0.0.0")
     sv.add_argument("--port", type=int, default=3000)
     sv.add_argument("--no-worker", action="store_true", help="no embedded worker (run `ftbot worker` elsewhere)")
+    sv.add_argument("--socket-mode", action="store_true",
+                    help="receive Slack over a WebSocket (SLACK_APP_TOKEN) instead of POST /slack/events")
     sv.set_defaults(fn=cmd_serve)
     w = sub.add_parser("worker", help="run queued trainings (see `ftbot worker --help`)", add_help=False)
     w.add_argument("--home", default=argparse.SUPPRESS)

@@ -56,6 +56,7 @@ class Running:
     threads: list = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
     worker: object = None
+    socket: object = None      # the Socket Mode handler, when serving over Slack's WebSocket
 
     @property
     def port(self) -> int:
@@ -67,6 +68,8 @@ class Running:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.socket is not None:
+            self.socket.close()
         self.server.shutdown()
         self.server.server_close()
         if self.notifier:
@@ -77,11 +80,15 @@ class Running:
 
 
 def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embedded_worker: bool = True,
-          notifier: bool = True, deps: Deps | None = None, notify_poll_s: float = 1.0) -> Running:
+          notifier: bool = True, deps: Deps | None = None, notify_poll_s: float = 1.0,
+          socket_mode: bool = False) -> Running:
     # Migrate once before any thread connects: concurrent first-time migrations race on CREATE TABLE.
     from storage import connect
     with connect(settings.home):
         pass
+    if socket_mode:
+        from bot.socket_mode import check_app_token
+        check_app_token(settings)   # before anything starts: a bad token is a one-line error
     app, deps = build_app(settings, deps)
     note = Notifier(settings, poll_s=notify_poll_s).start() if notifier else None
     deps.notifier = note
@@ -93,13 +100,22 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     running.threads.append(t)
     if embedded_worker:
         running.worker = _start_worker(settings, running.stop_event)
-    log.info("ftbot serving Slack on %s/slack/events (health: /healthz)", running.url)
+    if socket_mode:
+        from bot import socket_mode as sm
+        try:
+            running.socket = sm.connect(app, settings)
+        except BaseException:
+            running.stop()
+            raise
+    log.info("ftbot serving Slack %s (health: %s/healthz)",
+             "over Socket Mode" if socket_mode else f"on {running.url}/slack/events", running.url)
     return running
 
 
-def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, embedded_worker: bool = True) -> None:
+def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, embedded_worker: bool = True,
+          socket_mode: bool = False) -> None:
     """Block until SIGINT/SIGTERM."""
-    running = start(settings, host, port, embedded_worker=embedded_worker)
+    running = start(settings, host, port, embedded_worker=embedded_worker, socket_mode=socket_mode)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

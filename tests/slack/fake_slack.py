@@ -35,6 +35,8 @@ class FakeSlack:
         self._429: dict[str, list] = {}
         self._ts = itertools.count(1)
         self._fid = itertools.count(1)
+        self.app_token: str | None = None   # Socket Mode: apps.connections.open answers socket_url for it
+        self.socket_url: str | None = None
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -105,6 +107,9 @@ class FakeSlack:
             if limit and limit[0] > 0:
                 limit[0] -= 1
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limit[1])}
+        if method == "apps.connections.open":      # the one call made with the app-level token
+            ok = self.app_token and auth == f"Bearer {self.app_token}" and self.socket_url
+            return 200, ({"ok": True, "url": self.socket_url} if ok else {"ok": False, "error": "invalid_auth"}), {}
         if auth != f"Bearer {self.token}":
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         fn = getattr(self, "m_" + method.replace(".", "_"), None)
@@ -194,6 +199,9 @@ class FakeSlack:
             return 200
 
     def download(self, path: str, auth: str | None) -> tuple[int, bytes]:
+        if method == "apps.connections.open":      # the one call made with the app-level token
+            ok = self.app_token and auth == f"Bearer {self.app_token}" and self.socket_url
+            return 200, ({"ok": True, "url": self.socket_url} if ok else {"ok": False, "error": "invalid_auth"}), {}
         if auth != f"Bearer {self.token}":
             return 403, b"<html>login</html>"
         fid = path.split("/")[2].split("-", 1)[1]
