@@ -199,9 +199,6 @@ class FakeSlack:
             return 200
 
     def download(self, path: str, auth: str | None) -> tuple[int, bytes]:
-        if method == "apps.connections.open":      # the one call made with the app-level token
-            ok = self.app_token and auth == f"Bearer {self.app_token}" and self.socket_url
-            return 200, ({"ok": True, "url": self.socket_url} if ok else {"ok": False, "error": "invalid_auth"}), {}
         if auth != f"Bearer {self.token}":
             return 403, b"<html>login</html>"
         fid = path.split("/")[2].split("-", 1)[1]
