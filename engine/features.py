@@ -12,14 +12,15 @@ another file, `ask`) gets them without carrying the raw rows along; the fitted e
 """
 from __future__ import annotations
 
-import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from engine.data.values import is_missing, number, numeric_columns
+
 MAX_CATEGORIES = 50   # per column; rarer values share the all-zero code with unseen ones
-MISSING = ("", "na", "nan", "null", "none")
 
 
 def parse(text: str, columns: Sequence[str]) -> dict[str, str]:
@@ -33,17 +34,6 @@ def parse(text: str, columns: Sequence[str]) -> dict[str, str]:
         elif last is not None:
             out[last] += "; " + piece
     return out
-
-
-def _number(value) -> float | None:
-    s = str(value).strip()
-    if s.lower() in MISSING:
-        return None
-    try:
-        x = float(s)
-    except ValueError:
-        return None
-    return x if math.isfinite(x) else None
 
 
 @dataclass
@@ -60,20 +50,16 @@ class ColumnFeatures:
     def fit(cls, texts: Sequence[str], columns: Sequence[str]) -> "ColumnFeatures":
         rows = [parse(t, columns) for t in texts]
         enc = cls(list(columns))
+        numeric = set(numeric_columns(rows, columns))     # the same rule as the sklearn baselines on raw columns
         for c in columns:
-            values = [r.get(c, "") for r in rows]
-            present = [v for v in values if str(v).strip().lower() not in MISSING]
-            nums = [_number(v) for v in present]
-            if present and all(x is not None for x in nums):
-                arr = np.asarray(nums, dtype=np.float64)
+            present = [r[c] for r in rows if not is_missing(r.get(c))]
+            if c in numeric:
+                arr = np.asarray([number(v) for v in present], dtype=np.float64)
                 std = float(arr.std())
                 enc.numeric[c] = [float(arr.mean()), std if std > 0 else 1.0]
             elif present:
-                counts: dict[str, int] = {}
-                for v in present:
-                    counts[v] = counts.get(v, 0) + 1
-                ranked = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_CATEGORIES]
-                enc.categories[c] = ranked
+                counts = Counter(present)
+                enc.categories[c] = sorted(counts, key=lambda v: (-counts[v], v))[:MAX_CATEGORIES]
         return enc
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
@@ -83,7 +69,7 @@ class ColumnFeatures:
             row, j = parse(text, self.columns), 0
             for c in self.columns:
                 if c in self.numeric:
-                    x = _number(row.get(c, ""))
+                    x = number(row.get(c))
                     mean, std = self.numeric[c]
                     out[i, j] = 0.0 if x is None else (x - mean) / std
                     j += 1

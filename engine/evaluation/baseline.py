@@ -6,12 +6,12 @@ boosting on the raw columns. A baseline that cannot be fitted reports {"error": 
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable, Sequence
 
 import numpy as np
 
+from engine.data.values import numeric_columns  # noqa: F401 (re-exported: bench/credit.py, tests)
 from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, cost_report
 from engine.evaluation.metrics import binary_scores
 
@@ -28,30 +28,6 @@ def tfidf_lr():
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True)),
     ])
     return make_pipeline(feats, LogisticRegression(C=10.0, max_iter=2000))
-
-
-def _is_missing(v) -> bool:
-    return v is None or str(v).strip().lower() in ("", "na", "nan", "null", "none")
-
-
-def _is_number(v) -> bool:
-    if _is_missing(v):
-        return True
-    s = str(v).strip()
-    try:
-        return math.isfinite(float(s))
-    except ValueError:
-        return False
-
-
-def numeric_columns(rows: Sequence[dict], columns: Sequence[str]) -> list[str]:
-    """Columns whose every value parses as a finite number (blanks count as missing) and that are not all blank."""
-    out = []
-    for c in columns:
-        vals = [r.get(c) for r in rows]
-        if all(_is_number(v) for v in vals) and not all(_is_missing(v) for v in vals):
-            out.append(c)
-    return out
 
 
 def _to_float(v) -> float:
