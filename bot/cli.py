@@ -89,10 +89,7 @@ def cmd_train(args) -> int:
     from bot.service import runs
     home = _home(args)
     opts = _train_options(args)
-    try:
-        gpus = int(str(opts.get("gpus", 1)).strip())
-    except ValueError:
-        gpus = 1   # not a number: the config check names it
+    gpus = runs.build_config(home, args.dataset, opts)[0].gpus   # the one validation of every key, nothing stored
     if gpus > 1 and not args.queue:
         raise FtbotError(f"gpus={gpus} runs through the worker, which starts one torchrun copy per GPU: add --queue "
                          "(and run `ftbot worker` or `ftbot serve`), or train here with gpus=1")
