@@ -267,12 +267,13 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     b = s.built
+    features = b.features.describe() if b.features is not None else None
     save_trained(b, out)
     record = {**config.to_dict(), "pre_loss": b.pre_loss, "pre_loss_requested": config.pre_loss,
               "family": b.family, "pooling_used": b.pooling, "saved": saved_kind(b), "base_path": b.base_path,
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
-              "features": b.features.describe() if b.features is not None else None}
+              "features": features}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:
@@ -281,7 +282,7 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
             "frozen": freeze.describe(config), "trainable_params": b.trainable_params,
             "total_params": b.total_params, "lora_targets": b.lora_targets, "steps": st.step,
             "best_step": st.best_step, "train_examples": len(data.train), "validation_examples": len(data.validation),
-            "labels": b.labels, "features": b.features.describe() if b.features is not None else None}
+            "labels": b.labels, "features": features}
     (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))   # evaluation re-renders the card
     write_card(out, config, meta, st.best_metrics)
     return out

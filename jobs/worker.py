@@ -184,7 +184,8 @@ class Worker:
         if time.monotonic() < self._claim_backoff_until:
             return
         while not self._stop.is_set():
-            free = [i for i in range(self.slots) if i not in {s for a in self._active.values() for s in a.slots}]
+            used = {s for a in self._active.values() for s in a.slots}
+            free = [i for i in range(self.slots) if i not in used]
             if not free:
                 return
             with connect(self.home) as db:

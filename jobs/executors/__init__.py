@@ -5,6 +5,8 @@ An executor starts `python -m jobs.child RUN_ID` somewhere and returns a handle 
   handle.terminate() / handle.kill()      ask it to stop / force it
   handle.describe_exit(code) -> str       a sentence for the run's reason ("killed by SIGKILL, ...")
   handle.pid, handle.where                for logs and tests
+An executor also says how many worker slots a run takes: `slots_needed(config) -> (n, problem or None)` (local:
+a gpus=N run takes N GPU slots; ray: one, the cluster finds the GPUs), and `launch` gets `slots=` and `gpus=` for it.
 `local` runs it as a child process of the worker; `ray` submits it as a Ray job (see jobs/executors/ray.py).
 """
 from __future__ import annotations
