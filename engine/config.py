@@ -17,6 +17,7 @@ METHODS = ("lora", "full")
 PRE_LOSSES = ("auto", "mlm", "causal", "embedding", "l2sp")
 METRICS = ("macro_f1", "accuracy", "roc_auc")
 POOLINGS = ("mean", "cls")
+HEAD_INITS = ("random", "probe")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -128,7 +129,11 @@ class TrainConfig:
     l2: float = _f(0.0, "L2 penalty on trainable weights (in the loss, unlike weight_decay)")
     max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 disables")
     label_smoothing: float = _f(0.0, "label smoothing of the task loss, in [0, 1)")
+    dropout: float = _f(None, "dropout inside the encoder and before the head during training; default: the "
+                              "model's own rate (0.1 for MiniLM)")
     pooling: str = _f("mean", "sentence pooling for the head: mean or cls", choices=POOLINGS)
+    head_init: str = _f(None, "how the head starts: random, or probe (a logistic regression on the pretrained "
+                              "embeddings, fitted before the first step; default by task kind)", choices=HEAD_INITS)
     column_features: bool = _f(None, "tabular data: the head also reads the raw columns (numbers standardised, "
                                      "categories one-hot) beside the text embedding (default by task kind)")
     metric: str = _f("macro_f1", "validation metric for early stopping and the best checkpoint", choices=METRICS)
@@ -178,6 +183,8 @@ class TrainConfig:
             self.epochs = 5.0
         if self.column_features is None:
             self.column_features = False
+        if self.head_init is None:
+            self.head_init = "random"
         if self.lr is None:
             self.lr = 1e-3 if self.method == "lora" else 1e-4
 
@@ -209,6 +216,8 @@ class TrainConfig:
         rng("l2", self.l2, 0, 10)
         rng("max_grad_norm", self.max_grad_norm, 0, 1e6)
         rng("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
+        if self.dropout is not None:
+            rng("dropout", self.dropout, 0, 1, hi_open=True)
         rng("evals_per_epoch", self.evals_per_epoch, 1, 100)
         rng("threads", self.threads, 0, 1024)
         rng("gpus", self.gpus, 1, 64)
@@ -238,8 +247,12 @@ class TrainConfig:
 # text/lora epochs 15 (was 5): BANKING77 10 per intent, held-out 20 %: 79.95 % → 83.45 % accuracy; the run's
 # patience=3 early stop ended it at epoch 12 (best at 9), so the extra epochs are only spent while it still improves.
 # text/full epochs 15 (was 5), same benchmark: 80.85 % → 82.60 %.
+# text head_init probe (was random): BANKING77 10 per intent, LoRA α=0, seeds 42/1/2: 83.45/83.30/83.00 → 85.60/
+# 85.00/83.85 % (mean +1.57 pt); full FT seed 42 82.60 → 86.15 %. Tabular keeps random: German Credit full FT AUC 0.792
+# → 0.780 with a probe head (a 410-input logistic regression on 367 rows overfits).
 TASK_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "text": {"lora": {"epochs": 15.0, "lr": 1e-3}, "full": {"epochs": 15.0, "lr": 1e-4}},
+    "text": {"lora": {"epochs": 15.0, "lr": 1e-3, "head_init": "probe"},
+             "full": {"epochs": 15.0, "lr": 1e-4, "head_init": "probe"}},
     "tabular": {"lora": {"epochs": 8.0, "lr": 1e-3, "column_features": True},
                 "full": {"epochs": 6.0, "lr": 1e-4, "column_features": True}},
 }
@@ -253,7 +266,7 @@ def _coerce(key: str, f: dataclasses.Field, raw: Any) -> Any:
         return parse_freeze(raw)
     if name == "budget":
         return parse_duration(raw, key)
-    default_type = {"base": str, "method": str, "pre_loss": str, "target_modules": str, "pooling": str,
+    default_type = {"base": str, "method": str, "pre_loss": str, "target_modules": str, "pooling": str, "head_init": str,
                     "metric": str, "device": str, "precision": str,
                     "batch_size": int, "max_length": int, "r": int, "seed": int, "patience": int,
                     "evals_per_epoch": int, "threads": int, "gpus": int, "group_by_length": bool,

@@ -66,7 +66,8 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
         resumed = resume and checkpoint_dir is not None and parts.load_checkpoint(s, st, checkpoint_dir)
         emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
                       message=(f"resumed at step {st.step}" if resumed else "started") +
-                      f": {s.built.trainable_params:,} of {s.built.total_params:,} parameters train"))
+                      f": {s.built.trainable_params:,} of {s.built.total_params:,} parameters train" +
+                      _probe_note(s.probe, resumed)))
 
         order, order_epoch, last_emit = None, None, 0.0
         t_loop, steps_here, examples_here, train_s = time.monotonic(), 0, 0, 0.0
@@ -184,6 +185,15 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
             del s
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+
+
+def _probe_note(probe: dict | None, resumed: bool) -> str:
+    if not probe or resumed:            # a resumed run's head comes from the checkpoint, not from the probe
+        return ""
+    if not probe.get("fitted"):
+        return f"; head starts at random ({probe.get('why')})"
+    return (f"; head starts from a linear probe on the pretrained embeddings "
+            f"(training accuracy {probe['train_accuracy']:.3f} on {probe['examples']:,} examples)")
 
 
 def _step_losses(loss, loss_new, loss_pre, n_local: int, n_total: int, ctx, device) -> dict:

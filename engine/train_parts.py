@@ -64,6 +64,7 @@ class Setup:
     eval_steps: set
     history_every: int
     fingerprint: str
+    probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
 
 
 @dataclass
@@ -141,6 +142,10 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     params = [p for _, p in model_parameters(model) if p.requires_grad]
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    probe = None
+    if prepare_pre_loss and config.head_init == "probe":
+        from engine.head_init import fit_probe
+        probe = fit_probe(model, batches, device, 2 * config.batch_size, _autocast(config, device), config.seed)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
     if prepare_pre_loss and config.loss_alpha > 0:
         with _autocast(config, device)():
@@ -148,7 +153,8 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     fp = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
-                 steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint)
+                 steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
+                 probe)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_training_step_reports_hand_computed_mix(bert_nodrop, tmp_path, alpha):
     cfg = config(bert_nodrop, method="full", alpha=alpha, lr=1e-4)
     data = dataset(16, 6)
     parts.seed_everything(cfg.seed)
-    s = parts.setup(cfg, data, prepare_pre_loss=False)
+    s = parts.setup(cfg, data)                  # as train() sets up: the probe-initialised head included
     model, tok = s.built.model, s.built.tokenizer
     b = s.batches.collate(s.batches.order(cfg.batch_size, cfg.seed, 0, True)[0])
     with torch.no_grad():

@@ -88,3 +88,26 @@ def test_load_trained_reproduces_logits(request, tmp_path, monkeypatch, method, 
 def test_load_trained_missing_files(tmp_path):
     with pytest.raises(ModelLoadError, match="not a complete run artifact"):
         modeling.load_trained(tmp_path)
+
+
+def test_dropout_key_sets_every_encoder_and_head_dropout_but_not_loras(tiny_bert):
+    import torch
+    from torch import nn
+    from engine.modeling import build
+    from tests.engine.train_helpers import config
+    ids = torch.randint(5, 90, (4, 12))
+    mask = torch.ones_like(ids)
+
+    plain = build(config(tiny_bert, method="full"), ["a", "b"]).model.train()
+    assert {m.p for m in plain.modules() if isinstance(m, nn.Dropout)} == {0.1}
+    torch.manual_seed(0)
+    a = plain(ids, mask).logits
+    assert not torch.equal(a, plain(ids, mask).logits)          # dropout on: two training forwards differ
+
+    off = build(config(tiny_bert, method="full", dropout=0.0), ["a", "b"]).model.train()
+    assert {m.p for m in off.modules() if isinstance(m, nn.Dropout)} == {0.0}
+    assert torch.equal(off(ids, mask).logits, off(ids, mask).logits)   # hidden, attention and head dropout all off
+
+    lora = build(config(tiny_bert, method="lora", dropout=0.0, lora_dropout=0.2), ["a", "b"]).model
+    ps = [(n, m.p) for n, m in lora.named_modules() if isinstance(m, nn.Dropout)]
+    assert {p for n, p in ps if "lora_dropout" in n} == {0.2} and {p for n, p in ps if "lora_dropout" not in n} == {0.0}
