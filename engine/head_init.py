@@ -11,6 +11,7 @@ most with few examples per class (bench/banking77.py, see docs/benchmarks.md).
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ def pooled_embeddings(model: Classifier, batches: Batches, rows: np.ndarray, dev
 def fit_probe(model: Classifier, batches: Batches, device: torch.device, batch_size: int, autocast,
               seed: int) -> dict:
     """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
     rows = np.arange(len(batches))
@@ -64,7 +66,10 @@ def fit_probe(model: Classifier, batches: Batches, device: torch.device, batch_s
     if len(classes) < 2:
         return {"fitted": False, "why": "fewer than two classes in the training examples"}
     clf = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, random_state=seed)
-    clf.fit(x, y)
+    with warnings.catch_warnings():
+        # a starting point need not be the exact optimum: fine-tuning moves the head from here anyway
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
     coef, intercept = clf.coef_, clf.intercept_
     if len(classes) == 2:
         # sklearn keeps one row for two classes (logit of class 1); softmax over [−z/2, z/2] gives the same odds
