@@ -143,7 +143,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
     probe = None
-    if prepare_pre_loss and config.head_init == "probe":
+    if prepare_pre_loss and config.resolved_head_init(len(data.train), len(data.labels)) == "probe":
         from engine.head_init import fit_probe
         probe = fit_probe(model, batches, device, 2 * config.batch_size, _autocast(config, device), config.seed)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
@@ -279,7 +279,8 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "family": b.family, "pooling_used": b.pooling, "saved": saved_kind(b), "base_path": b.base_path,
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
-              "features": features}
+              "features": features,
+              "head_init_used": config.resolved_head_init(len(data.train), len(data.labels))}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:

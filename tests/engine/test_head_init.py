@@ -75,7 +75,29 @@ def test_training_from_a_probe_head_succeeds_and_says_so_in_the_thread(tiny_bert
     assert json.loads((tmp_path / "run" / "config.json").read_text())["head_init"] == "probe"
 
 
-def test_head_init_key_is_checked():
+def test_head_init_key_is_checked_and_defaults_by_task_kind():
     with pytest.raises(ConfigError, match="head_init"):
         TrainConfig.from_options({"head_init": "zeros"})
-    assert TrainConfig.from_options({}).head_init in ("random", "probe")
+    assert TrainConfig.from_options({}, task_kind="text").head_init == "auto"
+    assert TrainConfig.from_options({"method": "full"}, task_kind="text").head_init == "auto"
+    assert TrainConfig.from_options({}, task_kind="tabular").head_init == "random"
+
+
+def test_auto_probes_only_scarce_data(tiny_bert, monkeypatch, tmp_path):
+    import json
+    from engine import config as config_module
+    cfg = TrainConfig.from_options({})
+    limit = config_module.PROBE_MAX_PER_LABEL
+    assert cfg.resolved_head_init(limit * 77, 77) == "probe" and cfg.resolved_head_init(limit * 77 + 1, 77) == "random"
+    assert TrainConfig.from_options({"head_init": "probe"}).resolved_head_init(10**6, 2) == "probe"
+
+    data = dataset(n_train=60, n_val=12)                        # 20 per label: scarce → probe
+    _, scarce = _setup(tiny_bert, data, head_init="auto")
+    assert scarce.probe and scarce.probe["fitted"]
+    monkeypatch.setattr(config_module, "PROBE_MAX_PER_LABEL", 10)   # now 20 per label is "plenty" → random head
+    _, plenty = _setup(tiny_bert, data, head_init="auto")
+    _, rand = _setup(tiny_bert, data, head_init="random")
+    assert plenty.probe is None and torch.equal(plenty.built.model.head.weight, rand.built.model.head.weight)
+    res = train(config(tiny_bert, head_init="auto", epochs=1), data, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert res.status == "succeeded" and saved["head_init"] == "auto" and saved["head_init_used"] == "random"
