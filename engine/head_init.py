@@ -6,7 +6,9 @@ them — and on the column features too, when the head reads them — and its we
 This is "linear probing, then fine-tuning" (Kumar et al., ICLR 2022): a random head sends large, noisy gradients into
 the encoder during the first steps and bends the pretrained features to fit its own noise; a head that already
 separates the classes lets fine-tuning start from a sensible decision rule and move the encoder less. It matters
-most with few examples per class (bench/banking77.py, see docs/benchmarks.md).
+most with few examples per class (bench/banking77.py, see docs/benchmarks.md); with plenty of data a head that starts
+near its optimum leaves the encoder under-trained, so the text default `head_init=auto` probes only on scarce data
+(engine/config.py PROBE_MAX_PER_LABEL).
 """
 from __future__ import annotations
 
