@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from engine.batching import Batches
-from engine.modeling import Classifier, pool
+from engine.losses import frozen_embeddings
+from engine.modeling import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -30,29 +31,7 @@ PROBE_MAX_ITER = 500
 PROBE_MAX_EXAMPLES = 20_000
 
 
-@torch.no_grad()
-def pooled_embeddings(model: Classifier, batches: Batches, rows: np.ndarray, device: torch.device, batch_size: int,
-                      autocast) -> np.ndarray:
-    """Pooled encoder outputs of the examples `rows` of `batches` (eval mode, no dropout), float64 on the CPU."""
-    was_training = model.training
-    model.eval()
-    out = np.zeros((len(rows), model.head.in_features), dtype=np.float64)
-    by_length = rows[np.argsort(-batches.lengths[rows], kind="stable")]     # little padding per batch
-    where = {int(r): i for i, r in enumerate(rows)}
-    try:
-        for start in range(0, len(by_length), batch_size):
-            idx = by_length[start:start + batch_size].tolist()
-            b = batches.collate(idx, device)
-            with autocast():
-                hidden = model.hidden(b["input_ids"], b["attention_mask"])
-                out[[where[i] for i in idx]] = pool(hidden, b["attention_mask"], model.pooling).float().cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
-
-
-def fit_probe(model: Classifier, batches: Batches, device: torch.device, batch_size: int, autocast,
-              seed: int) -> dict:
+def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, seed: int) -> dict:
     """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -60,7 +39,8 @@ def fit_probe(model: Classifier, batches: Batches, device: torch.device, batch_s
     rows = np.arange(len(batches))
     if len(rows) > PROBE_MAX_EXAMPLES:
         rows = np.sort(np.random.default_rng(seed).choice(rows, PROBE_MAX_EXAMPLES, replace=False))
-    emb = pooled_embeddings(model, batches, rows, device, batch_size, autocast)
+    with autocast():
+        emb = frozen_embeddings(model, batches, batch_size, rows).cpu().double().numpy()
     x = emb if batches.features is None else np.hstack([emb, batches.features[rows].numpy().astype(np.float64)])
     y = np.asarray(batches.labels)[rows]
     classes = np.unique(y)

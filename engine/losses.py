@@ -9,6 +9,7 @@ L_pre keeps the encoder close to what it was pretrained for, against catastrophi
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -131,18 +132,23 @@ def l2sp_loss(model, theta0: dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def frozen_embeddings(model, batches, batch_size: int = 64) -> torch.Tensor:
-    """Pooled embeddings of every training example, by example index, in eval mode (no dropout)."""
+def frozen_embeddings(model, batches, batch_size: int = 64, rows=None) -> torch.Tensor:
+    """Pooled embeddings in eval mode (no dropout): of every training example by example index, or of the example
+    indices `rows` in that order (engine/head_init.py fits its probe on a subset)."""
     from engine.modeling import pool
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = torch.zeros((len(batches), model.head.in_features), dtype=torch.float32)
+    rows = np.arange(len(batches)) if rows is None else np.asarray(rows)
+    where = {int(r): i for i, r in enumerate(rows)}
+    by_length = rows[np.argsort(-batches.lengths[rows], kind="stable")]     # little padding per batch
+    out = torch.zeros((len(rows), model.head.in_features), dtype=torch.float32)
     try:
-        for idx in batches.eval_order(batch_size):
+        for start in range(0, len(by_length), batch_size):
+            idx = by_length[start:start + batch_size].tolist()
             b = batches.collate(idx, device)
             hidden = model.hidden(b["input_ids"], b["attention_mask"])
-            out[torch.tensor(idx)] = pool(hidden, b["attention_mask"], model.pooling).float().cpu()
+            out[torch.tensor([where[i] for i in idx])] = pool(hidden, b["attention_mask"], model.pooling).float().cpu()
     finally:
         model.train(was_training)
     return out.to(device)

@@ -145,7 +145,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     probe = None
     if prepare_pre_loss and config.resolved_head_init(len(data.train), len(data.labels)) == "probe":
         from engine.head_init import fit_probe
-        probe = fit_probe(model, batches, device, 2 * config.batch_size, _autocast(config, device), config.seed)
+        probe = fit_probe(model, batches, 2 * config.batch_size, _autocast(config, device), config.seed)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
     if prepare_pre_loss and config.loss_alpha > 0:
         with _autocast(config, device)():

@@ -83,12 +83,10 @@ class _Rows:
 
     def __init__(self, b):
         self.b = b
+        self.lengths = b["attention_mask"].sum(1).numpy()
 
     def __len__(self):
         return len(self.b["labels"])
-
-    def eval_order(self, _):
-        return [list(range(len(self)))]
 
     def collate(self, idx, device):
         return {k: v[idx].to(device) for k, v in self.b.items()}
