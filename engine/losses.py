@@ -140,15 +140,14 @@ def frozen_embeddings(model, batches, batch_size: int = 64, rows=None) -> torch.
     model.eval()
     device = next(model.parameters()).device
     rows = np.arange(len(batches)) if rows is None else np.asarray(rows)
-    where = {int(r): i for i, r in enumerate(rows)}
-    by_length = rows[np.argsort(-batches.lengths[rows], kind="stable")]     # little padding per batch
+    by_length = np.argsort(-batches.lengths[rows], kind="stable")     # positions in `rows`; little padding per batch
     out = torch.zeros((len(rows), model.head.in_features), dtype=torch.float32)
     try:
         for start in range(0, len(by_length), batch_size):
-            idx = by_length[start:start + batch_size].tolist()
-            b = batches.collate(idx, device)
+            pos = by_length[start:start + batch_size]
+            b = batches.collate(rows[pos].tolist(), device)
             hidden = model.hidden(b["input_ids"], b["attention_mask"])
-            out[torch.tensor([where[i] for i in idx])] = pool(hidden, b["attention_mask"], model.pooling).float().cpu()
+            out[torch.from_numpy(pos)] = pool(hidden, b["attention_mask"], model.pooling).float().cpu()
     finally:
         model.train(was_training)
     return out.to(device)

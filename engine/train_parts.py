@@ -64,6 +64,7 @@ class Setup:
     eval_steps: set
     history_every: int
     fingerprint: str
+    head_init: str               # resolved: 'probe' or 'random' ('auto' decided on this training set)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
 
 
@@ -142,8 +143,8 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     params = [p for _, p in model_parameters(model) if p.requires_grad]
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
-    probe = None
-    if prepare_pre_loss and config.resolved_head_init(len(data.train), len(data.labels)) == "probe":
+    head_init, probe = config.resolved_head_init(len(data.train), len(data.labels)), None
+    if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
         probe = fit_probe(model, batches, 2 * config.batch_size, _autocast(config, device), config.seed)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
@@ -154,7 +155,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
-                 probe)
+                 head_init, probe)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
               "features": features,
-              "head_init_used": config.resolved_head_init(len(data.train), len(data.labels))}
+              "head_init_used": s.head_init}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:
