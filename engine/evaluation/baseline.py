@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.data.values import numeric_columns  # noqa: F401 (re-exported: bench/credit.py, tests)
+from engine.data.values import number, numeric_columns
 from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, cost_report
 from engine.evaluation.metrics import binary_scores
 
@@ -30,20 +30,17 @@ def tfidf_lr():
     return make_pipeline(feats, LogisticRegression(C=10.0, max_iter=2000))
 
 
-def _to_float(v) -> float:
-    try:
-        return float(str(v).strip())
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def _frame(rows: Sequence[dict], columns: Sequence[str], numeric: set[str]) -> np.ndarray:
     """Object array (n × columns): floats for numeric columns (NaN if blank), strings for the others."""
     X = np.empty((len(rows), len(columns)), dtype=object)
     for j, c in enumerate(columns):
         for i, r in enumerate(rows):
             v = r.get(c)
-            X[i, j] = _to_float(v) if c in numeric else ("" if v is None else str(v))
+            if c in numeric:
+                x = number(v)
+                X[i, j] = float("nan") if x is None else x
+            else:
+                X[i, j] = "" if v is None else str(v)
     return X
 
 
