@@ -25,10 +25,10 @@ def check_app_token(settings: Settings) -> None:
 
 
 def connect(app, settings: Settings):
-    """Open the socket and return the handler (`close()` it to stop). Raises ConfigError for a bad token."""
+    """Open the socket and return the handler (`close()` it to stop). The caller has run check_app_token first
+    (bot/server.py, before anything starts)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    check_app_token(settings)
     handler = SocketModeHandler(app, app_token=settings.app_token, web_client=app.client)
     handler.connect()
     log.info("ftbot connected to Slack in Socket Mode")
