@@ -69,7 +69,7 @@ def reference_pipeline(pred):
     """pipeline('text-classification') on a BertForSequenceClassification holding the same encoder weights."""
     import torch
     from transformers import AutoConfig, AutoModelForSequenceClassification, pipeline
-    from engine.modeling import resolve_base
+    from engine.base_models import resolve_base
     base = resolve_base(pred.trained.config.get("base", "minilm"))
     cfg = AutoConfig.from_pretrained(base, num_labels=len(pred.labels))
     model = AutoModelForSequenceClassification.from_config(cfg)

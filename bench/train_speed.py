@@ -45,7 +45,7 @@ def reference(data, args, out_dir: Path) -> dict:
     import torch
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments)
     from transformers.utils import logging as hf_logging
-    from engine.modeling import resolve_base
+    from engine.base_models import resolve_base
 
     hf_logging.set_verbosity_error()
     path = resolve_base("minilm")
@@ -166,7 +166,7 @@ def main() -> None:
     data = sample(args)
     result["examples"], result["val"] = len(data.train), len(data.validation)
     from transformers import AutoTokenizer
-    from engine.modeling import resolve_base
+    from engine.base_models import resolve_base
     tok = AutoTokenizer.from_pretrained(resolve_base("minilm"))
     ts = token_stats(tok, [e.text for e in data.train])
     result["tokens"] = ts

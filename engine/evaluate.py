@@ -77,17 +77,18 @@ def _binary(labels: list[str], y_true: Sequence[str], proba: np.ndarray, positiv
 
 def _forgetting(pred, texts: Sequence[str]) -> dict:
     """Tuned vs untouched pretrained encoder on the validation texts; see engine.evaluation.forgetting."""
-    from engine import modeling
+    from engine.base_models import pretrained_encoder
+    from engine.classifier import embed
 
     trained = pred.trained
     cfg = trained.config or {}
     pooling = getattr(trained, "pooling", None) or cfg.get("pooling", "mean")
-    base_encoder = modeling.pretrained_encoder(cfg["base"])
+    base_encoder = pretrained_encoder(cfg["base"])
     tok = trained.tokenizer
     to_np = lambda t: t.detach().float().cpu().numpy()
     return forgetting(texts,
-                      lambda ts: to_np(modeling.embed(trained.model, tok, ts, pooling)),
-                      lambda ts: to_np(modeling.embed(base_encoder, tok, ts, pooling)),
+                      lambda ts: to_np(embed(trained.model, tok, ts, pooling)),
+                      lambda ts: to_np(embed(base_encoder, tok, ts, pooling)),
                       max_texts=MAX_TEXTS)
 
 

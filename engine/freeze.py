@@ -68,7 +68,7 @@ def _targets(encoder: nn.Module, requested: str) -> list[str]:
 
 
 def apply(model: nn.Module, config: TrainConfig) -> list[str]:
-    """Apply method + freeze to `model` (an engine.modeling.Classifier) in place. Returns LoRA targets ([] for full)."""
+    """Apply method + freeze to `model` (an engine.classifier.Classifier) in place. Returns LoRA targets ([] for full)."""
     encoder = model.encoder
     n = num_layers(encoder)
     config.freeze.check_layers(n)

@@ -20,7 +20,7 @@ import torch
 
 from engine.batching import Batches
 from engine.losses import frozen_embeddings
-from engine.modeling import Classifier
+from engine.classifier import Classifier
 
 log = logging.getLogger(__name__)
 

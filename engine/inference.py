@@ -165,7 +165,7 @@ def _fingerprint(root: Path) -> int:
 
 
 def _load(root: Path) -> Predictor:
-    from engine.modeling import load_trained
+    from engine.artifact import load_trained
 
     return Predictor(load_trained(root, merge=True), root)
 

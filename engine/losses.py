@@ -135,7 +135,7 @@ def l2sp_loss(model, theta0: dict[str, torch.Tensor]) -> torch.Tensor:
 def frozen_embeddings(model, batches, batch_size: int = 64, rows=None) -> torch.Tensor:
     """Pooled embeddings in eval mode (no dropout): of every training example by example index, or of the example
     indices `rows` in that order (engine/head_init.py fits its probe on a subset)."""
-    from engine.modeling import pool
+    from engine.classifier import pool
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

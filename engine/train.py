@@ -28,15 +28,10 @@ PROGRESS_EVERY_S = 1.0   # 'step' progress at most this often (Slack edits are t
 GO, CANCEL, BUDGET = 0, 1, 2   # rank 0's per-step decision, shared with the other copies of a multi-GPU run
 
 
-def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = True) -> Plan:
-    """What will train, shown before launch. `timed` measures two real steps for the time estimate."""
-    from engine import freeze
-    s = parts.setup(config, data, prepare_pre_loss=False)
-    seconds = parts.estimate_seconds(s, config, timed=timed)
-    b = s.built
-    return Plan(b.trainable_params, b.total_params, freeze.describe(config), b.pre_loss, b.lora_targets,
-                seconds, s.total_steps, s.device.type, b.family,
-                b.features.describe() if b.features is not None else None, config.gpus)
+def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = False, examples_per_s: float | None = None) -> Plan:
+    """What will train, shown before launch (engine/preview.py: no weights are loaded unless `timed`)."""
+    from engine.preview import preview
+    return preview(config, data, examples_per_s=examples_per_s, timed=timed)
 
 
 def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None,

@@ -21,7 +21,8 @@ from engine.config import TrainConfig
 from engine.data.types import PreparedDataset
 from engine.errors import ConfigError, TrainingError
 from engine.losses import PreLoss, mix, task_loss
-from engine.modeling import Built, build, model_parameters, save_trained, saved_kind
+from engine.artifact import save_trained, saved_kind
+from engine.classifier import Built, build, model_parameters
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"

@@ -9,7 +9,7 @@ from tests.engine.train_helpers import examples
 
 @pytest.fixture(scope="module")
 def tok(tiny_bert):
-    from engine.modeling import load_tokenizer
+    from engine.base_models import load_tokenizer
     return load_tokenizer(str(tiny_bert))
 
 

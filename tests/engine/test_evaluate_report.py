@@ -105,7 +105,8 @@ def test_report_writes_metrics_qa_and_plots(text_run):
 
 
 def test_forgetting_positive_after_training_and_zero_for_untouched_copy(text_run, tiny_bert):
-    from engine import modeling
+    from engine.base_models import pretrained_encoder
+    from engine.classifier import embed
     from engine.evaluation.forgetting import forgetting
 
     _, data, rep = text_run
@@ -115,8 +116,8 @@ def test_forgetting_positive_after_training_and_zero_for_untouched_copy(text_run
     assert 0.0 <= f["neighbour_overlap@5"] <= 1.0
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(str(tiny_bert))
-    a, b = modeling.pretrained_encoder(str(tiny_bert)), modeling.pretrained_encoder(str(tiny_bert))
-    emb = lambda m: (lambda ts: modeling.embed(m, tok, ts, "mean").float().numpy())
+    a, b = pretrained_encoder(str(tiny_bert)), pretrained_encoder(str(tiny_bert))
+    emb = lambda m: (lambda ts: embed(m, tok, ts, "mean").float().numpy())
     same = forgetting([e.text for e in data.validation], emb(a), emb(b))
     assert same["drift"] == pytest.approx(0.0, abs=1e-6) and same["neighbour_overlap@5"] == 1.0
 

@@ -88,7 +88,7 @@ def test_column_features_on_text_data_is_refused(tiny_bert, tmp_path):
 
 
 def test_model_reading_features_demands_them(tiny_bert):
-    from engine.modeling import build
+    from engine.classifier import build
     built = build(config(tiny_bert, method="full"), ["a", "b"], ColumnFeatures(["x"], {"x": [0.0, 1.0]}))
     ids = torch.ones((1, 4), dtype=torch.long)
     with pytest.raises(ValueError, match="reads 1 column features"):

@@ -7,7 +7,7 @@ import torch
 from engine.errors import ConfigError
 from engine.freeze import trainable_parameter_names
 from engine.losses import task_loss
-from engine.modeling import build, count_parameters
+from engine.classifier import build, count_parameters
 from tests.engine.train_helpers import config
 
 EMBEDDINGS = {f"encoder.embeddings.{n}" for n in ("word_embeddings.weight", "position_embeddings.weight",

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from engine import train_parts as parts
 from engine.losses import PreLoss, mask_tokens, mix, penalties
-from engine.modeling import build
+from engine.classifier import build
 from engine.train import train
 from tests.engine.train_helpers import config, dataset, no_dropout_copy
 
@@ -138,7 +138,7 @@ def test_explicit_pre_loss_needs_the_head(tiny_bert_nohead, tiny_bert, tiny_gpt2
 
 
 def test_masking_rules(tiny_bert):
-    from engine.modeling import load_tokenizer
+    from engine.base_models import load_tokenizer
     tok = load_tokenizer(str(tiny_bert))
     texts = ["the card was blocked at the shop " * 6, "euro rate", "hi"]
     enc = tok(texts, padding=True, return_tensors="pt")

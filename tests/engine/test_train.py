@@ -128,7 +128,7 @@ def test_plan(tiny_gpt2):
 
 @pytest.mark.slow
 def test_real_minilm_short_run(tmp_path):
-    from engine.modeling import load_trained
+    from engine.artifact import load_trained
     from tests.engine.train_helpers import examples
     from engine.data.types import PreparedDataset
     data = PreparedDataset("csv", "text", "text", "label", [], examples(64, 0), examples(24, 1),
