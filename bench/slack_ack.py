@@ -88,26 +88,27 @@ def main(argv=None) -> int:
     ref = reference_app(fake)
     ref_driver = Driver(f"http://127.0.0.1:{ref.server_address[1]}", SECRET, fake)
     try:
-        from bot.service import datasets as ds_service
+        from ops import datasets as ds_service
         data = tmp / "cards.csv"
         data.write_bytes(cards_csv(pii=False))
-        ds_service.register(home, "cards", data, user="UADMIN")
+        ds_service.register(home, "cards", data, actor="UADMIN")
         base = make_tiny_bert(tmp / "tiny-bert", layers=4, hidden=64)
 
         training = "none"
         stop = threading.Event()
         try:
             import engine.train  # noqa: F401
-            from bot.service import runs as run_service
-            run = run_service.submit(home, "cards", {"base": str(base), "epochs": 200, "method": "full",
-                                                     "batch_size": 8, "max_length": 32, "patience": 0},
-                                     user="UADMIN", origin={"channel": "C0001", "user": "UADMIN"})
+            from engine.config import TrainConfig
+            from ops import execution, runs as run_service
+            run = run_service.submit(home, "cards", TrainConfig.parse({"base": str(base), "epochs": 200, "method": "full",
+                                                     "batch_size": 8, "max_length": 32, "patience": 0}),
+                                     actor="UADMIN", origin={"channel": "C0001", "user": "UADMIN"})
 
             def work():
                 with connect(home) as db:
                     r = runs_table.claim_next(db, "bench-worker")
                 if r:
-                    run_service.execute(home, r["id"], worker="bench-worker")
+                    execution.execute(home, r["id"], worker="bench-worker")
             threading.Thread(target=work, daemon=True).start()
             training = f"run #{run['id']} (tiny BERT, full fine-tuning) in a worker thread"
             deadline = time.time() + 60

@@ -1,1 +1,2 @@
-"""ftbot's edges: the `ftbot` CLI, the Slack app, and the operations both share (bot.service)."""
+"""ftbot's edges: the `ftbot` CLI and the Slack app (listeners, Block Kit builders, notifier, settings). They call the
+operations layer (ops/) and nothing below it."""

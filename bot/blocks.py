@@ -1,4 +1,4 @@
-"""Block Kit builders. Pure functions from plain dicts (rows of storage, results of bot.service) to blocks.
+"""Block Kit builders. Pure functions from plain dicts (records and results of the operations layer, ops/) to blocks.
 
 Every builder also has a plain-text fallback (`text=`) so notifications and screen readers get the gist.
 """
@@ -337,14 +337,32 @@ def train_modal(datasets: list[str], private_metadata: str = "") -> dict:
         "submit": {"type": "plain_text", "text": "Train"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [ds,
-                   text_input("base", "Base model", "minilm, a local folder or a hub id", "minilm"),
+                   text_input("base", "Base model", "minilm, a local folder or a hub id", _default("base")),
                    method,
-                   text_input("alpha", "α — weight of the pretraining loss (0–1)", "0 = plain fine-tuning", "0"),
-                   text_input("freeze", "Frozen layers", "none, embeddings, 0-3 …", "none"),
-                   text_input("epochs", "Epochs", "default by task"),
-                   text_input("lr", "Learning rate", "default: 1e-3 LoRA, 1e-4 full"),
-                   text_input("r", "LoRA rank", "16")],
+                   text_input("alpha", "α — weight of the pretraining loss (0–1)", "0 = plain fine-tuning",
+                              _default("loss_alpha")),
+                   text_input("freeze", "Frozen layers", "none, embeddings, 0-3 …", _default("freeze")),
+                   text_input("epochs", "Epochs", "default: " + _by_kind("epochs")),
+                   text_input("lr", "Learning rate", "default: " + _by_kind("lr")),
+                   text_input("r", "LoRA rank", _default("r"))],
     }
+
+
+def _default(attr: str) -> str:
+    """A training key's default as the form shows it, read from the one defaults table (engine/config.py)."""
+    from engine.config import DEFAULTS, FreezeSpec
+    v = DEFAULTS["*"][attr]
+    return v.describe() if isinstance(v, FreezeSpec) else f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _by_kind(attr: str) -> str:
+    """'15 text · 8/6 tabular (lora/full)'-style summary of a default that depends on the task kind and method."""
+    from engine.config import METHODS, defaults_for
+    parts = []
+    for kind in ("text", "tabular"):
+        vals = [f"{defaults_for(kind, m)[attr]:g}" for m in METHODS]
+        parts.append(f"{kind} {vals[0] if len(set(vals)) == 1 else '/'.join(vals) + ' (' + '/'.join(METHODS) + ')'}")
+    return " · ".join(parts)[:150]
 
 
 def modal_values(view: dict) -> dict:

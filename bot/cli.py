@@ -5,9 +5,7 @@ Errors from the layers below are turned into one readable line on stderr and exi
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,11 +18,10 @@ from bot import render
 EXIT_USAGE = 2
 
 
-def _user() -> str:
-    try:
-        return os.environ.get("FTBOT_USER") or getpass.getuser()
-    except Exception:  # noqa: BLE001 — no passwd entry in some containers
-        return "cli"
+def _actor():
+    """The local account as `cli:<login>` (USER), with the roles the access policy gives it (ops/access.py)."""
+    from ops.access import Policy
+    return Policy.from_env().cli()
 
 
 def _home(args) -> Path:
@@ -41,8 +38,8 @@ def _emit(args, obj: dict, human: str) -> None:
 
 # ---- dataset ------------------------------------------------------------------------------------
 def cmd_dataset_add(args) -> int:
-    from bot.service import datasets
-    row = datasets.register(_home(args), args.name, args.path, user=_user(), text_column=args.text_column,
+    from ops import datasets
+    row = datasets.register(_home(args), args.name, args.path, actor=_actor(), text_column=args.text_column,
                             label_column=args.label_column, answers_path=args.answers, redact=args.redact,
                             dedupe=args.dedupe, val_fraction=args.val_fraction, seed=args.seed)
     _emit(args, row, render.dataset(row))
@@ -50,21 +47,21 @@ def cmd_dataset_add(args) -> int:
 
 
 def cmd_dataset_list(args) -> int:
-    from bot.service import datasets
+    from ops import datasets
     rows = datasets.list_all(_home(args))
     _emit(args, {"datasets": rows}, render.datasets(rows))
     return 0
 
 
 def cmd_dataset_show(args) -> int:
-    from bot.service import datasets
+    from ops import datasets
     row = datasets.show(_home(args), args.name)
     _emit(args, row, render.dataset(row))
     return 0
 
 
 def cmd_dataset_export(args) -> int:
-    from bot.service import datasets
+    from ops import datasets
     n = datasets.export_feedback(_home(args), args.name, args.out)
     _emit(args, {"dataset": args.name, "rows": n, "path": str(args.out)},
           f"wrote {n} training rows from feedback to {args.out}")
@@ -86,14 +83,15 @@ def _train_options(args) -> dict:
 
 
 def cmd_train(args) -> int:
-    from bot.service import runs
+    from ops import execution, runs
     home = _home(args)
-    opts = _train_options(args)
-    gpus = runs.build_config(home, args.dataset, opts)[0].gpus   # the one validation of every key, nothing stored
+    request = TrainConfig.parse(_train_options(args))   # parsed and validated once, here; nothing stored yet
+    gpus = request.gpus or 1
     if gpus > 1 and not args.queue:
         raise FtbotError(f"gpus={gpus} runs through the worker, which starts one torchrun copy per GPU: add --queue "
                          "(and run `ftbot worker` or `ftbot serve`), or train here with gpus=1")
-    run = runs.submit(home, args.dataset, opts, user=_user(), origin={"source": "cli"})
+    actor = _actor()
+    run = runs.submit(home, args.dataset, request, actor=actor, origin={"source": "cli"}, timed=args.time_steps)
     if not args.json:
         print(f"run #{run['id']} on {run['dataset']}: {render.plan(run['plan'])}", file=sys.stderr)
     if args.queue:
@@ -102,9 +100,9 @@ def cmd_train(args) -> int:
         return 0
     bar = render.ProgressBar(enabled=not args.json and not args.no_progress)
     try:
-        final = runs.run_foreground(home, run["id"], on_progress=bar.update)
+        final = execution.run_foreground(home, run["id"], on_progress=bar.update)
     except KeyboardInterrupt:
-        runs.cancel(home, run["id"], user=_user(), reason="interrupted at the terminal")
+        runs.cancel(home, run["id"], actor=actor, reason="interrupted at the terminal")
         bar.close()
         print(f"run #{run['id']} cancelled", file=sys.stderr)
         return 130
@@ -114,36 +112,36 @@ def cmd_train(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from bot.service import runs
+    from ops import runs
     rows = runs.list_recent(_home(args), limit=args.limit, dataset=args.dataset)
     _emit(args, {"runs": [render.run_json(r) for r in rows]}, render.runs(rows))
     return 0
 
 
 def cmd_status(args) -> int:
-    from bot.service import runs
+    from ops import runs
     row = runs.status(_home(args), args.run)
     _emit(args, render.run_json(row), render.run(row))
     return 0
 
 
 def cmd_cancel(args) -> int:
-    from bot.service import runs
-    row = runs.cancel(_home(args), args.run, user=_user())
+    from ops import runs
+    row = runs.cancel(_home(args), args.run, actor=_actor())
     _emit(args, render.run_json(row), f"run #{row['id']}: {row['status']}"
           + (" (stops within seconds)" if row["status"] == "running" else ""))
     return 0
 
 
 def cmd_eval(args) -> int:
-    from bot.service import runs
-    res = runs.evaluate(_home(args), args.run, dataset=args.dataset, file=args.file, user=_user())
+    from ops import runs
+    res = runs.evaluate(_home(args), args.run, dataset=args.dataset, file=args.file, actor=_actor())
     _emit(args, res, render.evaluation(res))
     return 0
 
 
 def cmd_compare(args) -> int:
-    from bot.service import runs
+    from ops import runs
     res = runs.compare(_home(args), args.a, args.b)
     _emit(args, res, render.comparison(res))
     return 0
@@ -151,8 +149,8 @@ def cmd_compare(args) -> int:
 
 # ---- Q&A ----------------------------------------------------------------------------------------
 def cmd_deploy(args) -> int:
-    from bot.service import qa
-    dep = qa.deploy(_home(args), args.run, scope=args.scope, user=_user())
+    from ops import deployments, questions
+    dep = deployments.deploy(_home(args), args.run, scope=args.scope, actor=_actor())
     out = {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"],
            "artifact_path": dep["run"]["artifact_path"]}
     _emit(args, out, f"run #{dep['run_id']} now answers questions in scope {dep['scope']!r}")
@@ -160,9 +158,9 @@ def cmd_deploy(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from bot.service import qa
+    from ops import deployments, questions
     question = " ".join(args.question)
-    res = qa.ask(_home(args), question, scope=args.scope, run_id=args.run, user=_user())
+    res = questions.ask(_home(args), question, scope=args.scope, run_id=args.run, actor=_actor())
     _emit(args, res, render.answer(res))
     return 0
 
@@ -188,19 +186,19 @@ def cmd_worker(args, rest: list[str]) -> int:
 
 
 def cmd_schedule(args) -> int:
-    from jobs import scheduler
+    from ops import schedules
     home = _home(args)
     if args.action == "add":
-        row = scheduler.add_schedule(home, args.kind, args.target, args.cron, _user(), channel=args.channel)
+        row = schedules.add_schedule(home, args.kind, args.target, args.cron, _actor(), channel=args.channel)
         _emit(args, row, f"schedule {row['id']}: {row['kind']} {row['target']} at '{row['cron']}'"
                          f" (next {row.get('next_run_at')})")
     elif args.action == "list":
-        rows = scheduler.list_schedules(home)
+        rows = schedules.list_schedules(home)
         _emit(args, {"schedules": rows}, "\n".join(
             f"{r['id']}: {r['kind']} {r['target']} '{r['cron']}' next {r.get('next_run_at')}" for r in rows)
             or "no schedules")
     else:
-        row = scheduler.remove_schedule(home, args.id, user=_user())
+        schedules.remove_schedule(home, args.id, _actor())
         _emit(args, {"removed": args.id}, f"schedule {args.id} removed")
     return 0
 
@@ -255,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="any training key, as in Slack")
     t.add_argument("--queue", action="store_true", help="hand the run to the worker instead of training here")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--time-steps", action="store_true",
+                   help="time two real training steps for the estimate (loads the model once more before the run)")
     t.set_defaults(fn=cmd_train)
 
     r = sub.add_parser("runs", help="recent runs", parents=[common])

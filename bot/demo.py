@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from engine.config import TrainConfig
 from engine.data import sample_path
-from storage import connect
-from storage import datasets as dataset_table
+from ops import datasets, deployments, execution, questions, runs
+from ops.access import Actor
 
 from bot import render
-from bot.service import datasets, qa, runs
+
+DEMO = Actor.system("demo")
 
 QUESTIONS = [
     "my new card still hasn't shown up, it's been ten days",
@@ -22,17 +24,16 @@ QUESTIONS = [
 
 
 def _ensure_dataset(home, name: str, path, say) -> dict:
-    with connect(home) as db:
-        if dataset_table.exists(db, name):
-            say(f"• dataset {name} already registered")
-            return dataset_table.get(db, name)
-    row = datasets.register(home, name, path, user="demo")
+    if any(d["name"] == name for d in datasets.list_all(home)):
+        say(f"• dataset {name} already registered")
+        return datasets.get(home, name)
+    row = datasets.register(home, name, path, actor=DEMO)
     say("• " + render.dataset(row).replace("\n", "\n  "))
     return row
 
 
 def _train(home, dataset: str, options: dict, say) -> dict:
-    run = runs.submit(home, dataset, options, user="demo", origin={"source": "demo"})
+    run = runs.submit(home, dataset, TrainConfig.parse(options), actor=DEMO, origin={"source": "demo"})
     say(f"• run #{run['id']}: {render.plan(run['plan'])}")
     last = [0.0]
 
@@ -48,7 +49,7 @@ def _train(home, dataset: str, options: dict, say) -> dict:
             say(f"    step {d['step']}/{d['total_steps']}: L_new {d.get('loss_new') or 0:.3f}{pre}, "
                 f"eta {d.get('eta_s') or 0:.0f}s")
 
-    final = runs.run_foreground(home, run["id"], worker="demo", on_progress=progress)
+    final = execution.run_foreground(home, run["id"], worker="demo", on_progress=progress)
     say("  " + render.run(final).replace("\n", "\n  "))
     return final
 
@@ -76,10 +77,10 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
         return result
 
     say("4. deploy the banking run to the default scope and ask it questions")
-    qa.deploy(home, bank["id"], scope="default", user="demo")
+    deployments.deploy(home, bank["id"], scope="default", actor=DEMO)
     answers = []
     for q in QUESTIONS:
-        a = qa.ask(home, q, user="demo")
+        a = questions.ask(home, q, actor=DEMO)
         answers.append(a)
         say(f"  Q: {q}\n  A: " + render.answer(a).replace("\n", "\n  "))
     result["answers"] = answers

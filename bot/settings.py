@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 from engine.errors import ConfigError
+from ops.access import Policy
 
 SLACK_API_DEFAULT = "https://slack.com/api/"
 
@@ -29,8 +30,7 @@ class Settings:
     signing_secret: str = _secret("SLACK_SIGNING_SECRET: verifies that requests come from Slack")
     app_token: str = _secret("SLACK_APP_TOKEN: app-level token (xapp-…), Socket Mode only")
     api_url: str = _f(SLACK_API_DEFAULT, "SLACK_API_URL: base URL of the Slack Web API, ending in /api/")
-    admins: frozenset = _f(frozenset(), "FTBOT_ADMINS: comma-separated Slack user ids allowed to register data, "
-                                        "train, cancel and deploy")
+    policy: Policy = _f(Policy(), "FTBOT_ADMINS / FTBOT_APPROVERS: who may act (ops/access.py)")
     home: Path = _f(Path(".ftbot"), "FTBOT_HOME: folder with the database and all artifacts")
     data_dir: Path | None = _f(None, "FTBOT_DATA_DIR: server folder from which `dataset add NAME PATH` may read")
     human_group: str | None = _f(None, "FTBOT_HUMAN_GROUP: Slack user group id mentioned when the model is unsure")
@@ -49,7 +49,7 @@ class Settings:
         values = dict(
             bot_token=g("SLACK_BOT_TOKEN", ""), signing_secret=g("SLACK_SIGNING_SECRET", ""),
             app_token=g("SLACK_APP_TOKEN", ""), api_url=api_url,
-            admins=frozenset(a.strip() for a in (g("FTBOT_ADMINS", "") or "").split(",") if a.strip()),
+            policy=Policy.from_env(env),
             home=Path(g("FTBOT_HOME", ".ftbot")).expanduser().resolve(),
             data_dir=Path(data_dir).expanduser().resolve() if data_dir else None,
             human_group=g("FTBOT_HUMAN_GROUP"),
@@ -71,6 +71,14 @@ class Settings:
             raise ConfigError("SLACK_API_URL", self.api_url, "an http(s) URL ending in /api/")
 
     @property
+    def admins(self) -> frozenset:
+        return self.policy.admins
+
+    def is_admin(self, user: str) -> bool:
+        """Slack trusts nobody by default: an empty FTBOT_ADMINS means no admins (the rule is ops/access.py's)."""
+        return self.policy.slack(user).is_admin
+
+    @property
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.bot_token, self.signing_secret, self.app_token) if s)
 
@@ -79,10 +87,6 @@ class Settings:
         for s in self.secrets:
             text = text.replace(s, "[redacted]")
         return text
-
-    def is_admin(self, user: str) -> bool:
-        # Unlike the local CLI, Slack trusts nobody by default: an empty FTBOT_ADMINS means no admins.
-        return bool(user) and user in self.admins
 
 
 def _num(key: str, raw: str, kind, lo, hi):

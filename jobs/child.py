@@ -1,7 +1,7 @@
 """Entrypoint of one training process: `python -m jobs.child RUN_ID [--home H] [--worker W] [--target MOD:FN]`.
 
 The worker (or a Ray job) starts it for a run the worker has already claimed. It calls the target — by default
-`bot.service.runs.execute`, which trains, evaluates, heartbeats, honours cancel and finishes the run row — and
+`ops.execution.execute`, which trains, evaluates, heartbeats, honours cancel and finishes the run row — and
 exits. It never decides a run's fate after a crash: a process that dies cannot be trusted to report it, so the
 worker (or the heartbeat watchdog) does that from outside.
 
@@ -23,7 +23,7 @@ import signal
 import sys
 import traceback
 
-DEFAULT_TARGET = "bot.service.runs:execute"
+DEFAULT_TARGET = "ops.execution:execute"
 
 
 def load_target(spec):

@@ -10,17 +10,17 @@ Unknown runs (no row) count as finished once their folder is older than `orphan_
 from __future__ import annotations
 
 import datetime as _dt
-import re
 import shutil
 import time
 from pathlib import Path
 
 from storage import connect
-from storage.db import home_dir, loads
+from ops.paths import logs_dir, parse_run_folder, runs_root
+from storage import runs as runs_table
+from storage.db import home_dir
 
 from jobs import settings
 
-_NAME = re.compile(r"^(?:\.(\d+)\.(tmp|ckpt)|(\d+))$")
 
 
 def _age_days(iso: str | None, now: float) -> float:
@@ -36,7 +36,7 @@ def clean(home, *, checkpoint_days: float | None = None, log_days: float = 30.0,
     home = home_dir(home)
     checkpoint_days = settings.keep_checkpoint_days() if checkpoint_days is None else checkpoint_days
     now = time.time() if now is None else now
-    runs_dir = home / "runs"
+    runs_dir = runs_root(home)
     removed: list[str] = []
     kept = 0
 
@@ -47,16 +47,14 @@ def clean(home, *, checkpoint_days: float | None = None, log_days: float = 30.0,
 
     entries = []
     for p in (runs_dir.iterdir() if runs_dir.is_dir() else []):
-        m = _NAME.match(p.name)
-        if m and p.is_dir():
-            entries.append((int(m.group(1) or m.group(3)), m.group(2) or "final", p))
+        parsed = parse_run_folder(p.name)
+        if parsed and p.is_dir():
+            entries.append((*parsed, p))
     ids = sorted({e[0] for e in entries})
     rows = {}
     if ids:
         with connect(home) as db:
-            q = ",".join("?" * len(ids))
-            rows = {r["id"]: dict(r) for r in db.query(
-                f"SELECT id, status, finished_at, config FROM runs WHERE id IN ({q})", ids)}
+            rows = runs_table.brief_many(db, ids)
 
     for run_id, kind, path in entries:
         row = rows.get(run_id)
@@ -82,13 +80,13 @@ def clean(home, *, checkpoint_days: float | None = None, log_days: float = 30.0,
             rm(path)  # a failed/cancelled run keeps no artifact folder
         else:
             inner = path / "checkpoints"
-            keep = bool(loads(row["config"], {}).get("keep_checkpoints"))
+            keep = bool(row["config"].get("keep_checkpoints"))
             if inner.is_dir() and not keep and age >= checkpoint_days:
                 rm(inner)
             else:
                 kept += 1
 
-    logs = home / "logs"
+    logs = logs_dir(home)
     for p in (logs.glob("run-*.log") if logs.is_dir() else []):
         if (now - p.stat().st_mtime) / 86400 >= log_days:
             rm(p)

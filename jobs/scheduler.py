@@ -1,4 +1,4 @@
-"""Recurring retraining and re-evaluation on cron expressions (APScheduler 3, in-process).
+"""The schedules' clock: an in-process APScheduler fed from the schedules table (what a fire does: ops/schedules.py).
 
 The schedules table is the source of truth; APScheduler only keeps time. Each schedule becomes one job with the
 schedule's own id (replace_existing=True), so a restart re-adds the same jobs instead of duplicating them, and
@@ -6,248 +6,20 @@ schedule's own id (replace_existing=True), so a restart re-adds the same jobs in
 
 No storms after downtime: coalesce=True and max_instances=1; a fire missed while nothing ran is caught up at most
 once, and only within FTBOT_MISFIRE_GRACE seconds. Several processes may run schedulers on one FTBOT_HOME (`serve`
-plus `worker`s): each fire is claimed in the table first (`last_run_at` moves to that fire time atomically), so
-exactly one of them acts on it. A retrain is skipped while the previous one from the same schedule is still queued
-or running.
-
-Cron expressions are standard five-field crontab in FTBOT_TZ (default UTC): day-of-week 0 and 7 are Sunday,
-1 Monday (APScheduler's own numbering starts at Monday; we translate).
+plus `worker`s): each fire is claimed in the table first, so exactly one of them acts on it.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import re
 import threading
 
 from engine.errors import ConfigError
-from storage import audit, connect, runs
-from storage import datasets as datasets_table
-from storage import deployments
+from ops.schedules import _iso, fire, latest_fire_at_or_before, misfire_grace_s, parse_cron, timezone
+from storage import connect
 from storage import schedules as table
-from storage.db import write
-from storage.errors import Conflict
-
-from jobs import settings
 
 log = logging.getLogger("ftbot.jobs")
-
-KINDS = ("retrain", "reeval")
-MIN_INTERVAL_S = 15 * 60  # a retrain every few minutes would flood the queue
-_DOW = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-CRON_HELP = ("five fields 'minute hour day-of-month month day-of-week' in {tz}, e.g. '0 6 * * 1' (Mondays 06:00) or "
-             "'30 2 1 * *' (02:30 on the 1st of each month)")
-
-
-# ---- cron ------------------------------------------------------------------------------------------------------
-def _dow_to_names(field: str) -> str:
-    """Standard cron day-of-week (0/7 = Sunday) → names, which APScheduler reads unambiguously."""
-    if field == "*" or re.search(r"[a-z]", field, re.I):
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        rng, _, step = part.partition("/")
-        if rng == "*":
-            lo, hi = 0, 6
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            lo, hi = int(a), int(b)
-        else:
-            lo = hi = int(rng)
-            if step:
-                hi = 7
-        if not (0 <= lo <= 7 and 0 <= hi <= 7) or lo > hi:
-            raise ValueError(f"day-of-week {part!r} must be within 0-7 (0 and 7 are Sunday), low to high")
-        days.update(d % 7 for d in range(lo, hi + 1, int(step or 1)))
-    return ",".join(_DOW[d] for d in sorted(days))
-
-
-def parse_cron(expr: str, tz: str | None = None):
-    """A CronTrigger for a standard crontab expression, or ConfigError('cron', ...) saying what is wrong."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    tz = tz or settings.timezone()
-    text = " ".join(str(expr or "").split())
-    fields = text.split(" ") if text else []
-    help_ = CRON_HELP.format(tz=tz)
-    if len(fields) != 5:
-        raise ConfigError("cron", expr, f"got {len(fields)} field(s); expected {help_}")
-    if fields[2] not in ("*", "?") and fields[4] not in ("*", "?"):
-        raise ConfigError("cron", expr, "restrict either the day of the month or the day of the week, not both "
-                                        f"(they would have to match together here, unlike classic cron); {help_}")
-    try:
-        fields[4] = _dow_to_names(fields[4])
-        return CronTrigger.from_crontab(" ".join(fields), timezone=tz)
-    except (ValueError, TypeError) as e:
-        raise ConfigError("cron", expr, f"{e}; expected {help_}") from None
-
-
-def next_fire_times(trigger, n: int = 2, after: _dt.datetime | None = None) -> list[_dt.datetime]:
-    t, out = after or _dt.datetime.now(_dt.timezone.utc), []
-    prev = None
-    for _ in range(n):
-        nxt = trigger.get_next_fire_time(prev, t)
-        if nxt is None:
-            break
-        out.append(nxt)
-        prev, t = nxt, nxt + _dt.timedelta(microseconds=1)
-    return out
-
-
-def latest_fire_at_or_before(trigger, now: _dt.datetime, window_s: float) -> _dt.datetime | None:
-    """The last fire time in (now - window, now], or None."""
-    t = trigger.get_next_fire_time(None, now - _dt.timedelta(seconds=window_s))
-    if t is None or t > now:
-        return None
-    while True:
-        nxt = trigger.get_next_fire_time(t, t + _dt.timedelta(microseconds=1))
-        if nxt is None or nxt > now:
-            return t
-        t = nxt
-
-
-def _iso(t: _dt.datetime) -> str:
-    return t.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-# ---- schedule management (CLI `ftbot schedule …`, Slack `/ft schedule …`) ----------------------------------------
-def add_schedule(home, kind: str, target: str, cron: str, user: str, channel: str | None = None,
-                 options: dict | None = None, id: str | None = None) -> dict:
-    """Add a recurring `retrain` (target: dataset name; options: training keys) or `reeval` (target: deployment
-    scope, 'default' or a channel id). Results go to `channel` when given. Returns the row + next_run_at."""
-    if kind not in KINDS:
-        raise ConfigError("kind", kind, "retrain (train the dataset again) or reeval (evaluate the deployed model)")
-    trigger = parse_cron(cron)
-    fires = next_fire_times(trigger, 2)
-    if len(fires) == 2 and (fires[1] - fires[0]).total_seconds() < MIN_INTERVAL_S:
-        raise ConfigError("cron", cron, f"fires every {int((fires[1] - fires[0]).total_seconds() // 60)} min; "
-                                        f"schedules may run at most every {MIN_INTERVAL_S // 60} minutes")
-    options = dict(options or {})
-    with connect(home) as db:
-        if kind == "retrain":
-            kind_of = datasets_table.get(db, target)["kind"]  # Missing names the known datasets
-            from engine.config import TrainConfig
-            TrainConfig.from_options(options, task_kind=kind_of)  # bad keys fail now, not at 3 a.m.
-        else:
-            if options:
-                raise ConfigError("options", options, "reeval takes no options")
-            if deployments.active(db, target) is None:
-                raise ConfigError("target", target, "no model is deployed in that scope; deploy one first "
-                                                    "(`deploy RUN`), then schedule its re-evaluation")
-        sid = id or _free_id(db, f"{kind}-{_slug(target)}")
-        if id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", id):
-            raise ConfigError("id", id, "1-64 letters, digits, '_', '-', '.', ':'")
-        row = table.add(db, id=sid, kind=kind, target=target, cron=" ".join(cron.split()), created_by=user,
-                        options=options, channel=channel)
-        audit.log(db, user, "schedule.add", sid, detail={"kind": kind, "target": target, "cron": row["cron"]})
-    return _with_next(row)
-
-
-def list_schedules(home) -> list[dict]:
-    with connect(home) as db:
-        return [_with_next(r) for r in table.list_all(db)]
-
-
-def remove_schedule(home, id: str, user: str = "cli") -> dict:
-    with connect(home) as db:
-        row = table.get(db, id)
-        table.remove(db, id)
-        audit.log(db, user, "schedule.remove", id)
-    return row
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "x"
-
-
-def _free_id(db, base: str) -> str:
-    taken = {r["id"] for r in table.list_all(db)}
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}-{n}" in taken:
-        n += 1
-    return f"{base}-{n}"
-
-
-def _with_next(row: dict) -> dict:
-    row = dict(row)
-    try:
-        fires = next_fire_times(parse_cron(row["cron"]), 1)
-        row["next_run_at"] = _iso(fires[0]) if fires and row.get("enabled", 1) else None
-    except ConfigError:
-        row["next_run_at"] = None
-    return row
-
-
-# ---- firing ------------------------------------------------------------------------------------------------------
-def claim_fire(db, schedule_id: str, fire_iso: str) -> bool:
-    """Atomically take one fire of a schedule: only the first process to move last_run_at to `fire_iso` acts.
-    (Belongs in storage.schedules; kept here until the lead moves it.)"""
-    with write(db):
-        n = db.execute("UPDATE schedules SET last_run_at = ? WHERE id = ? AND enabled = 1 AND "
-                       "(last_run_at IS NULL OR last_run_at < ?)", [fire_iso, schedule_id, fire_iso]).rowcount
-    return n == 1
-
-
-def fire(home, schedule_id: str, fire_time: _dt.datetime | None = None, notify=None) -> dict:
-    """Run one fire of a schedule. Returns {'schedule', 'action': submitted|evaluated|skipped, ...}."""
-    with connect(home) as db:
-        try:
-            sched = table.get(db, schedule_id)
-        except Exception:  # noqa: BLE001 removed since it was loaded
-            return {"schedule": schedule_id, "action": "skipped", "why": "schedule removed"}
-        if fire_time is None:
-            fire_time = latest_fire_at_or_before(parse_cron(sched["cron"]), _dt.datetime.now(_dt.timezone.utc),
-                                                 settings.misfire_grace_s()) or _dt.datetime.now(_dt.timezone.utc)
-        if not claim_fire(db, schedule_id, _iso(fire_time)):
-            return {"schedule": schedule_id, "action": "skipped", "why": "already handled by another process"}
-    origin = {"channel": sched["channel"], "schedule": schedule_id} if sched["channel"] else {"schedule": schedule_id}
-    try:
-        if sched["kind"] == "retrain":
-            result = _retrain(home, sched, origin)
-        else:
-            result = _reeval(home, sched)
-    except Exception as e:  # noqa: BLE001 a failed fire is reported, never kills the scheduler
-        log.error("schedule %s failed: %s", schedule_id, e)
-        result = {"schedule": schedule_id, "action": "failed", "error": str(e)}
-        with connect(home) as db:
-            audit.log(db, sched["created_by"], f"schedule.{sched['kind']}", schedule_id, ok=False,
-                      detail={"error": str(e)})
-    if notify and sched["channel"] and result["action"] in ("evaluated", "failed"):
-        # retrains are posted by the run notifier (origin.channel); other outcomes through this hook
-        try:
-            notify(sched, result)
-        except Exception as e:  # noqa: BLE001
-            log.error("schedule %s: could not post the result: %s", schedule_id, e)
-    return result
-
-
-def _retrain(home, sched: dict, origin: dict) -> dict:
-    with connect(home) as db:
-        pending = [r for st in ("queued", "running")
-                   for r in runs.list_recent(db, limit=200, dataset=sched["target"], status=st)
-                   if r["origin"].get("schedule") == sched["id"]]
-    if pending:
-        return {"schedule": sched["id"], "action": "skipped",
-                "why": f"run #{pending[0]['id']} from this schedule is still {pending[0]['status']}"}
-    from bot.service import runs as service_runs
-    row = service_runs.submit(home, sched["target"], dict(sched["options"]), user=sched["created_by"], origin=origin)
-    return {"schedule": sched["id"], "action": "submitted", "run_id": row.get("id", row.get("run_id")), "run": row}
-
-
-def _reeval(home, sched: dict) -> dict:
-    with connect(home) as db:
-        dep = deployments.active(db, sched["target"])
-    if dep is None:
-        return {"schedule": sched["id"], "action": "skipped", "why": f"nothing deployed in {sched['target']!r}"}
-    from bot.service import runs as service_runs
-    report = service_runs.evaluate(home, dep["run_id"])
-    with connect(home) as db:
-        audit.log(db, sched["created_by"], "schedule.reeval", sched["id"],
-                  detail={"run_id": dep["run_id"], "accuracy": report.get("accuracy"),
-                          "macro_f1": report.get("macro_f1")})
-    return {"schedule": sched["id"], "action": "evaluated", "run_id": dep["run_id"], "report": report}
 
 
 # ---- the in-process scheduler ------------------------------------------------------------------------------------
@@ -266,8 +38,8 @@ class Scheduler:
     def start(self) -> "Scheduler":
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        self._sched = BackgroundScheduler(timezone=settings.timezone(), job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": settings.misfire_grace_s()})
+        self._sched = BackgroundScheduler(timezone=timezone(), job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": misfire_grace_s()})
         self._sched.start()
         self.sync(catch_up=True)
         self._sched.add_job(self.sync, "interval", seconds=self.sync_every_s, id=self.SYNC_ID, replace_existing=True)
@@ -303,7 +75,7 @@ class Scheduler:
                                     replace_existing=True)
                 self._crons[sid] = row["cron"]
                 if catch_up:
-                    missed = latest_fire_at_or_before(trigger, now, settings.misfire_grace_s())
+                    missed = latest_fire_at_or_before(trigger, now, misfire_grace_s())
                     if missed and (row["last_run_at"] or "") < _iso(missed):
                         # missed while nothing ran, and recently: once, now (claim_fire dedupes across processes)
                         self._sched.add_job(self._fire, "date", run_date=now, args=[sid, missed],
@@ -313,4 +85,4 @@ class Scheduler:
         return fire(self.home, sid, fire_time, notify=self.notify)
 
 
-__all__ = ["add_schedule", "list_schedules", "remove_schedule", "parse_cron", "fire", "Scheduler", "Conflict"]
+__all__ = ["Scheduler"]

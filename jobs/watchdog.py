@@ -17,34 +17,17 @@ import socket
 
 from storage import connect, now
 from storage import events, runs
-from storage.db import home_dir
+from ops.paths import has_checkpoint, run_ckpt_dir, run_dir, run_tmp_dir
 
 log = logging.getLogger("ftbot.jobs")
 
 
-# ---- files of a run ------------------------------------------------------------------------------------------
-def tmp_dir(home, run_id: int):
-    return home_dir(home) / "runs" / f".{int(run_id)}.tmp"
-
-
-def ckpt_dir(home, run_id: int):
-    return home_dir(home) / "runs" / f".{int(run_id)}.ckpt"
-
-
-def artifact_dir(home, run_id: int):
-    return home_dir(home) / "runs" / str(int(run_id))
-
-
-def has_checkpoint(home, run_id: int) -> bool:
-    d = ckpt_dir(home, run_id)
-    return d.is_dir() and any(d.iterdir())
-
-
+# ---- files of a run (the layout itself: ops/paths.py) ---------------------------------------------------------
 def discard_partial(home, run_id: int, *, checkpoint: bool, artifact: bool = False) -> list[str]:
     """Remove the half-written artifact folder (and the checkpoint, and a stray final folder of a run that did not
     succeed). Returns what was removed."""
-    paths = [tmp_dir(home, run_id)] + ([ckpt_dir(home, run_id)] if checkpoint else [])
-    paths += [artifact_dir(home, run_id)] if artifact else []
+    paths = [run_tmp_dir(home, run_id)] + ([run_ckpt_dir(home, run_id)] if checkpoint else [])
+    paths += [run_dir(home, run_id)] if artifact else []
     removed = []
     for p in paths:
         if p.exists():

@@ -171,3 +171,27 @@ def previous_succeeded(db: Database, dataset: str, before_id: int) -> dict | Non
     rows = list(db.query("SELECT * FROM runs WHERE dataset = ? AND status = 'succeeded' AND id < ? ORDER BY id DESC"
                          " LIMIT 1", [dataset, int(before_id)]))
     return _decode(rows[0]) if rows else None
+
+
+def count_for_dataset(db: Database, dataset: str) -> int:
+    return db.execute("SELECT COUNT(*) FROM runs WHERE dataset = ?", [dataset]).fetchone()[0]
+
+
+def brief_many(db: Database, run_ids: list[int]) -> dict[int, dict]:
+    """{id: {id, status, finished_at, config}} for the given runs (retention reads these for many folders at once)."""
+    if not run_ids:
+        return {}
+    q = ",".join("?" * len(run_ids))
+    rows = db.query(f"SELECT id, status, finished_at, config FROM runs WHERE id IN ({q})", [int(i) for i in run_ids])
+    return {r["id"]: {**dict(r), "config": loads(r["config"], {})} for r in rows}
+
+
+def last_speed(db: Database, base: str, method: str, device: str | None = None) -> float | None:
+    """Training examples/s of the latest succeeded run of this base and method (the preview's time estimate)."""
+    for r in db.query("SELECT metrics, config FROM runs WHERE status = 'succeeded' AND base = ? AND method = ?"
+                      " ORDER BY id DESC LIMIT 5", [base, method]):
+        speed = (loads(r["metrics"], {}).get("train") or {}).get("train_examples_per_s")
+        cfg_device = loads(r["config"], {}).get("device")
+        if speed and (device is None or cfg_device in (device, "auto")):
+            return float(speed)
+    return None

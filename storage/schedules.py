@@ -44,3 +44,11 @@ def remove(db: Database, id: str) -> None:
 def mark_run(db: Database, id: str) -> None:
     with write(db):
         db.execute("UPDATE schedules SET last_run_at = ? WHERE id = ?", [now(), id])
+
+
+def claim_fire(db: Database, schedule_id: str, fire_iso: str) -> bool:
+    """Atomically take one fire of a schedule: only the first process to move last_run_at to `fire_iso` acts."""
+    with write(db):
+        n = db.execute("UPDATE schedules SET last_run_at = ? WHERE id = ? AND enabled = 1 AND "
+                       "(last_run_at IS NULL OR last_run_at < ?)", [fire_iso, schedule_id, fire_iso]).rowcount
+    return n == 1

@@ -2,7 +2,8 @@
 
 Rule for every listener: acknowledge first, then hand anything slow (database writes, model inference, dataset
 checks, Slack calls that may wait) to `deps.background`, our own thread pool. Bolt's listener pool is small;
-a listener that blocks it delays every other acknowledgement.
+a listener that blocks it delays every other acknowledgement. Listeners reach the rest of ftbot only through
+`deps.ops` (ops.facade.Operations) and decide who acts with `deps.actor` (the access policy of ops/access.py).
 """
 from __future__ import annotations
 
@@ -10,43 +11,44 @@ import logging
 import traceback
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.errors import FtbotError
+from ops.access import Actor
+from ops.facade import Operations
 from storage.errors import StorageError
 
 from bot.settings import Settings
 
 log = logging.getLogger("ftbot.slack")
 
-# Actions only admins may take (the names match bot.service.auth.ADMIN_ACTIONS and the audit log).
-ADMIN_COMMANDS = {"dataset.add": "dataset.add", "train": "train", "cancel": "cancel", "deploy": "deploy",
-                  "eval": "eval", "schedule.add": "schedule", "schedule.remove": "schedule"}
-
-
-def default_service() -> SimpleNamespace:
-    from bot.service import datasets, qa, runs
-    return SimpleNamespace(datasets=datasets, runs=runs, qa=qa)
+# `/ft` sub-commands that change something → the access action (ops/access.py REQUIRED_ROLE) they need.
+COMMAND_ACTIONS = {"dataset.add": "dataset.add", "train": "train", "cancel": "cancel", "deploy": "deploy",
+                   "eval": "eval", "schedule.add": "schedule.add", "schedule.remove": "schedule.remove"}
 
 
 @dataclass
 class Deps:
-    """What listeners need. Tests may swap `service` for a fake with the same functions."""
+    """What listeners need. Tests may pass `ops` (a subclass of Operations with canned behaviour)."""
 
     settings: Settings
-    service: Any = field(default_factory=default_service)
+    ops: Operations | None = None
     executor: ThreadPoolExecutor | None = None
     notifier: Any = None
 
     def __post_init__(self):
+        if self.ops is None:
+            self.ops = Operations(self.settings.home)
         if self.executor is None:
             self.executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="ftbot-slow")
 
     @property
     def home(self):
         return self.settings.home
+
+    def actor(self, user: str, channel: str | None = None) -> Actor:
+        return self.settings.policy.slack(user, channel)
 
     def background(self, fn: Callable, *args, on_error: Callable[[str], None] | None = None, **kw) -> Future:
         """Run `fn` on our own pool. A domain error becomes `on_error(message)`; anything else is logged (with
@@ -66,17 +68,20 @@ class Deps:
                                     "in the bot's log.", self.settings)
         return self.executor.submit(run)
 
-    def audit(self, actor: str, action: str, target: str | None = None, ok: bool = True, **detail) -> None:
-        from storage import audit, connect
-        try:
-            with connect(self.home) as db:
-                audit.log(db, actor, action, target, ok=ok, detail={"via": "slack", **detail})
-        except StorageError as e:
-            log.error("could not write the audit log: %s", e)
+    def refuse(self, actor: Actor, action: str, target: str | None, say: Callable[[str], None], **detail) -> bool:
+        """True (after telling `say` why and auditing the refusal on the pool) when `actor` may not `action`."""
+        if actor.may(action):
+            return False
+        from ops.access import refusal
+        say(f":lock: {refusal(action)}")
+        self.background(self._audit_refusal, actor, action, target, detail)
+        return True
 
-    def refusal(self, action: str) -> str:
-        return (f":lock: Only ftbot admins may {action.replace('.', ' ')}. Ask an admin (listed in FTBOT_ADMINS) "
-                "to do it or to add you.")
+    def _audit_refusal(self, actor: Actor, action: str, target: str | None, detail: dict) -> None:
+        try:
+            self.ops.require(actor, action, target, **detail)
+        except FtbotError:
+            pass   # the refusal is what we expect; require() has written its audit row
 
 
 def _safe(fn, msg, settings):

@@ -4,12 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import ConfigError, DatasetError
-from storage import connect
-from storage import slack_messages
+from ops.access import Actor
+from ops.deployments import scope_for
 
 from bot import blocks
-from bot.commands import Command, UsageError, help_text, parse
-from bot.listeners import ADMIN_COMMANDS, Deps
+from bot.listeners import COMMAND_ACTIONS, Deps
+from bot.slash_text import Command, UsageError, help_text, parse
 
 SLOW = {"dataset.add": "checking the data", "train": "planning the run", "eval": "evaluating",
         "ask": "thinking"}
@@ -27,11 +27,10 @@ def register(app, deps: Deps) -> None:
         if cmd.name == "help":
             ack(response_type="ephemeral", text=help_text())
             return
-        action = ADMIN_COMMANDS.get(cmd.name)
-        if action and not deps.settings.is_admin(user):
-            ack(response_type="ephemeral", text=deps.refusal(action))
-            deps.background(deps.audit, user, action, _target(cmd), ok=False, reason="not an admin",
-                            channel=channel)
+        actor = deps.actor(user, channel)
+        action = COMMAND_ACTIONS.get(cmd.name)
+        if action and deps.refuse(actor, action, _target(cmd), lambda m: ack(response_type="ephemeral", text=m),
+                                  channel=channel):
             return
         if cmd.name == "train" and not cmd.args:
             ack()
@@ -40,7 +39,7 @@ def register(app, deps: Deps) -> None:
                             on_error=lambda m: respond(text=m, response_type="ephemeral"))
             return
         ack(response_type="ephemeral", text=f":hourglass_flowing_sand: {SLOW[cmd.name]}…") if cmd.name in SLOW else ack()
-        deps.background(handle, deps, cmd, user, channel, command, respond, client,
+        deps.background(handle, deps, cmd, actor, channel, command, respond, client,
                         on_error=lambda m: respond(text=m, response_type="ephemeral", replace_original=False))
 
 
@@ -49,89 +48,74 @@ def _target(cmd: Command) -> str | None:
 
 
 def open_train_modal(deps: Deps, client, trigger_id: str, channel: str) -> None:
-    names = [d["name"] for d in deps.service.datasets.list_all(deps.home)]
+    names = [d["name"] for d in deps.ops.list_datasets()]
     client.views_open(trigger_id=trigger_id, view=blocks.train_modal(names, private_metadata=channel))
 
 
-def handle(deps: Deps, cmd: Command, user: str, channel: str, command: dict, respond, client) -> None:
-    svc, home = deps.service, deps.home
+def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, respond, client) -> None:
+    ops, user = deps.ops, actor.id
     say = lambda text, blks=None, where="ephemeral": respond(text=text, blocks=blks, response_type=where,  # noqa: E731
                                                              replace_original=False)
     n = cmd.name
     if n == "datasets":
-        say(*blocks.datasets_list(svc.datasets.list_all(home)))
+        say(*blocks.datasets_list(ops.list_datasets()))
     elif n == "dataset.show":
-        say(*blocks.dataset_detail(svc.datasets.show(home, cmd.args[0])))
+        say(*blocks.dataset_detail(ops.show_dataset(cmd.args[0])))
     elif n == "dataset.add":
         if len(cmd.args) < 2:
             say(f":paperclip: To add `{blocks.esc(cmd.args[0])}`, share the CSV/TSV/JSONL file in a message that "
                 f"mentions me with `dataset add {blocks.esc(cmd.args[0])}`, or give a PATH inside the server's data folder.")
             return
         path = resolve_data_path(deps.settings.data_dir, cmd.args[1])
-        row = svc.datasets.register(home, cmd.args[0], path, user=user, source=f"slack-path:{cmd.args[1]}")
+        row = ops.register_dataset(cmd.args[0], path, actor=actor, source=f"slack-path:{cmd.args[1]}")
         text, blks = blocks.dataset_detail(row)
         say(":white_check_mark: registered " + text, blks, "in_channel")
     elif n == "train":
         origin = {"source": "slack", "channel": channel, "user": user}
-        run = svc.runs.submit(home, cmd.args[0], cmd.options, user=user, origin=origin)
+        run = ops.submit(cmd.args[0], cmd.request, actor=actor, origin=origin)
         if deps.notifier:
             deps.notifier.wake(run["id"], run.get("plan"))
         say(*blocks.submitted(run, run.get("plan")), "in_channel")
     elif n == "runs":
-        say(*blocks.runs_list(svc.runs.list_recent(home, limit=15)))
+        say(*blocks.runs_list(ops.list_runs(limit=15)))
     elif n == "status":
-        say(*blocks.run_status(svc.runs.status(home, int(cmd.args[0]))))
+        say(*blocks.run_status(ops.status(int(cmd.args[0]))))
     elif n == "cancel":
-        run = svc.runs.cancel(home, int(cmd.args[0]), user=user)
+        run = ops.cancel(int(cmd.args[0]), actor=actor)
         state = "cancelled" if run["status"] == "cancelled" else "asked to stop; it stops within seconds"
         say(f":no_entry_sign: run #{run['id']} {state} (by <@{user}>)", None, "in_channel")
     elif n == "eval":
-        res = svc.runs.evaluate(home, int(cmd.args[0]), dataset=cmd.args[1] if len(cmd.args) > 1 else None, user=user)
+        res = ops.evaluate(int(cmd.args[0]), dataset=cmd.args[1] if len(cmd.args) > 1 else None, actor=actor)
         say(*blocks.eval_blocks(res), "in_channel")
     elif n == "compare":
-        say(*blocks.compare_blocks(svc.runs.compare(home, int(cmd.args[0]), int(cmd.args[1]))))
+        say(*blocks.compare_blocks(ops.compare(int(cmd.args[0]), int(cmd.args[1]))))
     elif n == "deploy":
         scope = scope_for(channel)
-        dep = svc.qa.deploy(home, int(cmd.args[0]), scope=scope, user=user)
+        dep = ops.deploy(int(cmd.args[0]), scope=scope, actor=actor)
         where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
         say(f":rocket: run #{dep['run_id']} now answers questions {where} (deployed by <@{user}>)", None, "in_channel")
     elif n == "schedule.list":
-        from jobs import scheduler
-        rows = scheduler.list_schedules(home)
+        rows = ops.list_schedules()
         say("\n".join(f"• `{r['id']}` {r['kind']} `{blocks.esc(r['target'])}` at `{r['cron']}` · next "
                       f"{r.get('next_run_at') or '–'}" for r in rows) or "no schedules yet")
     elif n == "schedule.add":
-        from jobs import scheduler
         kind, target, cron = cmd.args
-        row = scheduler.add_schedule(home, kind, target, cron, user, channel=channel)
+        row = ops.add_schedule(kind, target, cron, actor=actor, channel=channel)
         say(f":calendar: schedule `{row['id']}`: {kind} `{blocks.esc(target)}` at `{row['cron']}` · next "
             f"{row.get('next_run_at') or '–'}; results are posted here", None, "in_channel")
     elif n == "schedule.remove":
-        from jobs import scheduler
-        scheduler.remove_schedule(home, cmd.args[0], user=user)
+        ops.remove_schedule(cmd.args[0], actor=actor)
         say(f":wastebasket: schedule `{blocks.esc(cmd.args[0])}` removed (by <@{user}>)", None, "in_channel")
     elif n == "ask":
         thread_ts = command.get("thread_ts")
-        run_id = run_for_thread(home, channel, thread_ts) if thread_ts else None
-        res = svc.qa.ask(home, cmd.text, scope=scope_for(channel), run_id=run_id, user=user, channel=channel,
-                         ts=thread_ts, thread_ts=thread_ts)
+        run_id = ops.run_for_thread(channel, thread_ts) if thread_ts else None
+        res = ops.ask(cmd.text, scope=scope_for(channel), run_id=run_id, actor=actor, channel=channel,
+                      ts=thread_ts, thread_ts=thread_ts)
         text, blks = blocks.answer(res, deps.settings.human_group)
         if thread_ts:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blks)
         else:
             say(text, [blocks.context(f"<@{user}> asked: {blocks.esc(cmd.text[:500])}")] + blks, "in_channel")
-
-
-def scope_for(channel: str | None) -> str:
-    """DMs use the workspace default; a channel is its own scope (bot.service.qa falls back to 'default')."""
-    return channel if channel and channel[:1] in ("C", "G") else "default"
-
-
-def run_for_thread(home, channel: str, thread_ts: str | None) -> int | None:
-    if not thread_ts:
-        return None
-    with connect(home) as db:
-        return slack_messages.run_for_thread(db, channel, thread_ts)
 
 
 def resolve_data_path(data_dir: Path | None, given: str) -> Path:

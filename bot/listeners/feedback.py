@@ -1,9 +1,10 @@
 """Buttons: 👍/👎 on answers, Deploy and Compare on a run's result."""
 from __future__ import annotations
 
+from ops.deployments import scope_for
+
 from bot import blocks
 from bot.listeners import Deps
-from bot.listeners.commands import scope_for
 
 
 def register(app, deps: Deps) -> None:
@@ -14,18 +15,17 @@ def register(app, deps: Deps) -> None:
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         value = 1 if action["action_id"] == "qa_feedback_up" else -1
         eph = _ephemeral(client, channel, user, body)
-        deps.background(_feedback, deps, int(action["value"]), user, value, eph, on_error=eph)
+        deps.background(_feedback, deps, int(action["value"]), deps.actor(user, channel), value, eph, on_error=eph)
 
     @app.action("run_deploy")
     def on_deploy(ack, body, action, client):
         ack()
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         eph = _ephemeral(client, channel, user, body)
-        if not deps.settings.is_admin(user):
-            eph(deps.refusal("deploy"))
-            deps.background(deps.audit, user, "deploy", f"run:{action['value']}", ok=False, reason="not an admin")
+        actor = deps.actor(user, channel)
+        if deps.refuse(actor, "deploy", f"run:{action['value']}", lambda m: deps.background(eph, m)):
             return
-        deps.background(_deploy, deps, int(action["value"]), user, channel, client, on_error=eph)
+        deps.background(_deploy, deps, int(action["value"]), actor, channel, client, on_error=eph)
 
     @app.action("run_compare")
     def on_compare(ack, body, action, client):
@@ -33,7 +33,7 @@ def register(app, deps: Deps) -> None:
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         eph = _ephemeral(client, channel, user, body)
         a, b = (int(x) for x in action["value"].split(","))
-        deps.background(lambda: eph(*blocks.compare_blocks(deps.service.runs.compare(deps.home, a, b))), on_error=eph)
+        deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.compare(a, b))), on_error=eph)
 
 
 def _ephemeral(client, channel, user, body):
@@ -44,14 +44,14 @@ def _ephemeral(client, channel, user, body):
     return send
 
 
-def _feedback(deps, qid, user, value, eph):
-    deps.service.qa.feedback(deps.home, qid, user=user, value=value)
+def _feedback(deps, qid, actor, value, eph):
+    deps.ops.feedback(qid, actor=actor, value=value)
     eph(":+1: Thanks — noted." if value > 0 else ":-1: Thanks — noted; this helps the next training run.")
 
 
-def _deploy(deps, run_id, user, channel, client):
+def _deploy(deps, run_id, actor, channel, client):
     scope = scope_for(channel)
-    dep = deps.service.qa.deploy(deps.home, run_id, scope=scope, user=user)
+    dep = deps.ops.deploy(run_id, scope=scope, actor=actor)
     where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
     client.chat_postMessage(channel=channel, text=f":rocket: run #{dep['run_id']} now answers questions {where}"
-                                                  f" (deployed by <@{user}>)")
+                                                  f" (deployed by <@{actor.id}>)")

@@ -1,7 +1,7 @@
 """Dataset upload from Slack: a file shared in a message that mentions the bot with `dataset add NAME`.
 
 The file is fetched from `url_private_download` with the bot token as Bearer (never logged), written to a
-temporary folder, registered through bot.service.datasets (which copies it into FTBOT_HOME), then deleted.
+temporary folder, registered through the operations layer (ops/datasets.py) (which copies it into FTBOT_HOME), then deleted.
 """
 from __future__ import annotations
 
@@ -30,19 +30,18 @@ def maybe_dataset_upload(deps: Deps, event: dict, text: str, user: str, channel:
         return False
     name = m.group(1)
     files = event.get("files") or []
-    if not deps.settings.is_admin(user):
-        post(deps.refusal("dataset.add"))
-        deps.audit(user, "dataset.add", name, ok=False, reason="not an admin", channel=channel)
+    actor = deps.actor(user, channel)
+    if deps.refuse(actor, "dataset.add", name, post, channel=channel):
         return True
     if not files:
         post(f":paperclip: Share the CSV/TSV/JSONL file in the same message: mention me with `dataset add {name}`"
              " and attach the file.")
         return True
-    deps.background(_register, deps, files[0], name, user, channel, reply_ts, post, on_error=post)
+    deps.background(_register, deps, files[0], name, actor, channel, reply_ts, post, on_error=post)
     return True
 
 
-def _register(deps: Deps, f: dict, name: str, user: str, channel: str, reply_ts: str, post) -> None:
+def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str, post) -> None:
     filename = Path(f.get("name") or "data.csv").name
     ext = Path(filename).suffix.lower()
     if ext not in EXTENSIONS:
@@ -56,8 +55,7 @@ def _register(deps: Deps, f: dict, name: str, user: str, channel: str, reply_ts:
     with tempfile.TemporaryDirectory(prefix="ftbot-upload-") as tmp:
         path = Path(tmp) / filename
         download(url, deps.settings.bot_token, path, deps.settings.max_upload_bytes)
-        row = deps.service.datasets.register(deps.home, name, path, user=user,
-                                             source=f"slack:{f.get('id', '')}:{filename}")
+        row = deps.ops.register_dataset(name, path, actor=actor, source=f"slack:{f.get('id', '')}:{filename}")
     text, blks = blocks.dataset_detail(row)
     post(":white_check_mark: registered " + text, blks)
 

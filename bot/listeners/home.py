@@ -1,8 +1,6 @@
 """App Home tab: recent runs and the deployments, published on app_home_opened."""
 from __future__ import annotations
 
-from storage import connect, deployments
-
 from bot import blocks
 from bot.listeners import Deps
 
@@ -16,7 +14,6 @@ def register(app, deps: Deps) -> None:
 
 
 def publish(deps: Deps, client, user: str) -> None:
-    runs = deps.service.runs.list_recent(deps.home, limit=10)
-    with connect(deps.home) as db:
-        deps_ = deployments.list_active(db)
-    client.views_publish(user_id=user, view=blocks.home_view(runs, deps_, deps.settings.is_admin(user)))
+    runs = deps.ops.list_runs(limit=10)
+    client.views_publish(user_id=user, view=blocks.home_view(runs, deps.ops.deployments(),
+                                                             deps.actor(user).is_admin))

@@ -1,18 +1,18 @@
 """Questions: channel mentions, DMs, replies in the bot's answer threads and in run threads.
 
 A channel mention arrives twice (app_mention and message) and Slack retries slow deliveries; both are collapsed
-with storage.deliveries on the event id and on (channel, ts), which survives restarts. A mention carrying a
-shared file and `dataset add NAME` registers that file instead (bot.listeners.files).
+on the event id and on (channel, ts), which survives restarts. A mention carrying a
+shared file and `dataset add NAME` registers that file instead (bot.listeners.files). Deliveries are collapsed through
+the operations layer (ops/deliveries.py).
 """
 from __future__ import annotations
 
 import re
 
-from storage import connect, deliveries, questions
+from ops.deployments import scope_for
 
 from bot import blocks
 from bot.listeners import Deps, log
-from bot.listeners.commands import run_for_thread, scope_for
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _IGNORED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave",
@@ -45,13 +45,12 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
         # A plain channel message is ours only as a reply in one of our threads.
         if not thread_ts or thread_ts == ts:
             return
-        run_id = run_for_thread(deps.home, channel, thread_ts)
-        if run_id is None and not _is_answer_thread(deps, channel, thread_ts):
+        run_id = deps.ops.run_for_thread(channel, thread_ts)
+        if run_id is None and not deps.ops.is_answer_thread(channel, thread_ts):
             return
-    with connect(deps.home) as db:
-        if not deliveries.first_time(db, f"event:{body.get('event_id')}" if body.get("event_id") else "",
-                                     f"msg:{channel}:{ts}"):
-            return
+    if not deps.ops.first_delivery(f"event:{body.get('event_id')}" if body.get("event_id") else "",
+                                   f"msg:{channel}:{ts}"):
+        return
     question = _MENTION.sub(" ", text).strip()
     reply_ts = thread_ts or ts
     post = lambda t, b=None: client.chat_postMessage(channel=channel, thread_ts=reply_ts, text=t, blocks=b)  # noqa: E731
@@ -67,17 +66,12 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
     except Exception as e:  # noqa: BLE001 — a missing reaction is cosmetic
         log.debug("reactions.add failed: %s", deps.settings.redact(str(e)))
     if run_id is None and thread_ts and thread_ts != ts:
-        run_id = run_for_thread(deps.home, channel, thread_ts)
+        run_id = deps.ops.run_for_thread(channel, thread_ts)
     deps.background(_answer, deps, question, user, channel, ts, reply_ts, run_id, is_dm, post,
                     on_error=lambda m: post(m))
 
 
 def _answer(deps, question, user, channel, ts, reply_ts, run_id, is_dm, post):
-    res = deps.service.qa.ask(deps.home, question, scope="default" if is_dm else scope_for(channel), run_id=run_id,
-                              user=user, channel=channel, ts=ts, thread_ts=reply_ts)
+    res = deps.ops.ask(question, scope="default" if is_dm else scope_for(channel), run_id=run_id,
+                       actor=deps.actor(user, channel), channel=channel, ts=ts, thread_ts=reply_ts)
     post(*blocks.answer(res, deps.settings.human_group))
-
-
-def _is_answer_thread(deps: Deps, channel: str, thread_ts: str) -> bool:
-    with connect(deps.home) as db:
-        return questions.by_message(db, channel, thread_ts) is not None

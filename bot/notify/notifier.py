@@ -1,5 +1,5 @@
 """One status message per run, edited at most every ~3 s; milestones and charts in its thread; the result in the
-channel. Restart-safe: every post is reserve → post → record in storage.slack_messages, keyed by purpose
+channel. Restart-safe: every post is reserve → post → record through ops/messages.py, keyed by purpose
 (run:7:status, run:7:event:42, run:7:file:loss_curve, run:7:final, run:7:done), so a restarted bot finds what was
 sent and posts nothing twice. This is the only path that waits on 429 Retry-After (an ack never does).
 
@@ -18,9 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from storage import connect, events
-from storage import runs as runs_table
-from storage import slack_messages as sent
+from ops import messages
 from storage.errors import StorageError
 
 from bot import blocks
@@ -81,8 +79,7 @@ class Notifier:
     # ---- sync -----------------------------------------------------------------------------------------------
     def sync_once(self) -> None:
         with self._lock:
-            with connect(self.home) as db:
-                ids = sent.runs_to_sync(db)
+            ids = messages.runs_to_sync(self.home)
             for rid in ids:
                 try:
                     self.sync_run(rid)
@@ -90,11 +87,9 @@ class Notifier:
                     log.warning("run #%s: Slack sync will retry: %s", rid, self.settings.redact(str(e)))
 
     def sync_run(self, run_id: int) -> None:
-        with connect(self.home) as db:
-            run = runs_table.get(db, run_id)
-            evs = [e for e in events.list_for(db, run_id) if e["kind"] in ("eval", "milestone")]
-            # What was already sent for this run: skip those keys without touching the write lock.
-            self._known = {r["key"]: r for r in sent.for_run(db, run_id) if r["ts"]}
+        story = messages.story(self.home, run_id)
+        run, evs = story.run, story.events
+        self._known = story.sent   # what was already sent for this run: skip those keys without the write lock
         channel = (run.get("origin") or {}).get("channel")
         if not channel:
             return
@@ -114,9 +109,7 @@ class Notifier:
             for name, title in PLOTS:
                 self._upload(f"run:{run_id}:file:{name}", channel, run_id, root,
                              Path(run["artifact_path"]) / "plots" / f"{name}.png", title)
-        with connect(self.home) as db:
-            prev = runs_table.previous_succeeded(db, run["dataset"], run_id) if run["status"] == "succeeded" else None
-        text, blks = blocks.final_message(run, prev)
+        text, blks = blocks.final_message(run, story.previous)
         self._post(f"run:{run_id}:final", channel, run_id, None, text, blks)
         self._post(f"run:{run_id}:done", channel, run_id, None, None, None, marker=True)
         self._last_edit.pop(run_id, None)
@@ -132,8 +125,7 @@ class Notifier:
         if plan and run["status"] == "queued":
             blks = blks[:1] + [blocks.section(blocks.plan_text(run, plan))] + blks[1:]
         digest = _hash(text, blks)
-        with connect(self.home) as db:
-            row = sent.get(db, key)
+        row = messages.get(self.home, key)
         if row is None:
             ts = self._post(key, channel, rid, None, text, blks, digest=digest)
             self._last_edit[rid] = time.monotonic()
@@ -145,18 +137,16 @@ class Notifier:
             if force or time.monotonic() - last >= self.min_edit_s:
                 self.client.chat_update(channel=row["channel"], ts=row["ts"], text=text, blocks=blks)
                 self._last_edit[rid] = time.monotonic()
-                with connect(self.home) as db:
-                    sent.record(db, key, row["ts"], digest)
+                messages.record(self.home, key, row["ts"], digest)
         return row["ts"]
 
     def _post(self, key: str, channel: str, run_id: int, thread_ts: str | None, text: str | None,
               blks: list | None, *, digest: str | None = None, marker: bool = False) -> str | None:
         if key in self._known:
             return self._known[key]["ts"]
-        with connect(self.home) as db:
-            if not sent.reserve(db, key, channel, run_id=run_id, thread_ts=thread_ts):
-                row = sent.get(db, key)
-                return row["ts"] if row else None
+        if not messages.reserve(self.home, key, channel, run_id=run_id, thread_ts=thread_ts):
+            row = messages.get(self.home, key)
+            return row["ts"] if row else None
         try:
             if marker:
                 ts = "-"
@@ -165,29 +155,24 @@ class Notifier:
                                                     unfurl_links=False)
                 ts = resp["ts"]
         except BaseException:
-            with connect(self.home) as db:
-                sent.release(db, key)
+            messages.release(self.home, key)
             raise
-        with connect(self.home) as db:
-            sent.record(db, key, ts, digest)
+        messages.record(self.home, key, ts, digest)
         return ts
 
     def _upload(self, key: str, channel: str, run_id: int, thread_ts: str, path: Path, title: str) -> None:
         if key in self._known or not path.is_file():
             return
-        with connect(self.home) as db:
-            if not sent.reserve(db, key, channel, run_id=run_id, thread_ts=thread_ts):
-                return
+        if not messages.reserve(self.home, key, channel, run_id=run_id, thread_ts=thread_ts):
+            return
         try:
             resp = self.client.files_upload_v2(channel=channel, thread_ts=thread_ts, file=str(path),
                                                filename=path.name, title=title)
             file_id = (resp.get("file") or {}).get("id") or "uploaded"
         except BaseException:
-            with connect(self.home) as db:
-                sent.release(db, key)
+            messages.release(self.home, key)
             raise
-        with connect(self.home) as db:
-            sent.record(db, key, file_id)
+        messages.record(self.home, key, file_id)
 
 
 def _hash(text: str, blks) -> str:

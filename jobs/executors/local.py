@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ops.paths import run_log
 from storage.db import home_dir
 
 _ROOT = str(Path(__file__).resolve().parents[2])  # the project root, so the child imports the same code
@@ -114,9 +115,8 @@ class LocalExecutor:
     def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int,
                slots: list[int] | None = None, gpus: int = 1) -> LocalHandle:
         home = home_dir(home)
-        logs = home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"run-{int(run_id)}.log"
+        log_path = run_log(home, run_id)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.getcwd(), env.get("PYTHONPATH")) if p)
         ids = self.gpu_ids()

@@ -1,4 +1,4 @@
-"""A fake training target with the contract of bot.service.runs.execute, without torch.
+"""A fake training target with the contract of ops.execution.execute, without torch.
 
 Behaviour comes from the run's config["fake"]: steps, step_s, crash_at (SIGKILL itself at that step on attempts
 <= crash_attempts), raise_at, ignore_cancel, fail_finish (a real SQLite "disk full" on the final write).
@@ -16,7 +16,7 @@ import time
 from storage import connect, events, runs
 from storage.db import home_dir
 
-from jobs.watchdog import artifact_dir, ckpt_dir, tmp_dir
+from ops.paths import run_ckpt_dir as ckpt_dir, run_dir as artifact_dir, run_tmp_dir as tmp_dir
 
 
 def log_path(home):

@@ -41,7 +41,7 @@ class ScriptedClient:
 def test_submit_asks_for_gpus_and_runs_the_child_entrypoint(tmp_path):
     client = ScriptedClient(["PENDING"])
     ex = RayExecutor(client=client, num_gpus=1, min_poll_s=0)
-    h = ex.launch(home=tmp_path, run_id=7, worker_id="w:1:x", target="bot.service.runs:execute", slot=0, attempt=2)
+    h = ex.launch(home=tmp_path, run_id=7, worker_id="w:1:x", target="ops.execution:execute", slot=0, attempt=2)
     kind, kw = client.calls[0]
     assert kind == "submit" and kw["entrypoint_num_gpus"] == 1.0
     assert shlex.split(kw["entrypoint"])[:4] == ["python", "-m", "jobs.child", "7"]

@@ -10,7 +10,8 @@ from storage import connect, deployments, runs
 from storage import schedules as table
 from storage.errors import Conflict, Missing
 
-from jobs import scheduler as sch
+from jobs import scheduler as runtime
+from ops import schedules as sch
 from tests.jobs.conftest import add_dataset, make_run
 
 UTC = dt.timezone.utc
@@ -47,7 +48,7 @@ def test_add_list_remove_schedules(home):
     sch.remove_schedule(home, "retrain-banking-2", "U1")
     assert [s["id"] for s in sch.list_schedules(home)] == ["retrain-banking"]
     with pytest.raises(Missing):
-        sch.remove_schedule(home, "nope")
+        sch.remove_schedule(home, "nope", "U1")
 
 
 def test_add_schedule_refuses_bad_input_before_storing(home):
@@ -70,12 +71,12 @@ def test_fire_submits_once_per_due_time_even_with_two_schedulers(home, monkeypat
     sch.add_schedule(home, "retrain", "banking", "0 6 * * *", "U1", channel="C1", options={"epochs": 1})
     submitted = []
 
-    def fake_submit(home_, dataset, options, *, user, origin=None):
-        submitted.append((dataset, options, user, origin))
+    def fake_submit(home_, dataset, request, *, actor, origin=None):
+        submitted.append((dataset, request.given(), actor.id, origin))
         rid = make_run(home_, dataset, origin=origin)
         return {"id": rid}
 
-    import bot.service.runs as service_runs
+    import ops.runs as service_runs
     monkeypatch.setattr(service_runs, "submit", fake_submit)
     due = dt.datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
     first = sch.fire(home, "retrain-banking", due)
@@ -97,7 +98,7 @@ def test_reeval_posts_through_notify(home, monkeypatch):
         runs.finish(db, rid, "succeeded", worker="w", artifact_path="x")
         deployments.deploy(db, "C1", rid, "U1")
     sch.add_schedule(home, "reeval", "C1", "0 6 * * *", "U1", channel="C1")
-    import bot.service.runs as service_runs
+    import ops.runs as service_runs
     monkeypatch.setattr(service_runs, "evaluate", lambda home_, run_id, **kw: {"accuracy": 0.9, "macro_f1": 0.8})
     posted = []
     out = sch.fire(home, "reeval-C1", dt.datetime(2026, 11, 30, 6, tzinfo=UTC), notify=lambda s, r: posted.append(r))
@@ -109,8 +110,8 @@ def test_scheduler_restart_keeps_one_job_per_schedule_and_catches_up_once(home, 
     add_dataset(home, "banking")
     sch.add_schedule(home, "retrain", "banking", "0 6 * * *", "U1")
     fired = []
-    monkeypatch.setattr(sch, "fire", lambda home_, sid, fire_time=None, notify=None: fired.append((sid, fire_time)))
-    s = sch.Scheduler(home).start()
+    monkeypatch.setattr(runtime, "fire", lambda home_, sid, fire_time=None, notify=None: fired.append((sid, fire_time)))
+    s = runtime.Scheduler(home).start()
     try:
         assert s.job_ids() == ["retrain-banking"]
         job = s._sched.get_job("retrain-banking")
@@ -133,7 +134,7 @@ def test_scheduler_restart_keeps_one_job_per_schedule_and_catches_up_once(home, 
     with connect(home) as db:
         db.execute("UPDATE schedules SET last_run_at = '2020-01-01' WHERE id = 'daily'")
         db.conn.commit()
-    s = sch.Scheduler(home).start()
+    s = runtime.Scheduler(home).start()
     try:
         import time
         end = time.monotonic() + 5

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
+from ops.facade import Operations
 from storage import connect, datasets, events, questions
 from storage import runs as runs_table
 
@@ -49,22 +49,23 @@ def finish_run(home, run_id: int, status: str = "succeeded", artifact: str | Non
         events.add(db, run_id, "milestone", message="finished" if status == "succeeded" else f"{status}: out of memory")
 
 
-class FakeQA:
-    """bot.service.qa with a canned answer: records calls, stores the question like the real one."""
+class FakeQA(Operations):
+    """The operations with a canned answer: records calls, stores the question like the real one."""
 
-    def __init__(self, confidence: float = 0.9):
+    def __init__(self, home=None, confidence: float = 0.9):
+        super().__init__(home)
         self.asked: list[dict] = []
         self.feedbacks: list[tuple] = []
         self.confidence = confidence
         self.lock = threading.Lock()
 
-    def ask(self, home, question, *, scope=None, run_id=None, user="cli", channel=None, ts=None, thread_ts=None):
+    def ask(self, question, *, scope=None, run_id=None, actor=None, channel=None, ts=None, thread_ts=None):
         with self.lock:
             self.asked.append({"question": question, "scope": scope, "run_id": run_id, "channel": channel,
                                "ts": ts, "thread_ts": thread_ts})
         fallback = self.confidence < 0.5
-        with connect(home) as db:
-            qid = questions.add(db, scope=scope, run_id=None, asked_by=user, channel=channel, ts=ts,
+        with connect(self.home) as db:
+            qid = questions.add(db, scope=scope, run_id=None, asked_by=actor.id, channel=channel, ts=ts,
                                 thread_ts=thread_ts, question=question, answer="Freeze your card in the app.",
                                 intent="lost_card", confidence=self.confidence, top=[["lost_card", self.confidence]],
                                 fallback=fallback)
@@ -72,17 +73,13 @@ class FakeQA:
                 "answer": "Freeze your card in the app.", "intent": "lost_card", "confidence": self.confidence,
                 "top": [["lost_card", self.confidence]], "fallback": fallback}
 
-    def feedback(self, home, question_id, *, user, value, correct_label=None):
-        with connect(home) as db:
-            questions.add_feedback(db, question_id, user, value)
-        self.feedbacks.append((question_id, user, value))
-
-    def deploy(self, home, run_id, *, scope="default", user):
-        from bot.service import qa
-        return qa.deploy(home, run_id, scope=scope, user=user)
+    def feedback(self, question_id, *, actor, value, correct_label=None):
+        with connect(self.home) as db:
+            questions.add_feedback(db, question_id, actor.id, value)
+        self.feedbacks.append((question_id, actor.id, value))
 
 
-def service_with(qa) -> SimpleNamespace:
-    from bot.service import datasets as ds
-    from bot.service import runs
-    return SimpleNamespace(datasets=ds, runs=runs, qa=qa)
+def service_with(qa: FakeQA, home) -> FakeQA:
+    """The fake operations bound to `home` (they are one object now: ops.facade.Operations)."""
+    qa.home = home
+    return qa

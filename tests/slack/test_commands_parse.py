@@ -1,7 +1,7 @@
 """`/ft` text parsing: quotes, emoji, non-Latin scripts, very long text, key=value, words that look like fields."""
 import pytest
 
-from bot.commands import MAX_TEXT, UsageError, parse, split
+from bot.slash_text import MAX_TEXT, UsageError, parse, split
 from engine.errors import ConfigError
 
 

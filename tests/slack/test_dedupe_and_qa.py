@@ -19,7 +19,7 @@ def qa():
 @pytest.fixture()
 def qserver(settings, qa):
     running = start(settings, "127.0.0.1", 0, embedded_worker=False, notifier=False,
-                    deps=Deps(settings=settings, service=service_with(qa)))
+                    deps=Deps(settings=settings, ops=service_with(qa, settings.home)))
     yield running
     running.stop()
 
@@ -51,7 +51,7 @@ def test_dedupe_survives_restart(settings, fake, qa):
     ev = {"type": "app_mention", "user": "UADMIN", "text": "<@UBOT> hi there", "ts": "1710000000.5", "channel": "C1"}
     for _ in range(2):
         running = start(settings, "127.0.0.1", 0, embedded_worker=False, notifier=False,
-                        deps=Deps(settings=settings, service=service_with(qa)))
+                        deps=Deps(settings=settings, ops=service_with(qa, settings.home)))
         try:
             Driver(running.url, SIGNING_SECRET, fake).event(ev, event_id="EvRESTART")
             time.sleep(0.8)
@@ -89,7 +89,7 @@ def test_plain_channel_messages_are_ignored_but_thread_replies_are_questions(qdr
 def test_low_confidence_offers_a_human(settings, fake):
     qa = FakeQA(confidence=0.2)
     running = start(settings, "127.0.0.1", 0, embedded_worker=False, notifier=False,
-                    deps=Deps(settings=settings, service=service_with(qa)))
+                    deps=Deps(settings=settings, ops=service_with(qa, settings.home)))
     try:
         d = Driver(running.url, SIGNING_SECRET, fake)
         ts, _ = d.mention("something odd")

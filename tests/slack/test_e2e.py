@@ -16,8 +16,8 @@ pytest.importorskip("engine.train", reason="engine.train is not there yet")
 
 
 def _worker(home, stop: threading.Event):
-    """Stands in for the job runner's worker: claim → bot.service.runs.execute, in a thread."""
-    from bot.service import runs as run_service
+    """Stands in for the job runner's worker: claim → ops.execution.execute, in a thread."""
+    from ops import execution as run_service
     from storage import runs as runs_table
     while not stop.is_set():
         with connect(home) as db:

@@ -53,6 +53,7 @@ class Command:
     options: dict[str, str] = field(default_factory=dict)
     text: str = ""                              # free text (ask's question)
     raw: str = ""
+    request: TrainConfig | None = None          # train: the keys, parsed and validated once, here
 
 
 def clean(text: str | None) -> str:
@@ -180,13 +181,7 @@ def _train(words: list[str], raw: str) -> Command:
                              + ", ".join(TrainConfig.keys()))
     if dataset is None:
         raise UsageError("train needs a dataset first: `/ft train DATASET key=value …` (see `/ft datasets`)")
-    validate_options(options)
-    return Command("train", args=[dataset], options=options, raw=raw)
-
-
-def validate_options(options: dict) -> TrainConfig:
-    """Raise ConfigError naming the key and the allowed values for an unknown key or a bad value."""
-    return TrainConfig.from_options(options)
+    return Command("train", args=[dataset], options=options, raw=raw, request=TrainConfig.parse(options))
 
 
 def help_text() -> str:

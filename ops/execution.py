@@ -1,6 +1,6 @@
-"""Runs: submit (validate + plan + queue), execute one claimed run, cancel, status, compare, evaluate.
-
-`execute` is the one narrow call through which the job runner reaches the engine.
+"""Executing one claimed run — the job runner's side of runs: train, evaluate, write the artifact atomically,
+finish the record. `execute` is the one narrow call through which a training process (jobs/child.py) reaches the
+engine; a heartbeat-and-cancel monitor runs beside it on a thread of its own.
 """
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ import dataclasses
 import shutil
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 from engine.config import TrainConfig
 from engine.errors import FtbotError, TrainingError
-from storage import audit, connect, events
-from storage import datasets as dataset_table
+from storage import connect, events
 from storage import runs as table
-from storage.errors import Conflict
 
-from bot.service import datasets as datasets_service
-from bot.service.paths import run_ckpt_dir, run_dir, run_tmp_dir
+from ops import datasets as datasets_ops
+from ops.paths import run_ckpt_dir, run_dir, run_tmp_dir
 
 HEARTBEAT_S = 5.0
 CANCEL_POLL_S = 0.5
@@ -32,40 +29,6 @@ def _as_dict(obj) -> dict:
     if dataclasses.is_dataclass(obj):
         return dataclasses.asdict(obj)
     return dict(obj)
-
-
-def build_config(home, dataset: str, options: dict) -> tuple[TrainConfig, dict]:
-    with connect(home) as db:
-        ds = dataset_table.get(db, dataset)
-    return TrainConfig.from_options(options, task_kind=ds["kind"]), ds
-
-
-def plan(home, dataset: str, options: dict) -> dict:
-    """What would train: trainable parameters, frozen layers, α and its L_pre kind, rough time."""
-    from engine.train import plan as engine_plan
-
-    config, _ = build_config(home, dataset, options)
-    data = datasets_service.load(home, dataset)
-    return {**_as_dict(engine_plan(config, data)), "config": config.to_dict()}
-
-
-def submit(home, dataset: str, options: dict | None = None, *, user: str, origin: dict | None = None,
-           with_plan: bool = True) -> dict:
-    """Validate the keys, plan, and queue a run. Returns the run row with `plan` and `queue_position`."""
-    options = dict(options or {})
-    config, _ = build_config(home, dataset, options)
-    the_plan = plan(home, dataset, options) if with_plan else {}
-    with connect(home) as db:
-        run = table.create(db, dataset=dataset, config=config.to_dict(), requester=user, origin=origin,
-                           pre_loss=the_plan.get("pre_loss"))
-        if the_plan:
-            table.update(db, run["id"], trainable_params=the_plan.get("trainable_params"),
-                         total_params=the_plan.get("total_params"))
-        audit.log(db, user, "train", f"run:{run['id']}", detail={"dataset": dataset, "options": options})
-        run = table.get(db, run["id"])
-        run["queue_position"] = table.queue_position(db, run["id"])
-    run["plan"] = the_plan
-    return run
 
 
 class _RunMonitor:
@@ -127,7 +90,7 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     monitor = _RunMonitor(home, run_id, worker).start()
     try:
         config = TrainConfig.from_dict(run["config"])
-        data = datasets_service.load(home, run["dataset"])
+        data = datasets_ops.load(home, run["dataset"])
         shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed attempt; the checkpoint is what resumes
         tmp.mkdir(parents=True)
 
@@ -223,7 +186,7 @@ def _follow(home, run_id: int) -> dict:
     with connect(home) as db:
         run = table.get(db, run_id)
     config = TrainConfig.from_dict(run["config"])
-    data = datasets_service.load(home, run["dataset"])
+    data = datasets_ops.load(home, run["dataset"])
     res = _as_dict(train(config, data, run_tmp_dir(home, run_id), checkpoint_dir=run_ckpt_dir(home, run_id),
                          resume=True))
     if res["status"] in ("succeeded", "cancelled"):
@@ -248,84 +211,3 @@ def run_foreground(home, run_id: int, *, worker: str = "cli", on_progress: Calla
         if not table.claim(db, run_id, worker):
             raise TrainingError(f"run #{run_id} was taken by a worker before it could start here")
     return execute(home, run_id, worker=worker, on_progress=on_progress)
-
-
-def cancel(home, run_id, *, user: str, reason: str | None = None) -> dict:
-    with connect(home) as db:
-        status = table.request_cancel(db, int(run_id), reason or f"cancelled by {user}")
-        audit.log(db, user, "cancel", f"run:{run_id}", detail={"status": status})
-        return table.get(db, run_id)
-
-
-def status(home, run_id) -> dict:
-    with connect(home) as db:
-        run = table.get(db, run_id)
-        run["queue_position"] = table.queue_position(db, run["id"])
-        run["events"] = events.list_for(db, run["id"], kind="milestone")[-10:]
-    return run
-
-
-def list_recent(home, limit: int = 20, dataset: str | None = None) -> list[dict]:
-    with connect(home) as db:
-        return table.list_recent(db, limit=limit, dataset=dataset)
-
-
-def previous(home, run: dict) -> dict | None:
-    with connect(home) as db:
-        return table.previous_succeeded(db, run["dataset"], run["id"])
-
-
-def compare(home, a, b) -> dict:
-    """Side-by-side: metrics with the difference b − a, and the config keys that differ."""
-    with connect(home) as db:
-        ra, rb = table.get(db, a), table.get(db, b)
-    metrics = {}
-    for key in ("accuracy", "macro_f1"):
-        va, vb = ra.get(key), rb.get(key)
-        metrics[key] = {"a": va, "b": vb, "delta": (vb - va) if va is not None and vb is not None else None}
-    for key in ("roc_auc", "expected_cost", "forgetting"):
-        va, vb = _metric(ra, key), _metric(rb, key)
-        if va is not None or vb is not None:
-            metrics[key] = {"a": va, "b": vb, "delta": (vb - va) if va is not None and vb is not None else None}
-    ca, cb = ra["config"], rb["config"]
-    diff = {k: {"a": ca.get(k), "b": cb.get(k)} for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)}
-    return {"a": _brief(ra), "b": _brief(rb), "metrics": metrics, "config_diff": diff}
-
-
-def _metric(run: dict, key: str):
-    v = (run.get("metrics") or {}).get(key)
-    if isinstance(v, dict):
-        v = v.get("mean_cosine_drift", v.get("value"))
-    return v if isinstance(v, (int, float)) else None
-
-
-def _brief(run: dict) -> dict:
-    return {k: run.get(k) for k in ("id", "dataset", "status", "base", "method", "loss_alpha", "freeze", "accuracy",
-                                    "macro_f1")}
-
-
-def evaluate(home, run_id, *, dataset: str | None = None, file=None, user: str = "cli") -> dict:
-    """Evaluate a finished run on a registered dataset (its validation split when it is the training set, all
-    rows otherwise) or on a `text,label` file."""
-    from engine.data import read_labeled_file
-    from engine.evaluate import evaluate_examples
-
-    with connect(home) as db:
-        run = table.get(db, run_id)
-    if run["status"] != "succeeded" or not run.get("artifact_path"):
-        raise Conflict(f"run #{run['id']} is {run['status']}; only a succeeded run can be evaluated")
-    trained_on = datasets_service.load(home, run["dataset"])
-    if file is not None:
-        examples = read_labeled_file(Path(file), like=trained_on)
-        source = str(file)
-    elif dataset and dataset != run["dataset"]:
-        other = datasets_service.load(home, dataset)
-        examples = other.train + other.validation
-        source = dataset
-    else:
-        examples, source = trained_on.validation, f"{run['dataset']} (validation split)"
-    result = evaluate_examples(run["artifact_path"], examples)
-    result.update(run_id=run["id"], evaluated_on=source, examples=len(examples))
-    with connect(home) as db:
-        audit.log(db, user, "eval", f"run:{run['id']}", detail={"on": source, "accuracy": result.get("accuracy")})
-    return result

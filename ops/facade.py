@@ -1,0 +1,88 @@
+"""`Operations`: the operations bound to one FTBOT_HOME — the typed seam between the Slack listeners and this layer.
+
+Listeners call only these methods (never storage or jobs); a test swaps behaviour by subclassing (e.g. a canned
+`ask`). Each method is a thin call into the module that does the work, so a reader finds the behaviour one hop away.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import TrainConfig
+
+from ops import access, datasets, deliveries, deployments, questions, runs, schedules
+from ops.access import Actor
+
+
+class Operations:
+    def __init__(self, home: Path):
+        self.home = home
+
+    # ---- access ---------------------------------------------------------------------------------------------
+    def require(self, actor: Actor, action: str, target: str | None = None, /, **detail) -> None:
+        access.require(self.home, actor, action, target, **detail)
+
+    # ---- datasets -------------------------------------------------------------------------------------------
+    def list_datasets(self) -> list[dict]:
+        return datasets.list_all(self.home)
+
+    def dataset_exists(self, name: str) -> bool:
+        return any(d["name"] == name for d in datasets.list_all(self.home))
+
+    def show_dataset(self, name: str) -> dict:
+        return datasets.show(self.home, name)
+
+    def register_dataset(self, name: str, path, *, actor: Actor, source: str | None = None, **options) -> dict:
+        return datasets.register(self.home, name, path, actor=actor, source=source, **options)
+
+    # ---- runs -----------------------------------------------------------------------------------------------
+    def submit(self, dataset: str, request: TrainConfig, *, actor: Actor, origin: dict | None = None) -> dict:
+        return runs.submit(self.home, dataset, request, actor=actor, origin=origin)
+
+    def list_runs(self, limit: int = 15) -> list[dict]:
+        return runs.list_recent(self.home, limit=limit)
+
+    def status(self, run_id: int) -> dict:
+        return runs.status(self.home, run_id)
+
+    def cancel(self, run_id: int, *, actor: Actor) -> dict:
+        return runs.cancel(self.home, run_id, actor=actor)
+
+    def evaluate(self, run_id: int, *, dataset: str | None = None, actor: Actor) -> dict:
+        return runs.evaluate(self.home, run_id, dataset=dataset, actor=actor)
+
+    def compare(self, a: int, b: int) -> dict:
+        return runs.compare(self.home, a, b)
+
+    # ---- deployments and questions --------------------------------------------------------------------------
+    def deploy(self, run_id: int, *, scope: str, actor: Actor) -> dict:
+        return deployments.deploy(self.home, run_id, scope=scope, actor=actor)
+
+    def deployments(self) -> list[dict]:
+        return deployments.list_active(self.home)
+
+    def ask(self, question: str, *, scope: str | None = None, run_id: int | None = None, actor: Actor,
+            channel: str | None = None, ts: str | None = None, thread_ts: str | None = None) -> dict:
+        return questions.ask(self.home, question, scope=scope, run_id=run_id, actor=actor, channel=channel, ts=ts,
+                             thread_ts=thread_ts)
+
+    def feedback(self, question_id: int, *, actor: Actor, value: int) -> None:
+        questions.feedback(self.home, question_id, actor=actor, value=value)
+
+    def run_for_thread(self, channel: str, thread_ts: str | None) -> int | None:
+        return questions.run_for_thread(self.home, channel, thread_ts)
+
+    def is_answer_thread(self, channel: str, thread_ts: str) -> bool:
+        return questions.is_answer_thread(self.home, channel, thread_ts)
+
+    def first_delivery(self, *keys: str) -> bool:
+        return deliveries.first_time(self.home, *keys)
+
+    # ---- schedules ------------------------------------------------------------------------------------------
+    def add_schedule(self, kind: str, target: str, cron: str, *, actor: Actor, channel: str | None = None) -> dict:
+        return schedules.add_schedule(self.home, kind, target, cron, actor, channel=channel)
+
+    def list_schedules(self) -> list[dict]:
+        return schedules.list_schedules(self.home)
+
+    def remove_schedule(self, schedule_id: str, *, actor: Actor) -> dict:
+        return schedules.remove_schedule(self.home, schedule_id, actor)

@@ -1,0 +1,55 @@
+"""Questions for the deployed model, and feedback on the answers."""
+from __future__ import annotations
+
+import time
+
+from engine.errors import NotFound
+from storage import connect, questions
+from storage import slack_messages
+
+from ops import access
+from ops.access import Actor
+from ops.deployments import DEFAULT_SCOPE, resolve_run
+
+
+def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Actor | str = "cli",
+        channel: str | None = None, ts: str | None = None, thread_ts: str | None = None) -> dict:
+    """Answer text for the predicted intent, intent, confidence, top 3, fallback flag; the question is recorded."""
+    from engine.inference import get_predictor
+
+    question = (question or "").strip()
+    if not question:
+        raise NotFound("ask needs a question, e.g. `ask where is my card?`")
+    run = resolve_run(home, scope=scope, run_id=run_id)
+    t0 = time.perf_counter()
+    ans = get_predictor(run["artifact_path"]).answer(question)
+    latency_ms = (time.perf_counter() - t0) * 1000
+    top = [[str(label), float(p)] for label, p in ans.top]
+    with connect(home) as db:
+        qid = questions.add(db, scope=scope or DEFAULT_SCOPE, run_id=run["id"], asked_by=access.as_actor(actor).id,
+                            channel=channel, ts=ts, thread_ts=thread_ts, question=question, answer=ans.answer,
+                            intent=ans.intent, confidence=float(ans.confidence), top=top, fallback=ans.fallback,
+                            latency_ms=latency_ms)
+    return {"question_id": qid, "run_id": run["id"], "question": question, "answer": ans.answer, "intent": ans.intent,
+            "confidence": float(ans.confidence), "top": top, "fallback": bool(ans.fallback),
+            "latency_ms": round(latency_ms, 2)}
+
+
+def feedback(home, question_id: int, *, actor: Actor | str, value: int, correct_label: str | None = None) -> None:
+    a = access.as_actor(actor)
+    with connect(home) as db:
+        questions.add_feedback(db, question_id, a.id, 1 if value > 0 else -1, correct_label)
+    access.record(home, a, "feedback", f"question:{question_id}", value=value)
+
+
+def run_for_thread(home, channel: str, thread_ts: str | None) -> int | None:
+    """The run whose status message roots this thread (a question there asks that run's model)."""
+    if not thread_ts:
+        return None
+    with connect(home) as db:
+        return slack_messages.run_for_thread(db, channel, thread_ts)
+
+
+def is_answer_thread(home, channel: str, thread_ts: str) -> bool:
+    with connect(home) as db:
+        return questions.by_message(db, channel, thread_ts) is not None
