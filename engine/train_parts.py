@@ -26,6 +26,7 @@ from engine.classifier import Built, build, model_parameters
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
+CHECKPOINT_FORMAT = 2    # 2: loadable with torch.load(weights_only=True)
 HISTORY_STEPS = 500          # at most about this many step lines in history (evaluations are always kept)
 # Keys that may change between a run and its resume without invalidating the checkpoint.
 RUNTIME_KEYS = {"budget", "threads", "device", "patience", "gpus"}
@@ -213,19 +214,47 @@ def restore_best(s: Setup, st: State) -> None:
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------------
+def _numpy_rng_state() -> dict:
+    """np.random's MT19937 state as a tensor and plain numbers (weights_only loads refuse numpy arrays)."""
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    return {"name": str(name), "key": torch.from_numpy(np.asarray(key, dtype=np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}
+
+
+def _set_numpy_rng_state(st: dict) -> None:
+    key = st["key"].numpy().astype(np.uint32)
+    np.random.set_state((st["name"], key, st["pos"], st["has_gauss"], st["cached_gaussian"]))
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):        # numpy scalars in metrics
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def save_checkpoint(s: Setup, st: State, checkpoint_dir, elapsed_s: float | None = None) -> None:
+    """Only tensors and plain Python values go in, so `load_checkpoint` can use torch.load(weights_only=True):
+    FTBOT_HOME may be shared, and a full unpickle of a file someone else could have written runs their code.
+    History and metrics travel as one JSON string; RNG states as tensors and numbers."""
     d = Path(checkpoint_dir)
     d.mkdir(parents=True, exist_ok=True)
+    py_version, py_internal, py_gauss = random.getstate()
     state = {
-        "fingerprint": s.fingerprint, "step": st.step,
+        "format": CHECKPOINT_FORMAT, "fingerprint": s.fingerprint, "step": st.step,
         "trainable": {n: p.detach().cpu() for n, p in model_parameters(s.built.model) if p.requires_grad},
         "optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+        "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_rng_state(),
+                "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                           "gauss": py_gauss},
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "mask": s.pre.generator.get_state()},
-        "best": {"value": st.best_value, "metrics": st.best_metrics, "state": st.best_state, "step": st.best_step,
-                 "bad_evals": st.bad_evals, "last_eval_step": st.last_eval_step},
-        "history": st.history, "elapsed_s": st.elapsed_s + (elapsed_s or 0.0),
+        "best_state": st.best_state,
+        "json": json.dumps({"best": {"value": st.best_value, "metrics": st.best_metrics, "step": st.best_step,
+                                     "bad_evals": st.bad_evals, "last_eval_step": st.last_eval_step},
+                            "history": st.history, "elapsed_s": st.elapsed_s + (elapsed_s or 0.0)},
+                           default=_json_default),
     }
     tmp = d / (CHECKPOINT_FILE + ".tmp")
     torch.save(state, tmp)
@@ -236,8 +265,14 @@ def load_checkpoint(s: Setup, st: State, checkpoint_dir) -> bool:
     path = Path(checkpoint_dir) / CHECKPOINT_FILE
     if not path.exists():
         return False
-    state = torch.load(path, map_location="cpu", weights_only=False)   # our own file: it holds RNG states
-    if state.get("fingerprint") != s.fingerprint:
+    try:
+        # weights_only: tensors, containers and plain values only; never arbitrary objects from a shared folder.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:   # an old-format (pickled numpy) or foreign file: refuse it, do not execute it
+        log.warning("checkpoint in %s cannot be loaded safely (%s); starting fresh", checkpoint_dir,
+                    str(e).splitlines()[0] if str(e) else type(e).__name__)
+        return False
+    if state.get("format") != CHECKPOINT_FORMAT or state.get("fingerprint") != s.fingerprint:
         log.warning("checkpoint in %s belongs to another config or dataset; starting fresh", checkpoint_dir)
         return False
     params = dict(model_parameters(s.built.model))
@@ -248,14 +283,17 @@ def load_checkpoint(s: Setup, st: State, checkpoint_dir) -> bool:
     s.scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
-    random.setstate(rng["python"])
+    _set_numpy_rng_state(rng["numpy"])
+    py = rng["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["internal"].tolist()), py["gauss"]))
     if rng.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     s.pre.generator.set_state(rng["mask"])
-    b = state["best"]
-    st.step, st.history, st.elapsed_s = state["step"], state["history"], state["elapsed_s"]
-    st.best_value, st.best_metrics, st.best_state, st.best_step = b["value"], b["metrics"], b["state"], b["step"]
+    rest = json.loads(state["json"])
+    b = rest["best"]
+    st.step, st.history, st.elapsed_s = state["step"], rest["history"], rest["elapsed_s"]
+    st.best_value, st.best_metrics, st.best_step = b["value"], b["metrics"], b["step"]
+    st.best_state = state["best_state"]
     st.bad_evals, st.last_eval_step = b["bad_evals"], b["last_eval_step"]
     return True
 

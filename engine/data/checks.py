@@ -30,20 +30,57 @@ def _short(s: str, n: int = 40) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
+# What a spreadsheet would evaluate after a leading + - or @ (a leading = always counts):
+_FUNCTION_CALL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*\s*\(")             # SUM(, HYPERLINK(, cmd.exe(
+_DDE = re.compile(r"^[A-Za-z0-9_.]+\s*\|")                                # cmd|' /C calc'!A0
+_CELL_REF = re.compile(r"\$?[A-Za-z]{1,3}\$?\d+(?::\$?[A-Za-z]{1,3}\$?\d+)?")  # A1, $B$2, A1:B3
+_EXPRESSION = re.compile(r"^[\s0-9.,$A-Za-z:()%+\-*/^&<>=]+$")
+_OPERATOR_BETWEEN = re.compile(r"[\w)%]\s*[-+*/^&<>=]\s*[\w($.]")
+_ADJACENT = re.compile(r"[\w).%]\s+[\w($]")     # two operands with no operator: text such as "+1 (555) 123-4567"
+
+
+def is_formula(value: str) -> bool:
+    """True for a cell a spreadsheet would run as a formula, not for customer text that merely starts with - + @.
+
+    "=…" always counts. After + - or @, only what would evaluate: a function call ("@SUM(A1)", "+HYPERLINK("),
+    a DDE call ("-cmd|' /C calc'!A0"), or an expression of numbers and cell references with an operator or a
+    reference ("+A1*2", "-2+3", "@A1"). "-20 charged twice", "+1 for the app", "@support help", "-5" and
+    "+44 20 7946 0958" are text. Leading spaces, tabs and line breaks are looked through, as spreadsheets do.
+    """
+    v = value.lstrip(" \t\r\n")
+    if not v or v[0] not in FORMULA_START:
+        return False
+    if v[0] == "=":
+        return len(v) > 1
+    if _NUMBER.fullmatch(v.strip()):
+        return False
+    rest = v.lstrip("+-@").lstrip()
+    if _FUNCTION_CALL.match(rest) or _DDE.match(rest):
+        return True
+    if not _EXPRESSION.match(rest):
+        return False
+    # Every letter must belong to a cell reference: words make it text ("+1 for the app").
+    without_refs = _CELL_REF.sub("0", rest)
+    if re.search(r"[A-Za-z]", without_refs) or _ADJACENT.search(rest):
+        return False
+    return bool(_CELL_REF.search(rest)) or bool(_OPERATOR_BETWEEN.search(rest))
+
+
 def formula_cells(rows: list[Row], columns: list[str]) -> list[str]:
-    """Cells a spreadsheet would execute (=, +, -, @ first), except plain numbers such as -5 or +3.2."""
+    """Cells a spreadsheet would execute as formulas (see is_formula)."""
     hits = []
     for r in rows:
         for c in columns:
             v = r.values.get(c, "")
-            if v[:1] in FORMULA_START and not _NUMBER.fullmatch(v.strip()):
+            if is_formula(v):
                 hits.append((r.line, c, v))
     if not hits:
         return []
     shown = "; ".join(f"row {ln} column {c} ({_short(v)!r})" for ln, c, v in hits[:MAX_SHOWN])
     more = f"; and {len(hits) - MAX_SHOWN} more" if len(hits) > MAX_SHOWN else ""
-    return [f"{len(hits)} cell{'s' if len(hits) != 1 else ''} start with = + - or @ and would run as spreadsheet "
-            f"formulas: {shown}{more}; remove the leading character or quote it (e.g. put ' in front)"]
+    return [f"{len(hits)} cell{'s' if len(hits) != 1 else ''} would run as spreadsheet formulas (they start with "
+            f"= or with + - @ followed by a formula): {shown}{more}; remove the leading character or quote it "
+            f"(e.g. put ' in front)"]
 
 
 def label_problems(items: list[Item]) -> list[str]:
@@ -87,36 +124,56 @@ def dup_key(text: str) -> str:
     return " ".join(text.split())
 
 
-def duplicate_groups(items: list[Item]) -> list[list[Item]]:
-    """Groups of rows whose texts are equal after collapsing whitespace (file order, first copy first)."""
-    groups: dict[str, list[Item]] = defaultdict(list)
+def duplicate_groups(items: list[Item], with_label: bool = False) -> list[list[Item]]:
+    """Groups of rows whose texts are equal after collapsing whitespace (file order, first copy first);
+    `with_label`: and whose labels are equal too."""
+    groups: dict[tuple, list[Item]] = defaultdict(list)
     for it in items:
         if it.text.strip():
-            groups[dup_key(it.text)].append(it)
+            groups[(dup_key(it.text), it.label if with_label else None)].append(it)
     return [g for g in groups.values() if len(g) > 1]
 
 
-def duplicate_message(groups: list[list[Item]]) -> str:
-    extra = sum(len(g) - 1 for g in groups)
+def conflict_message(conflicts: list[list[Item]]) -> str:
+    """The one duplicate problem that refuses a file: the same text given different labels."""
     shown = []
-    for g in groups[:2]:
-        labels = sorted({it.label for it in g})
-        conflict = f", with different labels {', '.join(labels)}" if len(labels) > 1 else ""
-        shown.append(f"{_short(g[0].text)!r} on rows {', '.join(str(it.line) for it in g[:MAX_SHOWN])}{conflict}")
-    more = f"; and {len(groups) - 2} more texts" if len(groups) > 2 else ""
-    return (f"{extra} duplicate row{'s' if extra != 1 else ''} ({len(groups)} text{'s' if len(groups) != 1 else ''} "
-            f"appear more than once): {'; '.join(shown)}{more}; delete the copies, or pass dedupe=True "
-            f"(in Slack: dedupe=yes) to keep only the first copy")
+    for g in conflicts[:3]:
+        rows = ", ".join(f"{it.line} ({it.label})" for it in g[:MAX_SHOWN])
+        shown.append(f"{_short(g[0].text)!r} on rows {rows}")
+    more = f"; and {len(conflicts) - 3} more texts" if len(conflicts) > 3 else ""
+    n = len(conflicts)
+    return (f"{n} text{'s are' if n != 1 else ' is'} given different labels: {'; '.join(shown)}{more}; give each "
+            f"text one label (relabel or delete the copies), or pass dedupe=True (in Slack: dedupe=yes) to keep the "
+            f"first copy's label")
 
 
-def drop_duplicates(items: list[Item], groups: list[list[Item]]) -> tuple[list[Item], str]:
+def drop_duplicates(items: list[Item], groups: list[list[Item]], what: str = "duplicate") -> tuple[list[Item], str]:
+    """Keep the first copy of each group; the warning names the rows dropped and the rows kept."""
     drop = {id(it) for g in groups for it in g[1:]}
     kept = [it for it in items if id(it) not in drop]
-    conflicts = sum(1 for g in groups if len({it.label for it in g}) > 1)
-    note = (f"; {conflicts} of them had a different label than the first copy, whose label was kept"
-            if conflicts else "")
+    conflicts = [g for g in groups if len({it.label for it in g}) > 1]
+    note = ""
+    if conflicts:
+        rows = ", ".join(str(g[0].line) for g in conflicts[:MAX_SHOWN])
+        note = (f"; {len(conflicts)} of them had copies with a different label, and the first copy's label was "
+                f"kept (rows {rows}{' …' if len(conflicts) > MAX_SHOWN else ''})")
     lines = sorted(it.line for g in groups for it in g[1:])
-    return kept, f"dropped {len(drop)} duplicate row{'s' if len(drop) != 1 else ''} ({show_rows(lines)}){note}"
+    firsts = sorted(g[0].line for g in groups)
+    n = len(drop)
+    return kept, (f"dropped {n} {what} row{'s' if n != 1 else ''} ({show_rows(lines)}), keeping the first copy of "
+                  f"each ({show_rows(firsts)}){note}")
+
+
+def repeated_rows_warning(groups: list[list[Item]]) -> str:
+    """Tabular: identical feature rows are observations (two customers with the same profile), not mistakes."""
+    extra = sum(len(g) - 1 for g in groups)
+    mixed = sum(1 for g in groups if len({it.label for it in g}) > 1)
+    shown = "; ".join(f"rows {', '.join(str(it.line) for it in g[:MAX_SHOWN])}" for g in groups[:3])
+    more = f"; and {len(groups) - 3} more groups" if len(groups) > 3 else ""
+    outcomes = f", {mixed} of them with different outcomes" if mixed else ""
+    return (f"{extra + len(groups)} rows repeat another row's values exactly ({len(groups)} group"
+            f"{'s' if len(groups) != 1 else ''}{outcomes}: {shown}{more}); kept as observations, and each group "
+            f"stays on one side of the train/validation split")
 
 
 def overlap_problem(train: list[Item], val: list[Item], split_column: str) -> list[str]:

@@ -9,8 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 from engine.data import answers as answers_mod
-from engine.data.checks import (Item, drop_duplicates, duplicate_groups, duplicate_message, formula_cells,
-                                label_problems, overlap_problem, text_problems)
+from engine.data.checks import (Item, conflict_message, drop_duplicates, duplicate_groups, formula_cells,
+                                label_problems, overlap_problem, repeated_rows_warning, text_problems)
 from engine.data.columns import LABEL_NAMES, Columns, find_column, resolve_columns
 from engine.data.pii import PiiReport, redact as redact_text
 from engine.data.reader import Table, read_table, show_rows
@@ -38,23 +38,73 @@ def _check_args(val_fraction: float, max_chars: int) -> None:
         raise ConfigError("max_chars", max_chars, "a positive whole number of characters, e.g. 2000")
 
 
-def _items(table: Table, cols: Columns, *, redact: bool, pii: PiiReport) -> list[Item]:
-    """Rows → Items: text (tabular rows serialized), stripped label, split value; PII scanned (and redacted)."""
+def scan_table(table: Table, pii: PiiReport, *, redact: bool, skip: tuple = (), keep: str | None = None) -> None:
+    """Scan every cell of every column (except `skip`) for PII into `pii`; with `redact`, replace the values in
+    place, so everything built from the table afterwards (texts, features, answers) holds tokens. The label
+    column is scanned but never rewritten: see label_pii_problem."""
+    for c in table.columns:
+        if c in skip:
+            continue
+        for r in table.rows:
+            v = r.values.get(c, "")
+            matches = pii.scan(v, r.line, c) if v else []
+            if matches and redact and c != keep:
+                r.values[c] = redact_text(v, matches)
+
+
+def label_pii_problem(pii: PiiReport, label_column: str | None) -> list[str]:
+    """With redaction on, PII in the label column refuses the file: labels are class names, and replacing them
+    with tokens would merge classes."""
+    found = pii.by_column.get(label_column or "", {})
+    if not found:
+        return []
+    rows = sorted({e["row"] for e in pii.examples if e["column"] == label_column})
+    what = ", ".join(f"{k} ×{n}" for k, n in found.items())
+    return [f"the label column {label_column!r} holds personal data ({what}{'; ' + show_rows(rows) if rows else ''});"
+            f" labels are class names shown to everyone, so redaction cannot replace them: rename those labels"]
+
+
+def _items(table: Table, cols: Columns) -> list[Item]:
+    """Rows → Items: text (tabular rows serialized), stripped label, split value."""
     items = []
     for r in table.rows:
         label = r.values.get(cols.label, "").strip()
         split = r.values.get(cols.split, "").strip().lower() if cols.split else None
         if cols.kind == "text":
-            text = r.values.get(cols.text, "").strip()
-            matches = pii.scan(text, r.line, cols.text)
-            items.append(Item(r.line, redact_text(text, matches) if redact and matches else text, label, split))
+            items.append(Item(r.line, r.values.get(cols.text, "").strip(), label, split))
         else:
-            raw = {}
-            for c in cols.features:
-                v = r.values.get(c, "")
-                matches = pii.scan(v, r.line, c)
-                raw[c] = redact_text(v, matches) if redact and matches else v
+            raw = {c: r.values.get(c, "") for c in cols.features}
             items.append(Item(r.line, serialize_row(raw, cols.features), label, split, raw=raw))
+    return items
+
+
+def _dedupe(items: list[Item], *, kind: str, dedupe: bool, problems: list[str], warnings: list[str]) -> list[Item]:
+    """The duplicate policy.
+
+    Texts: a text repeated with the same label is dropped to its first copy, with a warning naming the rows (a
+    repeat teaches nothing and would sit on both sides of the split); a text given different labels refuses the
+    file, naming the rows, unless `dedupe=True`, which keeps the first copy's label (the old meaning of dedupe).
+    Tables: identical rows are observations, kept (with a warning); the split keeps each group on one side.
+    `dedupe=True` drops only exact repeats, same values and same label.
+    """
+    groups = duplicate_groups(items)
+    if not groups:
+        return items
+    if kind == "tabular":
+        if dedupe:
+            same = duplicate_groups(items, with_label=True)
+            items, note = drop_duplicates(items, same, what="repeated")
+            warnings.append(note)
+            groups = duplicate_groups(items)
+        if groups:
+            warnings.append(repeated_rows_warning(groups))
+        return items
+    conflicts = [g for g in groups if len({it.label for it in g}) > 1]
+    if conflicts and not dedupe:
+        problems.append(conflict_message(conflicts))
+        return items
+    items, note = drop_duplicates(items, groups)
+    warnings.append(note)
     return items
 
 
@@ -76,8 +126,10 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
                     redact=False, dedupe=False, max_chars=2000) -> PreparedDataset:
     """Read, validate, split and PII-scan a labeled file. Raises DatasetError with one message per problem.
 
-    `redact=True` replaces PII in the texts (and later in the stored copy) with [CARD], [IBAN], [EMAIL], [PHONE].
-    `dedupe=True` drops later copies of a duplicate text (with a warning) instead of refusing the file.
+    `redact=True` replaces PII in every column (texts, features, other columns, answers; later the stored copy)
+    with [CARD], [IBAN], [EMAIL], [PHONE]; the report `pii` counts per kind and per column either way.
+    Duplicates (see `_dedupe`): repeated texts are dropped to their first copy with a warning; a text given
+    different labels is refused unless `dedupe=True` (keep the first copy's label); identical table rows are kept.
     """
     _check_args(val_fraction, max_chars)
     path = Path(path)
@@ -91,16 +143,16 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     if cols.problems:                     # without columns the row checks cannot run
         raise DatasetError(cols.problems + problems, source=src)
 
+    # Every column is scanned (and, with redact, rewritten), not only the ones the model reads: the registered
+    # copy keeps all columns, so a customer_email or note column must not stay in clear.
     pii = PiiReport()
-    items = _items(table, cols, redact=redact, pii=pii)
+    scan_table(table, pii, redact=redact, skip=tuple(c for c in (cols.split,) if c), keep=cols.label)
+    if redact:
+        problems += label_pii_problem(pii, cols.label)
+    items = _items(table, cols)
     problems += text_problems(items, max_chars=max_chars, kind=cols.kind)
 
-    groups = duplicate_groups(items)
-    if groups and dedupe:
-        items, note = drop_duplicates(items, groups)
-        warnings.append(note)
-    elif groups:
-        problems.append(duplicate_message(groups))
+    items = _dedupe(items, kind=cols.kind, dedupe=dedupe, problems=problems, warnings=warnings)
     problems += label_problems(items)
     if cols.split:
         problems += _split_column_problems(items, cols.split)
@@ -113,6 +165,12 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     if answers_path is not None:
         file_answers, more = answers_mod.from_file(answers_path, cols.label)
         ans_problems += more
+    if file_answers:                      # the answers file is stored too (answers.json)
+        where = f"{Path(answers_path).name}:answer"
+        for lab in list(file_answers):
+            matches = pii.scan(file_answers[lab], None, where)
+            if matches and redact:
+                file_answers[lab] = redact_text(file_answers[lab], matches)
     answers, merge_problems, merge_warnings = answers_mod.merge(col_answers, file_answers, labels)
     problems += ans_problems + merge_problems
     warnings += merge_warnings
@@ -120,7 +178,11 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     if cols.split and not problems:
         train = [it for it in items if it.split == "train"]
         val = [it for it in items if it.split == "validation"]
-        problems += overlap_problem(train, val, cols.split)
+        overlap = overlap_problem(train, val, cols.split)
+        if cols.kind == "tabular":       # identical rows are observations; the user chose where they go
+            warnings += overlap
+        else:
+            problems += overlap
         only_val = sorted({it.label for it in val} - {it.label for it in train})
         if only_val:
             problems.append(f"labels with rows only in validation: {', '.join(only_val[:10])}; give each label at "
@@ -179,7 +241,9 @@ def read_labeled_file(path, like: PreparedDataset) -> list[Example]:
     if cols.problems:
         raise DatasetError(cols.problems + problems, source=src)
 
-    items = _items(table, cols, redact=like.redacted, pii=PiiReport())
+    if like.redacted:                     # evaluate on text written the way the model was trained on
+        scan_table(table, PiiReport(), redact=True, skip=(cols.label,))
+    items = _items(table, cols)
     if like.kind == "tabular":      # serialize under the dataset's own column names
         for it in items:
             it.raw = {name: it.raw[c] for name, c in zip(like.feature_columns, cols.features)}

@@ -1,7 +1,9 @@
 """Seeded, stratified train/validation split that never puts the same text on both sides.
 
 Rows are first grouped by their text compared case-insensitively after collapsing whitespace; a group moves as a
-whole, so "Card lost" and "card  lost" always land in the same split. Groups are split with scikit-learn's
+whole, so "Card lost" and "card  lost" always land in the same split. For tables the text is the serialized row,
+so identical feature rows (kept as observations, even with different outcomes) form one group and never sit on
+both sides: a group-aware stratified split (the group is stratified by its first row's label). Groups are split with scikit-learn's
 `train_test_split(..., stratify=labels)`.
 
 Small classes: a class with a single group cannot be stratified, so it goes to train whole (it must be learnable).

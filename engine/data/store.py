@@ -101,18 +101,20 @@ def _read_examples(path: Path) -> tuple[list[Example], list[dict]]:
 
 
 def _write_redacted(prepared: PreparedDataset, source: Path, dest: Path) -> None:
-    """The registered copy with PII replaced in the scanned columns (the text, or every tabular feature)."""
+    """The registered copy rewritten from the source with PII replaced in every column, not only the ones the
+    model reads (a customer_email or note column would otherwise be stored in clear). All columns are kept, so
+    the copy still has the file's shape. The label column is left as it is: prepare_dataset refuses a redacted
+    dataset whose labels hold PII. Typed JSONL/Parquet values stay typed unless they held PII."""
     table = read_table(source)
-    scanned = [prepared.text_column] if prepared.kind == "text" else list(prepared.feature_columns)
+    keep = {prepared.label_column, prepared.split_column}
     if table.format in ("csv", "tsv"):
         with open(dest, "w", encoding="utf-8", newline="") as f:
             w = csv.writer(f, delimiter=table.delimiter, lineterminator="\n")
             w.writerow(table.columns)
             for r in table.rows:
-                w.writerow([redact_text(r.values[c]) if c in scanned else r.values[c] for c in table.columns])
+                w.writerow([r.values[c] if c in keep else redact_text(r.values[c]) for c in table.columns])
         return
-    records = [{k: (redact_text(v) if k in scanned and isinstance(v, str) else v) for k, v in rec.items()}
-               for rec in table.records or []]
+    records = [{k: (v if k in keep else _redact_value(v)) for k, v in rec.items()} for rec in table.records or []]
     if table.format == "jsonl":
         with open(dest, "w", encoding="utf-8") as f:
             for rec in records:
@@ -120,5 +122,27 @@ def _write_redacted(prepared: PreparedDataset, source: Path, dest: Path) -> None
     else:
         pq = pyarrow_or_error()
         import pyarrow as pa
+        # A Parquet column has one type: where a typed value became redacted text, the whole column becomes text.
+        mixed = {k for old, new in zip(table.records or [], records) for k in new
+                 if isinstance(new[k], str) and not isinstance(old.get(k), str)}
+        if mixed:
+            records = [{k: (_as_text(v) if k in mixed else v) for k, v in rec.items()} for rec in records]
         pq.write_table(pa.Table.from_pylist(records), dest)
 
+
+def _as_text(v):
+    if v is None or isinstance(v, str):
+        return v
+    return str(v) if isinstance(v, (int, float, bool)) else json.dumps(v, ensure_ascii=False)
+
+
+def _redact_value(v):
+    """A JSON/Parquet value with PII replaced: strings in place; a number or nested value that holds PII (a card
+    number stored as an integer, an e-mail inside a list) becomes its redacted text."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, str):
+        return redact_text(v)
+    text = str(v) if isinstance(v, (int, float)) else json.dumps(v, ensure_ascii=False)
+    redacted = redact_text(text)
+    return v if redacted == text else redacted

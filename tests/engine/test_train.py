@@ -71,12 +71,29 @@ def test_cancel_then_resume_completes_like_uninterrupted(tiny_bert, tmp_path):
     assert (first.status, first.reason) == ("cancelled", "cancelled by U1")
     assert not (tmp_path / "out").exists()           # nothing written to out_dir
     assert (tmp_path / "ckpt" / "state.pt").exists()
+    # Tensors and plain values only: loadable without unpickling arbitrary objects.
+    state = torch.load(tmp_path / "ckpt" / "state.pt", map_location="cpu", weights_only=True)
+    assert state["step"] == 5
     events = []
     second = train(cfg, data, tmp_path / "out", checkpoint_dir=tmp_path / "ckpt", on_progress=events.append)
     assert second.status == "succeeded", second.error
     assert events[0].message.startswith("resumed at step 5")
     assert second.steps == 10 and _losses(second) == _losses(whole)
     assert second.metrics == whole.metrics
+
+
+class _Boom:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_checkpoint_with_arbitrary_objects_is_refused_not_unpickled(tiny_bert, tmp_path, caplog):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    torch.save({"fingerprint": "x", "evil": _Boom()}, ckpt / "state.pt")
+    res = train(config(tiny_bert, method="full", epochs=1), dataset(), tmp_path / "out", checkpoint_dir=ckpt)
+    assert res.status == "succeeded" and res.steps > 0
+    assert "cannot be loaded safely" in caplog.text
 
 
 def test_early_stop_keeps_best(tiny_bert, tmp_path):
