@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--label-column")
     a.add_argument("--answers", help="a second file with label,answer columns")
     a.add_argument("--redact", action="store_true", help="replace PII (cards, IBANs, e-mails, phones) before storing")
-    a.add_argument("--dedupe", action="store_true", help="drop repeated texts instead of refusing the file")
+    a.add_argument("--dedupe", action="store_true", help="when one text is given different labels, keep the first copy's label instead of refusing the file (repeated texts with the same label are always dropped, with a warning)")
     a.add_argument("--val-fraction", type=float, default=0.2)
     a.add_argument("--seed", type=int, default=42)
     a.set_defaults(fn=cmd_dataset_add)
