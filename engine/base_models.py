@@ -82,7 +82,10 @@ def load_encoder(path: str, want_head: bool, meta: bool = False):
                 if family == "embedding":
                     return drop_pooler(model), None, family
                 saved = checkpoint_keys(path)
-                info = {"missing_keys": [k for k in model.state_dict() if saved is not None and k not in saved]}
+                head_keys = [k for k in model.state_dict() if not k.startswith(model.base_model_prefix + ".")]
+                # tied weights (the decoder = the input embeddings) are not stored: missing means none stored
+                info = {"missing_keys": head_keys if saved is not None and not any(k in saved for k in head_keys)
+                        else []}
                 lm = model
             elif family == "embedding":
                 return drop_pooler(AutoModel.from_pretrained(path, dtype=torch.float32)), None, family

@@ -231,6 +231,14 @@ class TrainConfig:
             return self.head_init
         return "probe" if train_examples <= PROBE_MAX_PER_LABEL * max(num_labels, 1) else "random"
 
+    def frozen_description(self) -> str:
+        """What receives no update, in words (plans, model cards)."""
+        if self.method == "lora":
+            layers = FreezeSpec(layers=self.freeze.layers).describe()
+            extra = f"; layers {layers} have no adapters" if self.freeze.layers else ""
+            return "all base weights (LoRA adapters + head train)" + extra
+        return self.freeze.describe()
+
     # ---- records ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready record with user-facing key names (alpha, freeze as text)."""

@@ -104,10 +104,5 @@ def trainable_parameter_names(model: nn.Module) -> set[str]:
 
 
 def describe(config: TrainConfig) -> str:
-    """Frozen parts in words, for plans and model cards."""
-    if config.method == "lora":
-        from engine.config import FreezeSpec
-        layers = FreezeSpec(layers=config.freeze.layers).describe()
-        extra = f"; layers {layers} have no adapters" if config.freeze.layers else ""
-        return "all base weights (LoRA adapters + head train)" + extra
-    return config.freeze.describe()
+    """Frozen parts in words, for plans and model cards (TrainConfig.frozen_description: no torch needed)."""
+    return config.frozen_description()

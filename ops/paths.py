@@ -45,6 +45,11 @@ def has_checkpoint(home, run_id: int) -> bool:
     return d.is_dir() and any(d.iterdir())
 
 
+def preview_cache(home) -> Path:
+    """Parameter counts of model shapes already previewed (engine/preview.py structure_key → counts)."""
+    return home_dir(home) / "cache" / "preview.json"
+
+
 def logs_dir(home) -> Path:
     return home_dir(home) / "logs"
 

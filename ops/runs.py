@@ -7,6 +7,8 @@ ops/execution.py (the job runner's side).
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 
 from engine.config import TrainConfig
@@ -18,6 +20,7 @@ from storage.errors import Conflict
 from ops import access
 from ops import datasets as datasets_ops
 from ops.access import Actor
+from ops.paths import preview_cache
 
 
 def _as_dict(obj) -> dict:
@@ -39,18 +42,45 @@ def resolve(home, dataset: str, request: TrainConfig) -> TrainConfig:
 
 def preview(home, dataset: str, config: TrainConfig, *, timed: bool = False) -> dict:
     """What would train — trainable parameters, frozen layers, α and its L_pre kind, rough time — without loading
-    the model (engine/preview.py); the time comes from the last finished run of this base and method when any."""
-    from engine.train import plan as engine_plan
+    the model (engine/preview.py). Counts of a model shape seen before come from a small cache in FTBOT_HOME (no
+    torch import at all); the time comes from the last finished run of this base and method when any."""
+    from engine import preview as engine_preview
 
     data = datasets_ops.load(home, dataset)
     with connect(home) as db:
         speed = table.last_speed(db, config.base, config.method, config.device if config.device != "auto" else None)
-    return {**_as_dict(engine_plan(config, data, timed=timed, examples_per_s=speed)), "config": config.to_dict()}
+    key = engine_preview.structure_key(config, data)
+    cache = _read_cache(home)
+    plan = engine_preview.preview(config, data, examples_per_s=speed, timed=timed, structure=cache.get(key))
+    if key not in cache and not timed:
+        _write_cache(home, {**cache, key: engine_preview.structure_of(plan)})
+    return {**_as_dict(plan), "config": config.to_dict()}
+
+
+def _read_cache(home) -> dict:
+    try:
+        return json.loads(preview_cache(home).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(home, cache: dict) -> None:
+    """Atomic replace; a lost race only costs the next preview a meta build."""
+    path = preview_cache(home)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(dict(list(cache.items())[-500:])))
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def submit(home, dataset: str, request: TrainConfig, *, actor: Actor | str, origin: dict | None = None,
            with_plan: bool = True, timed: bool = False) -> dict:
     """Resolve the request, preview it, queue the run. Returns the run row with `plan` and `queue_position`."""
+    if not isinstance(request, TrainConfig):
+        raise TypeError("runs take a TrainConfig: parse the user's keys with TrainConfig.parse at the edge")
     with access.acting(home, actor, "train", None, dataset=dataset, options=request.given()) as note:
         config = resolve(home, dataset, request)
         the_plan = preview(home, dataset, config, timed=timed) if with_plan else {}
