@@ -24,8 +24,8 @@ MAX_BODY_BYTES = 1 << 20
 
 def _plain(start_response, status: str, text: str):
     body = text.encode()
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
-                            ("Connection", "close")])
+    # wsgiref speaks HTTP/1.0 and closes the connection after this answer, so an unread body goes nowhere
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
     return [body]
 
 
