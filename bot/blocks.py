@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from ops.privacy import scrub_paths
+
 MAX_TEXT = 2900  # a section's text field allows 3000 characters
 
 
@@ -133,7 +135,7 @@ def status_message(run: dict, latest_eval: dict | None = None) -> tuple[str, lis
     if state == "succeeded":
         lines.append(f"accuracy {pct(run.get('accuracy'))} · macro-F1 {pct(run.get('macro_f1'))}")
     if state in ("failed", "cancelled"):
-        lines.append(f"_{esc(run.get('error') or run.get('reason') or state)}_")
+        lines.append(f"_{esc(scrub_paths(run.get('error') or run.get('reason') or state))}_")
     text = "\n".join(lines)
     return f"run #{run['id']} {state}", [section(text), context("Milestones and charts are in the thread.")]
 
@@ -143,7 +145,7 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
     rid = run["id"]
     if run["status"] != "succeeded":
         who = f"<@{run['requester']}> " if run.get("requester") else ""
-        why = run.get("error") or run.get("reason") or run["status"]
+        why = scrub_paths(run.get("error") or run.get("reason") or run["status"])   # posted for the whole channel
         text = f"{who}:x: run #{rid} ({esc(run['dataset'])}) {run['status']}: {esc(why)}"
         if run["status"] == "cancelled":
             text = f"{who}:no_entry_sign: run #{rid} ({esc(run['dataset'])}) was cancelled: {esc(why)}"
@@ -254,7 +256,7 @@ def pii_text(pii, redacted=False) -> str:
     if not counts or not any(counts.values()):
         return "none found"
     found = ", ".join(f"{k} ×{v}" for k, v in counts.items() if v)
-    return f":warning: {found}" + (" (redacted)" if redacted else " — not redacted; re-register with redaction if needed")
+    return f":warning: {found}" + (" (redacted)" if redacted else " — not redacted; re-register with `redact=yes` if needed")
 
 
 def compare_blocks(c: dict) -> tuple[str, list[dict]]:

@@ -62,7 +62,7 @@ def cmd_dataset_show(args) -> int:
 
 def cmd_dataset_export(args) -> int:
     from ops import datasets
-    n = datasets.export_feedback(_home(args), args.name, args.out)
+    n = datasets.export_feedback(_home(args), args.name, args.out, actor=_actor())
     _emit(args, {"dataset": args.name, "rows": n, "path": str(args.out)},
           f"wrote {n} training rows from feedback to {args.out}")
     return 0
@@ -203,6 +203,16 @@ def cmd_schedule(args) -> int:
     return 0
 
 
+def cmd_prune(args) -> int:
+    from ops import retention
+    res = retention.prune(_home(args), actor=_actor())
+    keep = lambda d: "forever" if d is None else f"{d:g} days"  # noqa: E731
+    _emit(args, res, f"pruned {res['questions']} questions, {res['feedback']} feedback votes, {res['deliveries']} "
+                     f"delivery records, {res['events']} run events (kept {keep(res['retention_days'])}) and "
+                     f"{res['audit']} audit entries (kept {keep(res['audit_retention_days'])})")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from bot.demo import run_demo
     res = run_demo(_home(args), quick=args.quick, out=None if args.json else print)
@@ -310,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     sr = ssub.add_parser("remove", parents=[common])
     sr.add_argument("id")
     sc.set_defaults(fn=cmd_schedule)
+    pr = sub.add_parser("prune", help="delete questions, feedback, delivery records and run events past "
+                                      "FTBOT_RETENTION_DAYS, audit entries past FTBOT_AUDIT_RETENTION_DAYS (admins)",
+                        parents=[common])
+    pr.set_defaults(fn=cmd_prune)
     return p
 
 

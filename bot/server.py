@@ -34,7 +34,10 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
-def wsgi_app(slack_handler: SlackRequestHandler):
+def wsgi_app(slack_handler: SlackRequestHandler, guard=None):
+    """`guard` (bot/http_guard.py) wraps the Slack handler: body cap before reading, replay protection."""
+    events = guard(slack_handler) if guard else slack_handler
+
     def app(environ, start_response):
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz" and method in ("GET", "HEAD"):
@@ -42,7 +45,7 @@ def wsgi_app(slack_handler: SlackRequestHandler):
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path == "/slack/events" and method == "POST":
-            return slack_handler(environ, start_response)
+            return events(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"Not Found"]
     return app
@@ -92,7 +95,9 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     app, deps = build_app(settings, deps)
     note = Notifier(settings, poll_s=notify_poll_s).start() if notifier else None
     deps.notifier = note
-    server = make_server(host, port, wsgi_app(SlackRequestHandler(app)), server_class=ThreadingWSGIServer,
+    from bot.http_guard import SlackRequestGuard
+    guard = lambda h: SlackRequestGuard(h, settings.signing_secret, deps.ops.first_delivery)  # noqa: E731
+    server = make_server(host, port, wsgi_app(SlackRequestHandler(app), guard), server_class=ThreadingWSGIServer,
                          handler_class=_QuietHandler)
     running = Running(server=server, deps=deps, notifier=note)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)

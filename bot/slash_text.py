@@ -21,8 +21,9 @@ MAX_QUESTION = 2000
 SUBCOMMANDS = {
     "help": "help",
     "datasets": "show the registered datasets",
-    "dataset add NAME [PATH]": "register a data file (admins); PATH is inside the server's data folder, or share "
-                               "the file in a message that mentions the bot with `dataset add NAME`",
+    "dataset add NAME [PATH] [key=value…]": "register a data file (admins); PATH is inside the server's data folder, "
+                                            "or share the file in a message that mentions the bot with `dataset add "
+                                            "NAME`; keys: redact=yes dedupe=yes text=COLUMN label=COLUMN",
     "dataset show NAME": "rows, labels, split, PII findings and answer feedback of a dataset",
     "train DATASET key=value…": "fine-tune a model (admins); no arguments opens a form",
     "runs": "recent runs",
@@ -115,8 +116,10 @@ def parse(text: str | None) -> Command:
         if sub == "show":
             _count("dataset show NAME", words, 1, 1)
             return Command("dataset.show", args=words, raw=raw)
-        _count("dataset add NAME [PATH]", words, 1, 2)
-        return Command("dataset.add", args=words, raw=raw)
+        from bot.dataset_options import split_options
+        words, opts = split_options(words)
+        _count("dataset add NAME [PATH] [redact=yes dedupe=yes text=COL label=COL]", words, 1, 2)
+        return Command("dataset.add", args=words, options=opts, raw=raw)
     if verb in ("status", "cancel", "deploy"):
         _count(f"{verb} RUN", words, 1, 1)
         return Command(verb, args=[str(run_id(words[0]))], raw=raw)

@@ -329,6 +329,10 @@ class Worker:
         removed = retention.clean(self.home)
         if removed["removed"]:
             log.info("retention: removed %d leftover folder(s)", len(removed["removed"]))
+        from ops import retention as data_retention
+        pruned = data_retention.scheduled(self.home)
+        if any(pruned.values()):
+            log.info("retention: pruned %s", ", ".join(f"{n} {k}" for k, n in pruned.items() if n))
 
     def _start_scheduler(self) -> None:
         if self.schedules and self._scheduler is None:

@@ -1,7 +1,6 @@
 """Register, list and show datasets: the engine checks the data, storage records it, nothing is stored half-way."""
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 from pathlib import Path
@@ -28,7 +27,7 @@ def check_name(name: str) -> str:
 
 def register(home, name: str, path, *, actor: Actor | str, text_column: str | None = None,
              label_column: str | None = None, answers_path=None, redact: bool = False, dedupe: bool = False,
-             val_fraction: float = 0.2, seed: int = 42, source: str | None = None) -> dict:
+             val_fraction: float = 0.2, seed: int = 42, source: str | None = None, channel: str | None = None) -> dict:
     """Validate, split and copy a data file into FTBOT_HOME, then record it. Returns the row plus the PII
     report and warnings. On any failure nothing is left behind (no folder, no row)."""
     from engine.data import prepare_dataset, save_dataset
@@ -56,6 +55,8 @@ def register(home, name: str, path, *, actor: Actor | str, text_column: str | No
                     "label_counts": prepared.label_counts, "split": prepared.split, "pii": prepared.pii,
                     "redacted": int(prepared.redacted), "answers": len(prepared.answers), "path": str(dest),
                     "created_by": access.as_actor(actor).id,
+                    # where it was registered: a non-admin there may see it (ops/visibility.py)
+                    "channel": channel or access.as_actor(actor).channel,
                 })
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)  # the row failed: do not leave an orphan copy
@@ -92,16 +93,23 @@ def load(home, name: str):
     return load_dataset(Path(row["path"]))
 
 
-def export_feedback(home, name: str, out_path) -> int:
-    """Write feedback on answers as new `text,label` training rows. Returns the row count."""
-    with connect(home) as db:
-        table.get(db, name)
-        rows = questions.feedback_rows(db, name)
-    out = Path(out_path)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["text", "label"])
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(out)
-    return len(rows)
+def export_feedback(home, name: str, out_path, *, actor: Actor | str = "system:export") -> int:
+    """Write feedback on answers as candidate `text,label,up,down` training rows: one row per question with its
+    vote counts (👍 keeps the predicted intent, 👎 with a correction uses the correction; a question with neither
+    has no label and is left out). Texts are redacted again (rows stored before redaction existed) and every cell
+    is spreadsheet-safe (ops/privacy.py). An admin action, audited. Returns the row count."""
+    from ops import privacy
+
+    with access.acting(home, actor, "dataset.export", name) as note:
+        with connect(home) as db:
+            table.get(db, name)
+            voted = questions.feedback_by_question(db, name)
+        rows = []
+        for q in voted:
+            label = q["intent"] if q["up"] and q["up"] >= q["down"] else q["correction"]
+            if label:
+                text, _ = privacy.redact_question(q["text"], privacy.ALL_KINDS)
+                rows.append({"text": text, "label": label, "up": q["up"], "down": q["down"]})
+        n = privacy.write_csv(out_path, ["text", "label", "up", "down"], rows)
+        note.update(rows=n)
+    return n

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.config import TrainConfig
 
-from ops import access, datasets, deliveries, deployments, questions, runs, schedules
+from ops import access, datasets, deliveries, deployments, questions, runs, schedules, visibility
 from ops.access import Actor
 
 
@@ -22,14 +22,15 @@ class Operations:
         access.require(self.home, actor, action, target, **detail)
 
     # ---- datasets -------------------------------------------------------------------------------------------
-    def list_datasets(self) -> list[dict]:
-        return datasets.list_all(self.home)
+    # Reads take the viewer: a Slack non-admin sees only their channel's work (ops/visibility.py).
+    def list_datasets(self, actor: Actor | None = None) -> list[dict]:
+        return visibility.list_datasets(self.home, actor)
 
     def dataset_exists(self, name: str) -> bool:
         return any(d["name"] == name for d in datasets.list_all(self.home))
 
-    def show_dataset(self, name: str) -> dict:
-        return datasets.show(self.home, name)
+    def show_dataset(self, name: str, actor: Actor | None = None) -> dict:
+        return visibility.show_dataset(self.home, actor, name)
 
     def register_dataset(self, name: str, path, *, actor: Actor, source: str | None = None, **options) -> dict:
         return datasets.register(self.home, name, path, actor=actor, source=source, **options)
@@ -38,11 +39,11 @@ class Operations:
     def submit(self, dataset: str, request: TrainConfig, *, actor: Actor, origin: dict | None = None) -> dict:
         return runs.submit(self.home, dataset, request, actor=actor, origin=origin)
 
-    def list_runs(self, limit: int = 15) -> list[dict]:
-        return runs.list_recent(self.home, limit=limit)
+    def list_runs(self, limit: int = 15, actor: Actor | None = None) -> list[dict]:
+        return visibility.list_runs(self.home, actor, limit=limit)
 
-    def status(self, run_id: int) -> dict:
-        return runs.status(self.home, run_id)
+    def status(self, run_id: int, actor: Actor | None = None) -> dict:
+        return visibility.status(self.home, actor, run_id)
 
     def cancel(self, run_id: int, *, actor: Actor) -> dict:
         return runs.cancel(self.home, run_id, actor=actor)
@@ -50,15 +51,15 @@ class Operations:
     def evaluate(self, run_id: int, *, dataset: str | None = None, actor: Actor) -> dict:
         return runs.evaluate(self.home, run_id, dataset=dataset, actor=actor)
 
-    def compare(self, a: int, b: int) -> dict:
-        return runs.compare(self.home, a, b)
+    def compare(self, a: int, b: int, actor: Actor | None = None) -> dict:
+        return visibility.compare(self.home, actor, a, b)
 
     # ---- deployments and questions --------------------------------------------------------------------------
     def deploy(self, run_id: int, *, scope: str, actor: Actor) -> dict:
         return deployments.deploy(self.home, run_id, scope=scope, actor=actor)
 
-    def deployments(self) -> list[dict]:
-        return deployments.list_active(self.home)
+    def deployments(self, actor: Actor | None = None) -> list[dict]:
+        return visibility.deployments(self.home, actor)
 
     def ask(self, question: str, *, scope: str | None = None, run_id: int | None = None, actor: Actor,
             channel: str | None = None, ts: str | None = None, thread_ts: str | None = None) -> dict:
@@ -86,3 +87,8 @@ class Operations:
 
     def remove_schedule(self, schedule_id: str, *, actor: Actor) -> dict:
         return schedules.remove_schedule(self.home, schedule_id, actor)
+
+    # ---- data protection ------------------------------------------------------------------------------------
+    def prune(self, *, actor: Actor) -> dict:
+        from ops import retention
+        return retention.prune(self.home, actor=actor)

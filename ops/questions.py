@@ -7,14 +7,16 @@ from engine.errors import NotFound
 from storage import connect, questions
 from storage import slack_messages
 
-from ops import access
+from ops import access, privacy
 from ops.access import Actor
 from ops.deployments import DEFAULT_SCOPE, resolve_run
 
 
 def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Actor | str = "cli",
         channel: str | None = None, ts: str | None = None, thread_ts: str | None = None) -> dict:
-    """Answer text for the predicted intent, intent, confidence, top 3, fallback flag; the question is recorded."""
+    """Answer text for the predicted intent, intent, confidence, top 3, fallback flag; the question is recorded
+    redacted (ops/privacy.py: card numbers always, other PII by FTBOT_REDACT_QUESTIONS). The model reads the
+    original; `question` in the result is the redacted copy, the only one an edge may echo back."""
     from engine.inference import get_predictor
 
     question = (question or "").strip()
@@ -24,13 +26,14 @@ def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Ac
     t0 = time.perf_counter()
     ans = get_predictor(run["artifact_path"]).answer(question)
     latency_ms = (time.perf_counter() - t0) * 1000
+    stored, redacted = privacy.redact_question(question)
     top = [[str(label), float(p)] for label, p in ans.top]
     with connect(home) as db:
         qid = questions.add(db, scope=scope or DEFAULT_SCOPE, run_id=run["id"], asked_by=access.as_actor(actor).id,
-                            channel=channel, ts=ts, thread_ts=thread_ts, question=question, answer=ans.answer,
+                            channel=channel, ts=ts, thread_ts=thread_ts, question=stored, answer=ans.answer,
                             intent=ans.intent, confidence=float(ans.confidence), top=top, fallback=ans.fallback,
                             latency_ms=latency_ms)
-    return {"question_id": qid, "run_id": run["id"], "question": question, "answer": ans.answer, "intent": ans.intent,
+    return {"question_id": qid, "run_id": run["id"], "question": stored, "redacted": redacted, "answer": ans.answer, "intent": ans.intent,
             "confidence": float(ans.confidence), "top": top, "fallback": bool(ans.fallback),
             "latency_ms": round(latency_ms, 2)}
 

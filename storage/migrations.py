@@ -153,5 +153,22 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_privacy(db: Database) -> None:
+    """Data protection: the channel a dataset was registered from (what a non-admin there may see) and indexes
+    for retention's deletes by age."""
+    db.executescript(
+        """
+        ALTER TABLE datasets ADD COLUMN channel TEXT;   -- Slack channel it was registered from; NULL: CLI/system
+        CREATE INDEX IF NOT EXISTS questions_created ON questions(created_at);
+        CREATE INDEX IF NOT EXISTS feedback_created ON feedback(created_at);
+        CREATE INDEX IF NOT EXISTS feedback_question ON feedback(question_id);
+        CREATE INDEX IF NOT EXISTS seen_deliveries_at ON seen_deliveries(at);
+        CREATE INDEX IF NOT EXISTS run_events_at ON run_events(at);
+        CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

@@ -62,3 +62,15 @@ def feedback_rows(db: Database, dataset: str) -> list[dict]:
         if label:
             out.append({"text": r["text"], "label": label})
     return out
+
+
+def feedback_by_question(db: Database, dataset: str) -> list[dict]:
+    """One row per answered question with feedback, for runs trained on `dataset`: its text, predicted intent,
+    👍 and 👎 counts, and the correction most 👎 voters gave (ties: the earliest)."""
+    return [dict(r) for r in db.query(
+        "SELECT q.id AS question_id, q.question AS text, q.intent, SUM(f.value = 1) AS up, SUM(f.value = -1) AS down,"
+        " (SELECT f2.correct_label FROM feedback f2 WHERE f2.question_id = q.id AND f2.value = -1"
+        "   AND f2.correct_label IS NOT NULL AND f2.correct_label != ''"
+        "   GROUP BY f2.correct_label ORDER BY COUNT(*) DESC, MIN(f2.id) LIMIT 1) AS correction"
+        " FROM feedback f JOIN questions q ON q.id = f.question_id JOIN runs r ON r.id = q.run_id"
+        " WHERE r.dataset = ? GROUP BY q.id ORDER BY q.id", [dataset])]

@@ -58,7 +58,7 @@ class Deps:
                 return fn(*args, **kw)
             except (FtbotError, StorageError) as e:
                 if on_error:
-                    _safe(on_error, f":warning: {e}", self.settings)
+                    _safe(on_error, f":warning: {user_text(e)}", self.settings)
             except Exception as e:  # noqa: BLE001 — never let a bug kill the pool thread silently
                 ref = uuid.uuid4().hex[:8]
                 log.error("background task failed (ref %s): %s", ref,
@@ -82,6 +82,15 @@ class Deps:
             self.ops.require(actor, action, target, **detail)
         except FtbotError:
             pass   # the refusal is what we expect; require() has written its audit row
+
+
+def user_text(err) -> str:
+    """A domain error as Slack may show it: mrkdwn-escaped (a name such as `<!channel>` stays text) and without
+    server paths (ops/privacy.py)."""
+    from ops.privacy import scrub_paths
+
+    from bot.blocks import esc
+    return esc(scrub_paths(str(err)))
 
 
 def _safe(fn, msg, settings):

@@ -22,7 +22,7 @@ def register(app, deps: Deps) -> None:
         try:
             cmd = parse(command.get("text"))
         except (UsageError, ConfigError) as e:
-            ack(response_type="ephemeral", text=f":warning: {e}")
+            ack(response_type="ephemeral", text=f":warning: {blocks.esc(e)}")
             return
         if cmd.name == "help":
             ack(response_type="ephemeral", text=help_text())
@@ -58,16 +58,18 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
                                                              replace_original=False)
     n = cmd.name
     if n == "datasets":
-        say(*blocks.datasets_list(ops.list_datasets()))
+        say(*blocks.datasets_list(ops.list_datasets(actor=actor)))
     elif n == "dataset.show":
-        say(*blocks.dataset_detail(ops.show_dataset(cmd.args[0])))
+        say(*blocks.dataset_detail(ops.show_dataset(cmd.args[0], actor=actor)))
     elif n == "dataset.add":
         if len(cmd.args) < 2:
             say(f":paperclip: To add `{blocks.esc(cmd.args[0])}`, share the CSV/TSV/JSONL file in a message that "
-                f"mentions me with `dataset add {blocks.esc(cmd.args[0])}`, or give a PATH inside the server's data folder.")
+                f"mentions me with `dataset add {blocks.esc(cmd.args[0])}` (options: redact=yes dedupe=yes text=COL "
+                "label=COL), or give a PATH inside the server's data folder.")
             return
-        path = resolve_data_path(deps.settings.data_dir, cmd.args[1])
-        row = ops.register_dataset(cmd.args[0], path, actor=actor, source=f"slack-path:{cmd.args[1]}")
+        path = resolve_data_path(deps.settings.data_dir, cmd.args[1], max_bytes=deps.settings.max_upload_bytes)
+        row = ops.register_dataset(cmd.args[0], path, actor=actor, source=f"slack-path:{cmd.args[1]}",
+                                   **cmd.options)
         text, blks = blocks.dataset_detail(row)
         say(":white_check_mark: registered " + text, blks, "in_channel")
     elif n == "train":
@@ -77,9 +79,9 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
             deps.notifier.wake(run["id"], run.get("plan"))
         say(*blocks.submitted(run, run.get("plan")), "in_channel")
     elif n == "runs":
-        say(*blocks.runs_list(ops.list_runs(limit=15)))
+        say(*blocks.runs_list(ops.list_runs(limit=15, actor=actor)))
     elif n == "status":
-        say(*blocks.run_status(ops.status(int(cmd.args[0]))))
+        say(*blocks.run_status(ops.status(int(cmd.args[0]), actor=actor)))
     elif n == "cancel":
         run = ops.cancel(int(cmd.args[0]), actor=actor)
         state = "cancelled" if run["status"] == "cancelled" else "asked to stop; it stops within seconds"
@@ -88,7 +90,7 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
         res = ops.evaluate(int(cmd.args[0]), dataset=cmd.args[1] if len(cmd.args) > 1 else None, actor=actor)
         say(*blocks.eval_blocks(res), "in_channel")
     elif n == "compare":
-        say(*blocks.compare_blocks(ops.compare(int(cmd.args[0]), int(cmd.args[1]))))
+        say(*blocks.compare_blocks(ops.compare(int(cmd.args[0]), int(cmd.args[1]), actor=actor)))
     elif n == "deploy":
         scope = scope_for(channel)
         dep = ops.deploy(int(cmd.args[0]), scope=scope, actor=actor)
@@ -115,11 +117,15 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
         if thread_ts:
             client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blks)
         else:
-            say(text, [blocks.context(f"<@{user}> asked: {blocks.esc(cmd.text[:500])}")] + blks, "in_channel")
+            # echo the stored (redacted) question, never the card number the user typed
+            asked = res.get("question") or cmd.text
+            say(text, [blocks.context(f"<@{user}> asked: {blocks.esc(asked[:500])}")] + blks, "in_channel")
 
 
-def resolve_data_path(data_dir: Path | None, given: str) -> Path:
-    """A server-side PATH is read only from inside FTBOT_DATA_DIR (no '..' or absolute paths outside it)."""
+def resolve_data_path(data_dir: Path | None, given: str, *, max_bytes: int | None = None) -> Path:
+    """A server-side PATH is read only from inside FTBOT_DATA_DIR (no '..' or absolute paths outside it), only a
+    data file (DATA_EXTENSIONS, not hidden) and at most `max_bytes`. Errors name what was given, never what the
+    file holds nor where the data folder is on the server."""
     if data_dir is None:
         raise DatasetError(["reading files from the server is off (FTBOT_DATA_DIR is not set); share the file "
                             "in a message that mentions me with `dataset add NAME` instead"])
@@ -129,4 +135,20 @@ def resolve_data_path(data_dir: Path | None, given: str) -> Path:
     if candidate != root and root not in candidate.parents:
         raise DatasetError([f"{given!r} is outside the data folder; give a path inside it, e.g. "
                             "`/ft dataset add NAME banking.csv`"])
+    return check_data_file(root, candidate, given, max_bytes)
+
+
+DATA_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+
+
+def check_data_file(root: Path, candidate: Path, given: str, max_bytes: int | None) -> Path:
+    hidden = any(part.startswith(".") for part in candidate.relative_to(root).parts)
+    if hidden or candidate.suffix.lower() not in DATA_EXTENSIONS:
+        raise DatasetError([f"{given!r} is not a data file; only {', '.join(DATA_EXTENSIONS)} files in the data "
+                            "folder can be registered"])
+    if not candidate.is_file():
+        raise DatasetError([f"no file {given!r} in the data folder"])
+    size = candidate.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise DatasetError([f"{given!r} is {size} bytes; the limit is {max_bytes} (FTBOT_MAX_UPLOAD_BYTES)"])
     return candidate

@@ -33,7 +33,8 @@ def register(app, deps: Deps) -> None:
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         eph = _ephemeral(client, channel, user, body)
         a, b = (int(x) for x in action["value"].split(","))
-        deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.compare(a, b))), on_error=eph)
+        actor = deps.actor(user, channel)
+        deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.compare(a, b, actor=actor))), on_error=eph)
 
 
 def _ephemeral(client, channel, user, body):

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import re
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from engine.errors import DatasetError
+from engine.errors import DatasetError, FtbotError
 
 from bot import blocks
+from bot.dataset_options import USAGE, split_options
 from bot.listeners import Deps
 
-_ADD = re.compile(r"^\s*dataset\s+add\s+(\S+)\s*$", re.I)
+_ADD = re.compile(r"^\s*dataset\s+add\s+(\S+)((?:\s+[A-Za-z_]+=\S*)*)\s*$", re.I)
 EXTENSIONS = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}
 
 
@@ -33,15 +36,21 @@ def maybe_dataset_upload(deps: Deps, event: dict, text: str, user: str, channel:
     actor = deps.actor(user, channel)
     if deps.refuse(actor, "dataset.add", name, post, channel=channel):
         return True
-    if not files:
-        post(f":paperclip: Share the CSV/TSV/JSONL file in the same message: mention me with `dataset add {name}`"
-             " and attach the file.")
+    try:
+        _, options = split_options(m.group(2).split())
+    except FtbotError as e:
+        post(f":warning: {blocks.esc(e)}")
         return True
-    deps.background(_register, deps, files[0], name, actor, channel, reply_ts, post, on_error=post)
+    if not files:
+        post(f":paperclip: Share the CSV/TSV/JSONL file in the same message: mention me with `dataset add "
+             f"{blocks.esc(name)}` (options: {USAGE}) and attach the file.")
+        return True
+    deps.background(_register, deps, files[0], name, actor, channel, reply_ts, post, options, on_error=post)
     return True
 
 
-def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str, post) -> None:
+def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str, post,
+              options: dict | None = None) -> None:
     filename = Path(f.get("name") or "data.csv").name
     ext = Path(filename).suffix.lower()
     if ext not in EXTENSIONS:
@@ -54,24 +63,81 @@ def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str
         raise DatasetError([f"{filename}: Slack gave no download link; share the file again"])
     with tempfile.TemporaryDirectory(prefix="ftbot-upload-") as tmp:
         path = Path(tmp) / filename
-        download(url, deps.settings.bot_token, path, deps.settings.max_upload_bytes)
-        row = deps.ops.register_dataset(name, path, actor=actor, source=f"slack:{f.get('id', '')}:{filename}")
+        download(url, deps.settings.bot_token, path, deps.settings.max_upload_bytes,
+                 allowed_hosts=slack_file_hosts(deps.settings.api_url))
+        row = deps.ops.register_dataset(name, path, actor=actor, source=f"slack:{f.get('id', '')}:{filename}",
+                                        **(options or {}))
     text, blks = blocks.dataset_detail(row)
     post(":white_check_mark: registered " + text, blks)
 
 
-def download(url: str, token: str, dest: Path, limit: int) -> None:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp, dest.open("wb") as out:
-            if "text/html" in (resp.headers.get("Content-Type") or ""):
-                # Slack answers a login page, not the file, when the token lacks files:read.
-                raise DatasetError([f"{dest.name}: could not download the file (is the files:read scope granted?)"])
-            n = 0
-            while chunk := resp.read(1 << 16):
-                n += len(chunk)
-                if n > limit:
+# Where Slack serves private files. The token goes only to these (and to the configured SLACK_API_URL's host, so a
+# test or a proxy in front of Slack works), over https unless SLACK_API_URL itself is plain http.
+SLACK_FILE_HOSTS = ("files.slack.com", "slack-files.com")
+SLACK_FILE_SUFFIXES = (".slack.com", ".slack-edge.com", ".slack-files.com")
+MAX_REDIRECTS = 3
+
+
+def slack_file_hosts(api_url: str | None) -> dict:
+    """{'hosts': exact netlocs also allowed, 'http': netlocs allowed over plain http} from SLACK_API_URL."""
+    u = urllib.parse.urlsplit(api_url or "")
+    extra = {u.netloc.lower()} if u.netloc else set()
+    return {"hosts": extra, "http": extra if u.scheme == "http" else set()}
+
+
+def _allowed(url: str, allowed_hosts: dict | None) -> bool:
+    u = urllib.parse.urlsplit(url)
+    host, netloc = (u.hostname or "").lower(), u.netloc.lower()
+    extra = (allowed_hosts or {}).get("hosts") or set()
+    plain = (allowed_hosts or {}).get("http") or set()
+    if u.scheme == "http":
+        return netloc in plain
+    if u.scheme != "https" or u.username or u.password:
+        return False
+    return netloc in extra or host in SLACK_FILE_HOSTS or host.endswith(SLACK_FILE_SUFFIXES)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed by `download` itself, so each hop is checked and the token is not carried along."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())   # build_opener's FileHandler never sees a file:// URL:
+                                                       # `_allowed` admits http(s) only
+
+
+def download(url: str, token: str, dest: Path, limit: int, *, allowed_hosts: dict | None = None) -> None:
+    """Fetch a Slack private file to `dest` (at most `limit` bytes). Only Slack's file hosts over https; the bot
+    token is sent to the URL Slack gave and to redirects on that same host, never elsewhere."""
+    origin = urllib.parse.urlsplit(url).netloc.lower()
+    for _hop in range(MAX_REDIRECTS + 1):
+        if not _allowed(url, allowed_hosts):
+            raise DatasetError([f"{dest.name}: refusing to download from outside Slack's file servers"])
+        same_host = urllib.parse.urlsplit(url).netloc.lower() == origin
+        headers = {"Authorization": f"Bearer {token}"} if same_host else {}
+        req = urllib.request.Request(url, headers=headers)
+        try:
+            with _OPENER.open(req, timeout=60) as resp, dest.open("wb") as out:
+                if "text/html" in (resp.headers.get("Content-Type") or ""):
+                    # Slack answers a login page, not the file, when the token lacks files:read.
+                    raise DatasetError([f"{dest.name}: could not download the file (is the files:read scope granted?)"])
+                declared = resp.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
                     raise DatasetError([f"{dest.name} is larger than the limit of {limit} bytes"])
-                out.write(chunk)
-    except OSError as e:
-        raise DatasetError([f"{dest.name}: download failed ({type(e).__name__}: {getattr(e, 'reason', e)})"]) from None
+                n = 0
+                while chunk := resp.read(1 << 16):
+                    n += len(chunk)
+                    if n > limit:
+                        raise DatasetError([f"{dest.name} is larger than the limit of {limit} bytes"])
+                    out.write(chunk)
+            return
+        except urllib.error.HTTPError as e:
+            location = e.headers.get("Location") if e.code in (301, 302, 303, 307, 308) else None
+            if not location:
+                raise DatasetError([f"{dest.name}: download failed (HTTP {e.code})"]) from None
+            url = urllib.parse.urljoin(url, location)
+        except OSError as e:
+            raise DatasetError([f"{dest.name}: download failed ({type(e).__name__})"]) from None
+    raise DatasetError([f"{dest.name}: download failed (too many redirects)"])

@@ -14,6 +14,8 @@ def register(app, deps: Deps) -> None:
 
 
 def publish(deps: Deps, client, user: str) -> None:
-    runs = deps.ops.list_runs(limit=10)
-    client.views_publish(user_id=user, view=blocks.home_view(runs, deps.ops.deployments(),
-                                                             deps.actor(user).is_admin))
+    # No channel here: a non-admin sees the workspace default deployment only (ops/visibility.py).
+    actor = deps.actor(user)
+    runs = deps.ops.list_runs(limit=10, actor=actor)
+    client.views_publish(user_id=user, view=blocks.home_view(runs, deps.ops.deployments(actor=actor),
+                                                             actor.is_admin))

@@ -37,6 +37,7 @@ class FakeSlack:
         self._fid = itertools.count(1)
         self.app_token: str | None = None   # Socket Mode: apps.connections.open answers socket_url for it
         self.socket_url: str | None = None
+        self.redirects: dict[str, str] = {}  # path → Location: a GET there answers 302 (download hardening tests)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -274,6 +275,8 @@ def _handler(fake: FakeSlack):
         def do_GET(self):
             raw = self._body()
             path = urllib.parse.urlsplit(self.path).path
+            if path in fake.redirects:
+                return self._send(302, b"", {"Location": fake.redirects[path]})
             if path.startswith("/files-pri/"):
                 status, data = fake.download(path, self.headers.get("Authorization"))
                 return self._send(status, data, ctype="text/html" if status == 403 else "application/octet-stream")

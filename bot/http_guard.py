@@ -1,0 +1,61 @@
+"""In front of Bolt on POST /slack/events: a body-size cap enforced before the body is read, and replay protection.
+
+Size: Slack's payloads are a few KiB (a slash command at most ~4 KB of text, a view submission tens of KiB); a body
+above MAX_BODY_BYTES (1 MiB) is answered 413 from its Content-Length alone, without reading a byte of it — before
+the signature could be checked, which needs the whole body. A request without a Content-Length (chunked) is
+answered 411: the WSGI server cannot bound it.
+
+Replays: Slack signs `v0:timestamp:body` and Bolt refuses signatures older than 5 minutes, but within that window
+the same signed request could be sent again (a copied `/ft deploy`, a captured request). A verified signature is
+remembered (seen_deliveries, key `sig:<hex>`, dropped after a day by retention) and a second request carrying it is
+answered 200 with nothing done. Slack's own event retries carry new signatures and are collapsed on event_id.
+"""
+from __future__ import annotations
+
+import io
+import logging
+
+from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger("ftbot.server")
+
+MAX_BODY_BYTES = 1 << 20
+
+
+def _plain(start_response, status: str, text: str):
+    body = text.encode()
+    # wsgiref speaks HTTP/1.0 and closes the connection after this answer, so an unread body goes nowhere
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class SlackRequestGuard:
+    def __init__(self, handler, signing_secret: str, first_time, max_body: int = MAX_BODY_BYTES):
+        """`handler`: the WSGI app behind (Bolt's); `first_time(key) -> bool` records a key (ops.deliveries)."""
+        self.handler = handler
+        self.verifier = SignatureVerifier(signing_secret)
+        self.first_time = first_time
+        self.max_body = max_body
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_TRANSFER_ENCODING") or not (environ.get("CONTENT_LENGTH") or "").strip():
+            return _plain(start_response, "411 Length Required", "Content-Length required")
+        try:
+            length = int(environ["CONTENT_LENGTH"])
+        except ValueError:
+            return _plain(start_response, "400 Bad Request", "bad Content-Length")
+        if length < 0:
+            return _plain(start_response, "400 Bad Request", "bad Content-Length")
+        if length > self.max_body:
+            log.warning("refused a %d-byte request body (limit %d)", length, self.max_body)
+            return _plain(start_response, "413 Payload Too Large", "request body too large")
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or ""
+        sig = environ.get("HTTP_X_SLACK_SIGNATURE") or ""
+        # Only a valid signature is remembered (a forged one is refused by Bolt and must not fill the table).
+        if sig and self.verifier.is_valid(body, ts, sig) and \
+                not self.first_time("sig:" + sig.removeprefix("v0=")):
+            log.warning("ignored a replayed Slack request (signed at %s)", ts)
+            return _plain(start_response, "200 OK", "")
+        return self.handler(environ, start_response)

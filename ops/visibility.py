@@ -1,0 +1,120 @@
+"""Least privilege for reads: a Slack member who is not an admin sees what belongs to the channel where they ask —
+runs started there, the run deployed there, datasets registered there (or trained by those runs) — and nothing of
+other channels, private ones included. Admins, the CLI (the local account that owns FTBOT_HOME) and the job
+runner see everything.
+
+What a scoped viewer sees is also cleaned: no server paths (artifact and dataset folders, local base-model paths
+are cut to their last part) and a failed run's error with internals (paths, tracebacks) is replaced by a reference
+the operators can look up (`ftbot status RUN`, the worker log).
+
+Something outside the viewer's channel answers exactly like something that does not exist, so names and ids of
+other channels' work do not leak through error messages either.
+"""
+from __future__ import annotations
+
+from engine.errors import NotFound
+from storage import connect
+from storage import visibility as table
+
+from ops import datasets as datasets_ops
+from ops import deployments as deployments_ops
+from ops import runs as runs_ops
+from ops.access import Actor
+from ops.privacy import has_internals, scrub_paths
+
+_HIDDEN = ("artifact_path", "checkpoint_path", "path", "worker")
+
+
+def scoped(actor: Actor | None) -> bool:
+    """True when `actor` sees only their channel's work."""
+    return actor is not None and actor.via == "slack" and not actor.is_admin
+
+
+def _where(actor: Actor) -> tuple[str, str]:
+    channel = actor.channel or ""
+    return channel, deployments_ops.scope_for(channel)
+
+
+def list_runs(home, actor: Actor | None, limit: int = 15) -> list[dict]:
+    if not scoped(actor):
+        return runs_ops.list_recent(home, limit=limit)
+    channel, scope = _where(actor)
+    with connect(home) as db:
+        return [clean_run(r) for r in table.runs(db, channel, scope, limit)]
+
+
+def list_datasets(home, actor: Actor | None) -> list[dict]:
+    if not scoped(actor):
+        return datasets_ops.list_all(home)
+    channel, scope = _where(actor)
+    with connect(home) as db:
+        return [_clean(d) for d in table.datasets(db, channel, scope)]
+
+
+def show_dataset(home, actor: Actor | None, name: str) -> dict:
+    if scoped(actor):
+        channel, scope = _where(actor)
+        with connect(home) as db:
+            if not table.dataset_visible(db, name, channel, scope):
+                raise NotFound(f"no dataset named {name!r} in this channel; see `/ft datasets`")
+        return _clean(datasets_ops.show(home, name))
+    return datasets_ops.show(home, name)
+
+
+def check_run(home, actor: Actor | None, run_id) -> None:
+    if scoped(actor):
+        channel, scope = _where(actor)
+        with connect(home) as db:
+            if not table.run_visible(db, int(run_id), channel, scope):
+                raise NotFound(f"no run #{int(run_id)} in this channel; see `/ft runs`")
+
+
+def status(home, actor: Actor | None, run_id) -> dict:
+    check_run(home, actor, run_id)
+    run = runs_ops.status(home, run_id)
+    return clean_run(run) if scoped(actor) else run
+
+
+def compare(home, actor: Actor | None, a, b) -> dict:
+    check_run(home, actor, a)
+    check_run(home, actor, b)
+    res = runs_ops.compare(home, a, b)
+    return _clean(res) if scoped(actor) else res
+
+
+def deployments(home, actor: Actor | None) -> list[dict]:
+    if not scoped(actor):
+        return deployments_ops.list_active(home)
+    _, scope = _where(actor)
+    with connect(home) as db:
+        return table.deployments(db, scope)
+
+
+def public_error(run: dict) -> str | None:
+    """A run's error as a scoped viewer may read it: as is when it holds no internals, else a reference."""
+    err = run.get("error")
+    if err and has_internals(err):
+        return (f"the run failed on the server (ref `run-{run['id']}`); an admin can read the details with "
+                f"`ftbot status {run['id']}`")
+    return err
+
+
+def clean_run(run: dict) -> dict:
+    run = dict(run)
+    run["error"] = public_error(run)
+    if run.get("reason") and has_internals(run["reason"]):
+        run["reason"] = f"see ref `run-{run['id']}`"
+    return _clean(run)
+
+
+def _clean(obj):
+    """A copy with server paths cut from every string and path fields dropped."""
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items() if k not in _HIDDEN}
+    if isinstance(obj, list):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_clean(v) for v in obj)
+    if isinstance(obj, str):
+        return scrub_paths(obj)
+    return obj
