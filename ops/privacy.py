@@ -11,7 +11,6 @@ The detectors are engine.data.pii's (owned by the data layer); `redact_question`
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from pathlib import Path
@@ -43,42 +42,19 @@ def question_kinds(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
 def redact_question(text: str, kinds: Iterable[str] | None = None) -> tuple[str, dict]:
     """(text with the chosen kinds of PII replaced by [CARD]/[IBAN]/[EMAIL]/[PHONE], {kind: count})."""
     kinds = tuple(dict.fromkeys(list(ALWAYS) + list(question_kinds() if kinds is None else kinds)))
-    try:  # the data layer's own question redactor, once it has one
-        from engine.data.pii import redact_question as engine_redact
-    except ImportError:
-        engine_redact = None
-    if engine_redact is not None:
-        return engine_redact(text, kinds=kinds)
-    from engine.data.pii import find_pii, redact
-    matches = [m for m in find_pii(text or "") if m.kind in kinds]
-    counts: dict[str, int] = {}
-    for m in matches:
-        counts[m.kind] = counts.get(m.kind, 0) + 1
-    return (redact(text, matches) if matches else (text or "")), counts
+    from engine.data.pii import redact_question as engine_redact
+    return engine_redact(text or "", kinds=kinds)
 
 
 # ---- spreadsheet-safe CSV ----------------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value) -> str:
-    """A cell a spreadsheet shows as text: one starting like a formula (= + - @, tab, CR) gets a leading `'`
-    (OWASP's CSV-injection advice), so `=HYPERLINK(…)` in a customer's question never runs on an analyst's machine."""
-    s = "" if value is None else str(value)
-    return "'" + s if s.startswith(_FORMULA_START) else s
-
-
 def write_csv(path, fieldnames: list[str], rows: Iterable[Mapping]) -> int:
-    """Write `rows` atomically (temp file + rename) with every cell made safe. Returns the row count."""
+    """Write `rows` atomically (temp file + rename) as spreadsheet-safe CSV (engine/data/csv_safe.py: a cell that
+    starts like a formula gets a leading `'`, plain numbers stay numbers). Returns the row count."""
+    from engine.data.csv_safe import write_csv as write_safe
     out = Path(path)
     tmp = out.with_name(out.name + ".tmp")
-    n = 0
     with tmp.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(fieldnames)
-        for r in rows:
-            w.writerow([safe_cell(r.get(k)) for k in fieldnames])
-            n += 1
+        n = write_safe(f, list(fieldnames), [dict(r) for r in rows])
     tmp.replace(out)
     return n
 

@@ -60,11 +60,11 @@ def test_export_feedback_one_row_per_question_redacted_and_formula_safe(home, tm
     assert exported and exported[0]["actor"] == "cli:alice" and exported[0]["ok"] == 1
 
 
-def test_safe_cell_neutralises_every_formula_start():
-    from ops.privacy import safe_cell
-    for bad in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert safe_cell(bad) == "'" + bad
-    assert safe_cell("plain") == "plain" and safe_cell(None) == ""
+def test_export_cells_neutralise_every_formula_start():
+    from engine.data.csv_safe import escape_cell   # what ops.privacy.write_csv writes with
+    for bad in ("=1+1", "+1+A1", "-A1*2", "@SUM(A1)", "\tx", "\rx"):
+        assert escape_cell(bad) == "'" + bad
+    assert escape_cell("plain") == "plain" and escape_cell(None) == "" and escape_cell("-5") == "-5"
 
 
 def _old(days):
