@@ -254,3 +254,89 @@ def problem_text(channel: str | None, error: str) -> str:
 def is_user(requester: str | None) -> bool:
     """A Slack user id (U…/W…) — the CLI (`cli:…`) and the system have no DM."""
     return bool(requester) and requester[:1] in "UW" and ":" not in requester
+
+
+# ---- replies after an ack, with their fallback paths -----------------------------------------------------------
+class Reply:
+    """Where the reply to one request goes and how it falls back: the channel (or an ephemeral there), then the
+    request's `response_url` while it is valid (it works in channels the bot has not joined), then the requester's
+    DM. The first path that works wins; if the first one failed, `delivery_failures` gets a row saying why and which
+    path reached the requester (or `none`)."""
+
+    def __init__(self, client, home, *, user: str | None, channel: str | None, kind: str, ref=None,
+                 thread_ts: str | None = None, response_url: str | None = None, log_redact=None):
+        self.client, self.home, self.user, self.channel = client, home, user, channel
+        self.kind, self.ref, self.thread_ts, self.response_url = kind, ref, thread_ts, response_url
+        self.issued = time.monotonic()
+        self.redact = log_redact or (lambda s: s)
+        self.paths: list[str] = []        # the path of each delivery made through this reply
+
+    # the public faces ---------------------------------------------------------------------------------------
+    def post(self, text: str, blocks: list | None = None, *, ephemeral: bool = False) -> str:
+        """A message in the channel (thread) — or only for the requester with ephemeral=True."""
+        first = "ephemeral" if ephemeral else "channel"
+        return self._deliver(text, blocks, (first, "response_url", "dm"), public=not ephemeral)
+
+    def respond(self, text: str, blocks: list | None = None, response_type: str = "ephemeral", **_) -> str:
+        """What Bolt's `respond` does (response_url), with retries and the same fallbacks."""
+        public = response_type == "in_channel"
+        return self._deliver(text, blocks, ("response_url", "channel" if public else "ephemeral", "dm"),
+                             public=public)
+
+    # the paths ----------------------------------------------------------------------------------------------
+    def _deliver(self, text, blocks, order, *, public: bool) -> str:
+        first_error: DeliveryError | None = None
+        for path in order:
+            try:
+                if not self._try(path, text, blocks, public, first_error):
+                    continue
+            except (Refused, Unavailable) as e:
+                log.warning("%s %s: %s by %s failed: %s", self.kind, self.ref or "", e.method, path, e.error)
+                first_error = first_error or e
+                continue
+            self.paths.append(path)
+            if first_error is not None:
+                self._record(first_error, path)
+            return path
+        self.paths.append("none")
+        self._record(first_error or Refused("reply", "no_path"), "none")
+        return "none"
+
+    def _try(self, path, text, blocks, public, error) -> bool:
+        if path == "channel":
+            if not self.channel:
+                return False
+            call(self.client, "chat.postMessage", channel=self.channel, thread_ts=self.thread_ts, text=text,
+                 blocks=blocks, unfurl_links=False)
+        elif path == "ephemeral":
+            if not (self.channel and self.user):
+                return False
+            call(self.client, "chat.postEphemeral", channel=self.channel, user=self.user, text=text, blocks=blocks,
+                 thread_ts=self.thread_ts)
+        elif path == "response_url":
+            if not self.response_url or time.monotonic() - self.issued > RESPONSE_URL_TTL_S:
+                return False
+            respond(self.response_url, text=text, blocks=blocks,
+                    response_type="in_channel" if public else "ephemeral")
+        elif path == "dm":
+            if not is_user(self.user) or (error is not None and error.error in WORKSPACE_ERRORS):
+                return False
+            dm = dm_channel(self.client, self.user)
+            if dm == self.channel:
+                return False
+            why = problem_text(self.channel, error.error) if error is not None else "could not reply there"
+            from bot.text_limits import cut
+            note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":warning: I {why}; so here it is."}]}
+            body = list(blocks) if blocks else [{"type": "section", "text": {"type": "mrkdwn", "text": cut(text)}}]
+            call(self.client, "chat.postMessage", channel=dm, text=text, blocks=[note] + body, unfurl_links=False)
+        return True
+
+    def _record(self, error: DeliveryError, path: str) -> None:
+        if self.home is None:
+            return
+        try:
+            from ops import delivery as delivery_log
+            delivery_log.record(self.home, kind=self.kind, ref=self.ref, channel=self.channel, user=self.user,
+                                method=error.method, error=error.error, path=path)
+        except Exception as e:  # noqa: BLE001 — recording must not hide the reply's own outcome
+            log.error("could not record a delivery failure: %s", self.redact(str(e)))

@@ -15,5 +15,6 @@ def register(app, deps: Deps) -> None:
 
 def publish(deps: Deps, client, user: str) -> None:
     runs = deps.ops.list_runs(limit=10)
-    client.views_publish(user_id=user, view=blocks.home_view(runs, deps.ops.deployments(),
+    from bot.delivery import call
+    call(client, "views.publish", user_id=user, view=blocks.home_view(runs, deps.ops.deployments(),
                                                              deps.actor(user).is_admin))
