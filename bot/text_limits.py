@@ -14,7 +14,7 @@ SECTION_MAX = 3000
 MESSAGE_TEXT_MAX = 40_000
 BLOCKS_MAX = 50
 ELLIPSIS = "…"
-_ENTITY = re.compile(r"&[#A-Za-z0-9]{1,8};?$")
+_OPEN_ENTITY = re.compile(r"&[#A-Za-z0-9]{0,8}")      # '&', '&am', '&#x1F' — an entity not yet closed
 
 
 def units(text: str) -> int:
@@ -38,7 +38,7 @@ def safe_cut_index(text: str, i: int) -> int:
     if lt != -1 and text.rfind(">", lt, i) == -1:      # an unclosed <…> spans the cut
         i = lt
     amp = text.rfind("&", max(0, i - 9), i)
-    if amp != -1 and _ENTITY.match(text[amp:i]) and ";" not in text[amp:i]:
+    if amp != -1 and _OPEN_ENTITY.fullmatch(text[amp:i]):
         i = amp
     return i
 
@@ -60,32 +60,27 @@ def cut(text: str, limit: int = SECTION_MAX, suffix: str = ELLIPSIS) -> str:
 def sections(header: str, lines: list[str], *, more: str, limit: int = SECTION_MAX,
              max_blocks: int = BLOCKS_MAX - 2) -> list[dict]:
     """Section blocks holding `header` and as many whole `lines` as fit (each line cut to fit on its own), spread
-    over up to `max_blocks` sections; if lines are left over, the last block says '… and N more — {more}'."""
-    blocks: list[dict] = []
-    current = header
-    shown = 0
+    over at most `max_blocks` sections; if lines are left over, the last block ends '… and N more — {more}'."""
     lines = [cut(line, limit - 200) for line in lines]
+    chunks: list[list[str]] = [[header] if header else []]
+    shown = 0
     for line in lines:
-        candidate = f"{current}\n{line}" if current else line
-        if units(candidate) <= limit:
-            current = candidate
-            shown += 1
-            continue
-        if len(blocks) + 1 >= max_blocks:
-            break
-        blocks.append(_section(current))
-        current = line
+        if units("\n".join(chunks[-1] + [line])) > limit:
+            if len(chunks) >= max_blocks:
+                break
+            chunks.append([])
+        chunks[-1].append(line)
         shown += 1
-    left = len(lines) - shown
-    if left:
-        tail = f"… and {left} more — {more}"
-        if units(current + "\n" + tail) > limit:
-            blocks.append(_section(current))
-            current = tail
-        else:
-            current += "\n" + tail
-    blocks.append(_section(current))
-    return blocks
+    if shown < len(lines):
+        # make room in the last block for the count (dropping whole lines, never cutting one)
+        while True:
+            tail = f"… and {len(lines) - shown} more — {more}"
+            if units("\n".join(chunks[-1] + [tail])) <= limit or not chunks[-1]:
+                break
+            chunks[-1].pop()
+            shown -= 1
+        chunks[-1].append(tail)
+    return [_section("\n".join(c)) for c in chunks if c]
 
 
 def _section(text: str) -> dict:

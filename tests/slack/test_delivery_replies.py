@@ -137,3 +137,16 @@ def test_serve_posts_schedule_failures_to_the_schedule_channel(settings, fake, h
         assert "schedule `retrain-gone`" in msg[0]["text"] and "failed" in msg[0]["text"]
     finally:
         running.stop()
+
+
+def test_manifest_grants_private_channel_replies_and_dms():
+    from pathlib import Path
+
+    import yaml
+    root = Path(__file__).resolve().parents[2]
+    m = yaml.safe_load((root / "deploy" / "manifest.yml").read_text())
+    scopes = m["oauth_config"]["scopes"]["bot"]
+    assert {"groups:history", "im:write"} <= set(scopes)
+    assert "message.groups" in m["settings"]["event_subscriptions"]["bot_events"]
+    doc = (root / "docs" / "slack.md").read_text()
+    assert "groups:history" in doc and "im:write" in doc
