@@ -8,7 +8,9 @@ import math
 
 from ops.privacy import scrub_paths
 
-MAX_TEXT = 2900  # a section's text field allows 3000 characters
+from bot.text_limits import MESSAGE_TEXT_MAX, cut, sections
+
+MAX_TEXT = 3000  # a section's text field allows 3000 characters (UTF-16 units; bot/text_limits.py)
 
 
 def esc(text) -> str:
@@ -17,11 +19,11 @@ def esc(text) -> str:
 
 
 def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_TEXT)}}
 
 
 def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, MAX_TEXT)}]}
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
@@ -149,7 +151,7 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
         text = f"{who}:x: run #{rid} ({esc(run['dataset'])}) {run['status']}: {esc(why)}"
         if run["status"] == "cancelled":
             text = f"{who}:no_entry_sign: run #{rid} ({esc(run['dataset'])}) was cancelled: {esc(why)}"
-        return text, [section(text)]
+        return cut(text, MESSAGE_TEXT_MAX), [section(text)]
     m = run.get("metrics") or {}
     base = m.get("baseline") or {}
     lines = [f":trophy: *{run_title(run)}* finished",
@@ -203,7 +205,7 @@ def runs_list(runs: list[dict]) -> tuple[str, list[dict]]:
     lines = [f"`#{r['id']}` {r['status']} · {esc(r['dataset'])} · {r['method']} α={num(r['loss_alpha'], 3)}"
              + (f" · acc {pct(r.get('accuracy'))} · F1 {pct(r.get('macro_f1'))}" if r.get("accuracy") is not None else "")
              for r in runs]
-    return "Recent runs", [section("*Recent runs*\n" + "\n".join(lines))]
+    return "Recent runs", sections("*Recent runs*", lines, more="`ftbot runs --limit N` lists more")
 
 
 def run_status(run: dict) -> tuple[str, list[dict]]:
@@ -213,6 +215,9 @@ def run_status(run: dict) -> tuple[str, list[dict]]:
     ev = run.get("events") or []
     if ev:
         blocks.append(context("\n".join(milestone_text(e) for e in ev[-5:])))
+    if run.get("delivery_problem"):   # written by the notifier from Slack's refusal (bot/delivery.py)
+        where = f" — its updates go to <#{run['delivery_channel']}> instead" if run.get("delivery_channel") else ""
+        blocks.append(context(f":warning: Slack: {run['delivery_problem']}{where}"))
     return text, blocks
 
 
@@ -221,7 +226,8 @@ def datasets_list(rows: list[dict]) -> tuple[str, list[dict]]:
         return "No datasets yet.", [section("No datasets yet. An admin can add one: share a CSV in a message "
                                             "that mentions me with `dataset add NAME`, or `/ft dataset add NAME PATH`.")]
     lines = [f"`{esc(d['name'])}` · {d['rows']} rows · {len(d['labels'])} labels · {d['kind']}" for d in rows]
-    return "Datasets", [section("*Datasets*\n" + "\n".join(lines))]
+    return f"Datasets ({len(rows)})", sections(f"*Datasets* ({len(rows)})", lines,
+                                               more="`ftbot dataset list` shows them all")
 
 
 def dataset_detail(d: dict) -> tuple[str, list[dict]]:
@@ -289,7 +295,7 @@ def answer(result: dict, human_group: str | None = None) -> tuple[str, list[dict
         blocks.append(section(f":raising_hand: I'm not sure about this one. {human} can help — reply in this thread."))
     blocks.append({"type": "actions", "block_id": f"qa_{qid}", "elements": [
         button(":+1: Helpful", "qa_feedback_up", qid), button(":-1: Not helpful", "qa_feedback_down", qid)]})
-    return (result.get("answer") or "")[:MAX_TEXT], blocks
+    return cut(esc(result.get("answer") or ""), MAX_TEXT), blocks   # the fallback text is escaped like the blocks
 
 
 # ---- home tab -----------------------------------------------------------------------------------------------
@@ -299,12 +305,13 @@ def home_view(runs: list[dict], deployments: list[dict], is_admin: bool) -> dict
                       + ("" if is_admin else "\n_You can list runs, check status and ask; admins train and deploy._"))]
     blocks.append({"type": "divider"})
     if deployments:
-        blocks.append(section("*Deployments*\n" + "\n".join(
+        blocks.extend(sections(f"*Deployments* ({len(deployments)})", [
             f"• {('<#' + d['scope'] + '>') if d['scope'] != 'default' else '`default`'} → run #{d['run_id']}"
-            f" (by <@{d['deployed_by']}>)" for d in deployments)))
+            f" (by <@{d['deployed_by']}>)" for d in deployments], more="`ftbot deployments` lists them all",
+            max_blocks=40))
     else:
         blocks.append(section("*Deployments*\nnone yet"))
-    blocks.append(runs_list(runs)[1][0])
+    blocks.extend(runs_list(runs)[1])
     return {"type": "home", "blocks": blocks}
 
 

@@ -18,7 +18,8 @@ def run_json(run: dict) -> dict:
            "reason": run.get("reason"), "error": run.get("error"), "trainable_params": run.get("trainable_params"),
            "total_params": run.get("total_params"), "created_at": run.get("created_at"),
            "started_at": run.get("started_at"), "finished_at": run.get("finished_at"),
-           "queue_position": run.get("queue_position"), "config": run.get("config"), "metrics": m}
+           "queue_position": run.get("queue_position"), "config": run.get("config"), "metrics": m,
+           "delivery_problem": run.get("delivery_problem"), "delivery_channel": run.get("delivery_channel")}
     if base:
         out["baseline"] = base
     if run.get("plan"):
@@ -77,6 +78,9 @@ def run(r: dict) -> str:
         lines.append(f"  reason: {r['reason']}")
     if r.get("artifact_path"):
         lines.append(f"  artifact: {r['artifact_path']}")
+    if r.get("delivery_problem"):
+        lines.append(f"  slack: {r['delivery_problem']}"
+                     + (f" (updates go to {r['delivery_channel']} instead)" if r.get("delivery_channel") else ""))
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app
+from bot.http_request import FormSafeHandler
 from bot.listeners import Deps
 from bot.notify import Notifier
 from bot.settings import Settings
@@ -97,7 +98,7 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     deps.notifier = note
     from bot.http_guard import SlackRequestGuard
     guard = lambda h: SlackRequestGuard(h, settings.signing_secret, deps.ops.first_delivery)  # noqa: E731
-    server = make_server(host, port, wsgi_app(SlackRequestHandler(app), guard), server_class=ThreadingWSGIServer,
+    server = make_server(host, port, wsgi_app(FormSafeHandler(app), guard), server_class=ThreadingWSGIServer,
                          handler_class=_QuietHandler)
     running = Running(server=server, deps=deps, notifier=note)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)
@@ -142,4 +143,6 @@ def _start_worker(settings: Settings, stop_event: threading.Event):
     except ImportError:
         log.warning("no embedded worker (jobs.worker is missing); run `ftbot worker` beside the server")
         return None
-    return jobs_worker.Worker(settings.home).start()
+    from bot.notify.schedules import schedule_notifier
+    # the scheduler posts re-evaluations and failed fires through this hook (jobs never imports bot)
+    return jobs_worker.Worker(settings.home, notify=schedule_notifier(settings)).start()

@@ -170,5 +170,29 @@ def m002_privacy(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_delivery(db: Database) -> None:
+    """Slack refusals: why a run's story could not reach its channel and where it goes instead (the requester's DM),
+    and a log of replies that reached their requester only by a fallback path, or not at all."""
+    db.executescript(
+        """
+        ALTER TABLE runs ADD COLUMN delivery_problem TEXT;   -- "could not post to <#C…>: not_in_channel — …"
+        ALTER TABLE runs ADD COLUMN delivery_channel TEXT;   -- where the story goes instead (a DM id), if anywhere
+        CREATE TABLE delivery_failures (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,              -- run | answer | reply | schedule | view
+            ref TEXT,                        -- run id, question id, schedule id, …
+            channel TEXT,                    -- where it was meant to go
+            user TEXT,                       -- the requester
+            method TEXT NOT NULL,            -- the Web API method that refused
+            error TEXT NOT NULL,             -- Slack's error code
+            path TEXT NOT NULL               -- how the requester heard instead: response_url | dm | none
+        );
+        CREATE INDEX delivery_failures_kind ON delivery_failures(kind, ref);
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

@@ -68,6 +68,13 @@ class Deps:
                                     "in the bot's log.", self.settings)
         return self.executor.submit(run)
 
+    def reply(self, client, *, user: str | None, channel: str | None, kind: str = "reply", ref=None,
+              thread_ts: str | None = None, response_url: str | None = None):
+        """Where a reply after the ack goes, with retries and fallbacks (bot/delivery.py)."""
+        from bot.delivery import Reply
+        return Reply(client, self.home, user=user, channel=channel, kind=kind, ref=ref, thread_ts=thread_ts,
+                     response_url=response_url, log_redact=self.settings.redact)
+
     def refuse(self, actor: Actor, action: str, target: str | None, say: Callable[[str], None], **detail) -> bool:
         """True (after telling `say` why and auditing the refusal on the pool) when `actor` may not `action`."""
         if actor.may(action):

@@ -8,6 +8,7 @@ from ops.access import Actor
 from ops.deployments import scope_for
 
 from bot import blocks
+from bot.delivery import DeliveryError, Policy, call
 from bot.listeners import COMMAND_ACTIONS, Deps
 from bot.slash_text import Command, UsageError, help_text, parse
 
@@ -32,24 +33,36 @@ def register(app, deps: Deps) -> None:
         if action and deps.refuse(actor, action, _target(cmd), lambda m: ack(response_type="ephemeral", text=m),
                                   channel=channel):
             return
+        # Every reply after the ack: response_url with retries, then the channel, then a DM (bot/delivery.py).
+        reply = deps.reply(client, user=user, channel=channel, ref=cmd.name, response_url=command.get("response_url"))
         if cmd.name == "train" and not cmd.args:
             ack()
-            # trigger_id expires 3 s after the command: open the form right away, on the pool.
-            deps.background(open_train_modal, deps, client, command["trigger_id"], channel,
-                            on_error=lambda m: respond(text=m, response_type="ephemeral"))
+            # trigger_id expires 3 s after the command: open the form here, in this listener thread, right after the
+            # ack — one SQLite read and one Web API call. On deps.background it waited behind slow work (6 s with
+            # four slow commands in flight) and never opened.
+            try:
+                open_train_modal(deps, client, command["trigger_id"], channel)
+            except DeliveryError as e:
+                deps.background(reply.respond, f":warning: the form could not open ({e.error}); "
+                                               "`/ft train DATASET key=value…` works without it")
             return
         ack(response_type="ephemeral", text=f":hourglass_flowing_sand: {SLOW[cmd.name]}…") if cmd.name in SLOW else ack()
-        deps.background(handle, deps, cmd, actor, channel, command, respond, client,
-                        on_error=lambda m: respond(text=m, response_type="ephemeral", replace_original=False))
+        deps.background(handle, deps, cmd, actor, channel, command, reply.respond, client,
+                        on_error=lambda m: reply.respond(m, response_type="ephemeral"))
 
 
 def _target(cmd: Command) -> str | None:
     return cmd.args[0] if cmd.args else None
 
 
+MODAL_POLICY = Policy(max_retries=2, base_s=0.2, max_backoff_s=0.5, max_wait_s=1.0, deadline_s=2.0)
+
+
 def open_train_modal(deps: Deps, client, trigger_id: str, channel: str) -> None:
     names = [d["name"] for d in deps.ops.list_datasets()]
-    client.views_open(trigger_id=trigger_id, view=blocks.train_modal(names, private_metadata=channel))
+    # retries only while the trigger is still valid (3 s from the command)
+    call(client, "views.open", trigger_id=trigger_id, view=blocks.train_modal(names, private_metadata=channel),
+         policy=MODAL_POLICY)
 
 
 def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, respond, client) -> None:
@@ -109,13 +122,17 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
         ops.remove_schedule(cmd.args[0], actor=actor)
         say(f":wastebasket: schedule `{blocks.esc(cmd.args[0])}` removed (by <@{user}>)", None, "in_channel")
     elif n == "ask":
+        # Slack sends no thread_ts with a slash command (not even one typed in a thread), so the answer goes to the
+        # channel through the command's response_url — which works even where the bot was never invited. Should a
+        # payload ever carry a thread_ts, the answer goes to that thread (falling back the same way).
         thread_ts = command.get("thread_ts")
         run_id = ops.run_for_thread(channel, thread_ts) if thread_ts else None
         res = ops.ask(cmd.text, scope=scope_for(channel), run_id=run_id, actor=actor, channel=channel,
                       ts=thread_ts, thread_ts=thread_ts)
         text, blks = blocks.answer(res, deps.settings.human_group)
         if thread_ts:
-            client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blks)
+            deps.reply(client, user=user, channel=channel, thread_ts=thread_ts, kind="answer", ref=res.get("question_id"),
+                       response_url=command.get("response_url")).post(text, blks)
         else:
             # echo the stored (redacted) question, never the card number the user typed
             asked = res.get("question") or cmd.text

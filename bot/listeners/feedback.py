@@ -14,34 +14,39 @@ def register(app, deps: Deps) -> None:
         ack()
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
         value = 1 if action["action_id"] == "qa_feedback_up" else -1
-        eph = _ephemeral(client, channel, user, body)
+        eph = _ephemeral(deps, client, channel, user, body)
         deps.background(_feedback, deps, int(action["value"]), deps.actor(user, channel), value, eph, on_error=eph)
 
     @app.action("run_deploy")
     def on_deploy(ack, body, action, client):
         ack()
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
-        eph = _ephemeral(client, channel, user, body)
+        eph = _ephemeral(deps, client, channel, user, body)
         actor = deps.actor(user, channel)
         if deps.refuse(actor, "deploy", f"run:{action['value']}", lambda m: deps.background(eph, m)):
             return
-        deps.background(_deploy, deps, int(action["value"]), actor, channel, client, on_error=eph)
+        deps.background(_deploy, deps, int(action["value"]), actor, channel, eph.reply, on_error=eph)
 
     @app.action("run_compare")
     def on_compare(ack, body, action, client):
         ack()
         user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
-        eph = _ephemeral(client, channel, user, body)
+        eph = _ephemeral(deps, client, channel, user, body)
         a, b = (int(x) for x in action["value"].split(","))
         actor = deps.actor(user, channel)
         deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.compare(a, b, actor=actor))), on_error=eph)
 
 
-def _ephemeral(client, channel, user, body):
+def _ephemeral(deps, client, channel, user, body):
+    """A reply only the clicker sees; if the channel refuses (the bot was never invited, say), the click's
+    response_url, then a DM (bot/delivery.py)."""
     thread = (body.get("message") or {}).get("thread_ts")
+    reply = deps.reply(client, user=user, channel=channel, thread_ts=thread, response_url=body.get("response_url"),
+                       ref=(body.get("actions") or [{}])[0].get("value"))
 
     def send(text, blks=None):
-        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blks, thread_ts=thread)
+        reply.post(text, blks, ephemeral=True)
+    send.reply = reply
     return send
 
 
@@ -50,9 +55,8 @@ def _feedback(deps, qid, actor, value, eph):
     eph(":+1: Thanks — noted." if value > 0 else ":-1: Thanks — noted; this helps the next training run.")
 
 
-def _deploy(deps, run_id, actor, channel, client):
+def _deploy(deps, run_id, actor, channel, reply):
     scope = scope_for(channel)
     dep = deps.ops.deploy(run_id, scope=scope, actor=actor)
     where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
-    client.chat_postMessage(channel=channel, text=f":rocket: run #{dep['run_id']} now answers questions {where}"
-                                                  f" (deployed by <@{actor.id}>)")
+    reply.post(f":rocket: run #{dep['run_id']} now answers questions {where} (deployed by <@{actor.id}>)")

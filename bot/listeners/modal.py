@@ -26,8 +26,9 @@ def register(app, deps: Deps) -> None:
             ack(response_action="errors", errors=errors)
             return
         ack()
-        deps.background(_submit, deps, values["dataset"], request, actor, channel, client,
-                        on_error=lambda m: client.chat_postEphemeral(channel=channel, user=user, text=m))
+        reply = deps.reply(client, user=user, channel=channel, ref="train-form")
+        deps.background(_submit, deps, values["dataset"], request, actor, channel, reply,
+                        on_error=lambda m: reply.post(m, ephemeral=True))
 
 
 def check(deps: Deps, values: dict) -> tuple[dict, TrainConfig | None]:
@@ -50,10 +51,10 @@ def check(deps: Deps, values: dict) -> tuple[dict, TrainConfig | None]:
     return errors, request
 
 
-def _submit(deps, dataset, request, actor, channel, client):
+def _submit(deps, dataset, request, actor, channel, reply):
     run = deps.ops.submit(dataset, request, actor=actor,
                           origin={"source": "slack", "channel": channel, "user": actor.id})
     if deps.notifier:
         deps.notifier.wake(run["id"], run.get("plan"))
     text, blks = blocks.submitted(run, run.get("plan"))
-    client.chat_postMessage(channel=channel, text=text, blocks=blks)
+    reply.post(text, blks)

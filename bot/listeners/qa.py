@@ -53,7 +53,9 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
         return
     question = _MENTION.sub(" ", text).strip()
     reply_ts = thread_ts or ts
-    post = lambda t, b=None: client.chat_postMessage(channel=channel, thread_ts=reply_ts, text=t, blocks=b)  # noqa: E731
+    # Replies retry transient errors; a refusing channel (a private one we were removed from…) → the asker's DM.
+    reply = deps.reply(client, user=user, channel=channel, thread_ts=reply_ts, kind="answer", ref=f"{channel}:{ts}")
+    post = lambda t, b=None: reply.post(t, b)  # noqa: E731
 
     from bot.listeners.files import maybe_dataset_upload
     if maybe_dataset_upload(deps, event, question, user, channel, reply_ts, client, post):
@@ -62,7 +64,8 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
         post("Ask me a customer-service question, e.g. _where is my card?_ — or `/ft help` for commands.")
         return
     try:
-        client.reactions_add(channel=channel, timestamp=ts, name="eyes")
+        from bot.delivery import Policy, call
+        call(client, "reactions.add", channel=channel, timestamp=ts, name="eyes", policy=Policy(max_retries=0))
     except Exception as e:  # noqa: BLE001 — a missing reaction is cosmetic
         log.debug("reactions.add failed: %s", deps.settings.redact(str(e)))
     if run_id is None and thread_ts and thread_ts != ts:

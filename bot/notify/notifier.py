@@ -1,7 +1,12 @@
 """One status message per run, edited at most every ~3 s; milestones and charts in its thread; the result in the
 channel. Restart-safe: every post is reserve → post → record through ops/messages.py, keyed by purpose
 (run:7:status, run:7:event:42, run:7:file:loss_curve, run:7:final, run:7:done), so a restarted bot finds what was
-sent and posts nothing twice. This is the only path that waits on 429 Retry-After (an ack never does).
+sent and posts nothing twice. Every call goes through bot/delivery.py: transient errors (429 Retry-After, 5xx,
+dropped connections) are retried a bounded number of times; a permanent refusal of the run's channel
+(`not_in_channel`, `is_archived`, …) is never retried — the run records why (runs.delivery_problem, shown by
+`/ft status` and `ftbot status`) and its story continues in the requester's DM (runs.delivery_channel, keys
+`run:7:dm:…`), so a restart does not knock on the closed door again. If the DM is refused too, the story is marked
+done with the reason recorded: nothing is retried forever.
 
 The notifier only reads the database and calls Slack; training runs elsewhere (the job worker).
 """
@@ -16,12 +21,13 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from ops import delivery as delivery_log
 from ops import messages
 from storage.errors import StorageError
 
-from bot import blocks
+from bot import blocks, delivery
+from bot.delivery import Refused, Unavailable
 from bot.settings import Settings
 
 log = logging.getLogger("ftbot.notify")
@@ -29,10 +35,12 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 PLOTS = (("loss_curve", "Loss curve (L_new, L_pre, validation)"), ("confusion", "Confusion matrix (validation)"))
 
 
-def notifier_client(settings: Settings, max_429_retries: int = 5) -> WebClient:
-    return WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=30,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                     RateLimitErrorRetryHandler(max_retry_count=max_429_retries)])
+EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
+def notifier_client(settings: Settings, max_429_retries: int | None = None) -> WebClient:
+    # No slack_sdk retry handlers: retries are bot/delivery.py's, one bounded policy for every call after an ack.
+    return WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=30)
 
 
 class Notifier:
@@ -83,43 +91,47 @@ class Notifier:
             for rid in ids:
                 try:
                     self.sync_run(rid)
-                except (SlackApiError, StorageError, OSError) as e:
+                except Refused as e:
+                    self._refused(rid, e)
+                except (Unavailable, SlackApiError, StorageError, OSError) as e:
                     log.warning("run #%s: Slack sync will retry: %s", rid, self.settings.redact(str(e)))
 
     def sync_run(self, run_id: int) -> None:
         story = messages.story(self.home, run_id)
         run, evs = story.run, story.events
         self._known = story.sent   # what was already sent for this run: skip those keys without the write lock
-        channel = (run.get("origin") or {}).get("channel")
+        channel = run.get("delivery_channel") or (run.get("origin") or {}).get("channel")
         if not channel:
             return
+        # After a permanent refusal the story starts afresh in the DM under its own keys (run:7:dm:…).
+        k = f"run:{run_id}:dm:" if run.get("delivery_channel") else f"run:{run_id}:"
         done = run["status"] in TERMINAL
         latest_eval = next((e for e in reversed(evs) if e["kind"] == "eval"), None)
-        root = self._status(run, channel, latest_eval, force=done)
+        root = self._status(run, channel, latest_eval, force=done, key=k + "status")
         if root:
             if run.get("started_at"):
                 worker = f" on `{run['worker']}`" if run.get("worker") else ""
-                self._post(f"run:{run_id}:started", channel, run_id, root,
+                self._post(k + "started", channel, run_id, root,
                            f":arrow_forward: started{worker}", None)
             for e in evs:
-                self._post(f"run:{run_id}:event:{e['id']}", channel, run_id, root, blocks.milestone_text(e), None)
+                self._post(f"{k}event:{e['id']}", channel, run_id, root, blocks.milestone_text(e), None)
         if not done:
             return
         if root and run["status"] == "succeeded" and run.get("artifact_path"):
             for name, title in PLOTS:
-                self._upload(f"run:{run_id}:file:{name}", channel, run_id, root,
+                self._upload(f"{k}file:{name}", channel, run_id, root,
                              Path(run["artifact_path"]) / "plots" / f"{name}.png", title)
         text, blks = blocks.final_message(run, story.previous)
-        self._post(f"run:{run_id}:final", channel, run_id, None, text, blks)
+        self._post(k + "final", channel, run_id, None, text, blks, short=f"run #{run_id} {run['status']}: "
+                   f"`/ft status {run_id}` has the details")
         self._post(f"run:{run_id}:done", channel, run_id, None, None, None, marker=True)
         self._last_edit.pop(run_id, None)
         self._plans.pop(run_id, None)
 
     # ---- pieces ---------------------------------------------------------------------------------------------
-    def _status(self, run: dict, channel: str, latest_eval: dict | None, force: bool) -> str | None:
+    def _status(self, run: dict, channel: str, latest_eval: dict | None, force: bool, key: str) -> str | None:
         """Post or edit the run's status message; returns its ts (the thread root)."""
         rid = run["id"]
-        key = f"run:{rid}:status"
         text, blks = blocks.status_message(run, latest_eval)
         plan = self._plans.get(rid)
         if plan and run["status"] == "queued":
@@ -135,13 +147,22 @@ class Notifier:
         if row["content_hash"] != digest:
             last = self._last_edit.get(rid, 0.0)
             if force or time.monotonic() - last >= self.min_edit_s:
-                self.client.chat_update(channel=row["channel"], ts=row["ts"], text=text, blocks=blks)
+                try:
+                    delivery.call(self.client, "chat.update", channel=row["channel"], ts=row["ts"], text=text,
+                                  blocks=blks)
+                except Refused as e:
+                    if e.error not in EDIT_ERRORS and not e.message_level:
+                        raise
+                    # this message cannot be edited (deleted, too old, too long): stop trying; the thread and the
+                    # final result still come
+                    log.warning("run #%s: status message not edited: %s", rid, e.error)
                 self._last_edit[rid] = time.monotonic()
                 messages.record(self.home, key, row["ts"], digest)
         return row["ts"]
 
     def _post(self, key: str, channel: str, run_id: int, thread_ts: str | None, text: str | None,
-              blks: list | None, *, digest: str | None = None, marker: bool = False) -> str | None:
+              blks: list | None, *, digest: str | None = None, marker: bool = False,
+              short: str | None = None) -> str | None:
         if key in self._known:
             return self._known[key]["ts"]
         if not messages.reserve(self.home, key, channel, run_id=run_id, thread_ts=thread_ts):
@@ -151,8 +172,18 @@ class Notifier:
             if marker:
                 ts = "-"
             else:
-                resp = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blks,
-                                                    unfurl_links=False)
+                try:
+                    resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts,
+                                         text=text, blocks=blks, unfurl_links=False)
+                except Refused as e:
+                    if not e.message_level:
+                        raise
+                    # Slack rejects this message, not the channel: say it in a few plain words instead, once.
+                    log.warning("run #%s: %s refused (%s); posting a short version", run_id, key, e.error)
+                    delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
+                                        method="chat.postMessage", error=e.error, path="short")
+                    resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts,
+                                         text=short or "(this update could not be shown in Slack)")
                 ts = resp["ts"]
         except BaseException:
             messages.release(self.home, key)
@@ -166,13 +197,62 @@ class Notifier:
         if not messages.reserve(self.home, key, channel, run_id=run_id, thread_ts=thread_ts):
             return
         try:
-            resp = self.client.files_upload_v2(channel=channel, thread_ts=thread_ts, file=str(path),
-                                               filename=path.name, title=title)
+            resp = delivery.call(self.client, "files_upload_v2", channel=channel, thread_ts=thread_ts, file=str(path),
+                                 filename=path.name, title=title)
             file_id = (resp.get("file") or {}).get("id") or "uploaded"
+        except Refused as e:
+            if not e.message_level:
+                messages.release(self.home, key)
+                raise
+            file_id = "-"      # this file is refused (too large, say): the rest of the story goes on
+            delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
+                                method="files.upload", error=e.error, path="none")
         except BaseException:
             messages.release(self.home, key)
             raise
         messages.record(self.home, key, file_id)
+
+    # ---- permanent refusals ---------------------------------------------------------------------------------
+    def _refused(self, run_id: int, e: Refused) -> None:
+        """The run's channel (or DM) refused for good: record why, move the story to the requester's DM, or — if
+        that is refused as well — end the story with the reason recorded. Never retried on the next tick."""
+        run = messages.story(self.home, run_id).run
+        origin = run.get("origin") or {}
+        user = origin.get("user") or run.get("requester")
+        if run.get("delivery_channel"):      # the DM refused too
+            problem = f"{run.get('delivery_problem') or ''}; the DM to <@{user}> failed too: {e.error}".lstrip("; ")
+            delivery_log.run_refused(self.home, run_id, problem, None)
+            delivery_log.record(self.home, kind="run", ref=run_id, channel=run["delivery_channel"], user=user,
+                                method=e.method, error=e.error, path="none")
+            self._done(run_id, run["delivery_channel"])
+            log.warning("run #%s: %s", run_id, problem)
+            return
+        channel = origin.get("channel")
+        problem = delivery.problem_text(channel, e.error)
+        dm = None
+        if delivery.is_user(user) and e.error not in delivery.WORKSPACE_ERRORS:
+            try:
+                dm = delivery.dm_channel(self.client, user)
+            except Refused as e2:
+                problem += f"; no DM to <@{user}> either: {e2.error}"
+        log.warning("run #%s: %s%s", run_id, problem, f" — continuing in a DM to {user}" if dm else "")
+        delivery_log.run_refused(self.home, run_id, problem, dm)
+        delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=user, method=e.method,
+                            error=e.error, path="dm" if dm else "none")
+        if dm is None:
+            self._done(run_id, channel or "-")
+            return
+        try:
+            self._post(f"run:{run_id}:dm:notice", dm, run_id, None,
+                       f":warning: I {problem}. Updates on run #{run_id} come here instead.", None)
+            self.sync_run(run_id)
+        except Refused as e2:
+            self._refused(run_id, e2)      # the DM refused: this ends the story (the branch above)
+
+    def _done(self, run_id: int, channel: str) -> None:
+        key = f"run:{run_id}:done"
+        if messages.reserve(self.home, key, channel, run_id=run_id):
+            messages.record(self.home, key, "-")
 
 
 def _hash(text: str, blks) -> str:

@@ -4,11 +4,17 @@ Implements what the bot calls: auth.test, chat.postMessage/update/postEphemeral,
 reactions.add, files.getUploadURLExternal → byte upload → files.completeUploadExternal, private file download
 (Bearer token checked) and response_url posts. `rate_limit(method, times, retry_after)` makes a method answer
 429 with Retry-After for the next `times` calls.
+
+Refusals as a workspace gives them: channels the bot has not joined (`not_member` → not_in_channel), `archived`
+(is_archived), `gone` (channel_not_found); `dm_refused` users cannot be DMed (conversations.open → cannot_dm).
+`chaos(share, seed)` answers that share of Web API calls with a transient failure — 429 with Retry-After, a 5xx
+page, a slow answer, a dropped connection (before the call is applied) — drawn from a seeded generator.
 """
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 import urllib.parse
@@ -34,6 +40,12 @@ class FakeSlack:
         self.transcript: list[str] = []
         self._429: dict[str, list] = {}
         self._ts = itertools.count(1)
+        self.not_member: set[str] = set()
+        self.archived: set[str] = set()
+        self.gone: set[str] = set()
+        self.dm_refused: set[str] = set()
+        self._chaos: dict | None = None
+        self.injected: dict[str, int] = {}   # failures injected by chaos, by kind
         self._fid = itertools.count(1)
         self.app_token: str | None = None   # Socket Mode: apps.connections.open answers socket_url for it
         self.socket_url: str | None = None
@@ -65,6 +77,24 @@ class FakeSlack:
     def rate_limit(self, method: str, times: int, retry_after: int = 1) -> None:
         with self.lock:
             self._429[method] = [times, retry_after]
+
+    def chaos(self, share: float, seed: int = 0, *, kinds=("429", "5xx", "slow", "drop"), retry_after: int = 0,
+              slow_s: float = 0.3, methods: set | None = None) -> None:
+        """From now on, `share` of Web API calls (of `methods`, default all but auth.test) fail transiently."""
+        with self.lock:
+            self._chaos = {"share": share, "rng": random.Random(seed), "kinds": tuple(kinds),
+                           "retry_after": retry_after, "slow_s": slow_s, "methods": methods}
+
+    def _refusal(self, channel: str | None) -> str | None:
+        if not channel:
+            return "channel_not_found"
+        if channel in self.gone:
+            return "channel_not_found"
+        if channel in self.archived:
+            return "is_archived"
+        if channel in self.not_member:
+            return "not_in_channel"
+        return None
 
     def add_file(self, name: str, content: bytes) -> dict:
         """A file a user shared; returns the `files[]` entry Slack puts in the event."""
@@ -102,12 +132,28 @@ class FakeSlack:
 
     # ---- Web API ------------------------------------------------------------------------------------------
     def api(self, method: str, params: dict, auth: str | None) -> tuple[int, dict, dict]:
+        slow = 0.0
         with self.lock:
             self.log.append({"method": method, "params": params, "at": time.monotonic()})
             limit = self._429.get(method)
             if limit and limit[0] > 0:
                 limit[0] -= 1
                 return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limit[1])}
+            c = self._chaos
+            if c and method != "auth.test" and (c["methods"] is None or method in c["methods"]) \
+                    and c["rng"].random() < c["share"]:
+                kind = c["rng"].choice(c["kinds"])
+                self.injected[kind] = self.injected.get(kind, 0) + 1
+                self.log[-1]["injected"] = kind
+                if kind == "429":
+                    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(c["retry_after"])}
+                if kind == "5xx":
+                    return 503, b"<html>503 Service Unavailable</html>", {}
+                if kind == "drop":
+                    return 0, None, {}
+                slow = c["slow_s"]
+        if slow:
+            time.sleep(slow)
         if method == "apps.connections.open":      # the one call made with the app-level token
             ok = self.app_token and auth == f"Bearer {self.app_token}" and self.socket_url
             return 200, ({"ok": True, "url": self.socket_url} if ok else {"ok": False, "error": "invalid_auth"}), {}
@@ -126,9 +172,17 @@ class FakeSlack:
         return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "ftbot", "team_id": TEAM,
                 "user_id": BOT_USER, "bot_id": "BBOT"}
 
+    def m_conversations_open(self, p):
+        user = (p.get("users") or "").split(",")[0]
+        if not user or user in self.dm_refused:
+            return {"ok": False, "error": "cannot_dm_bot" if not user else "user_disabled"}
+        return {"ok": True, "channel": {"id": "D" + user}}
+
     def m_chat_postMessage(self, p):
-        if not p.get("channel"):
-            return {"ok": False, "error": "channel_not_found"}
+        if err := self._refusal(p.get("channel")):
+            return {"ok": False, "error": err}
+        if len(p.get("text") or "") > 40000:
+            return {"ok": False, "error": "msg_too_long"}
         ts = self._new_ts()
         msg = {"channel": p["channel"], "ts": ts, "thread_ts": p.get("thread_ts") or None, "text": p.get("text") or "",
                "blocks": _json(p.get("blocks")), "user": BOT_USER}
@@ -138,6 +192,8 @@ class FakeSlack:
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": msg}
 
     def m_chat_update(self, p):
+        if err := self._refusal(p.get("channel")):
+            return {"ok": False, "error": err}
         for m in self.messages:
             if m["channel"] == p.get("channel") and m["ts"] == p.get("ts"):
                 m["text"], m["blocks"] = p.get("text") or m["text"], _json(p.get("blocks")) or m["blocks"]
@@ -149,6 +205,8 @@ class FakeSlack:
         return {"ok": False, "error": "message_not_found"}
 
     def m_chat_postEphemeral(self, p):
+        if err := self._refusal(p.get("channel")):
+            return {"ok": False, "error": err}
         e = {"channel": p.get("channel"), "user": p.get("user"), "text": p.get("text") or "",
              "blocks": _json(p.get("blocks")), "thread_ts": p.get("thread_ts")}
         self.ephemerals.append(e)
@@ -168,6 +226,8 @@ class FakeSlack:
         return {"ok": True, "view": view}
 
     def m_reactions_add(self, p):
+        if err := self._refusal(p.get("channel")):
+            return {"ok": False, "error": err}
         self.reactions.append({"channel": p.get("channel"), "timestamp": p.get("timestamp"), "name": p.get("name")})
         return {"ok": True}
 
@@ -178,6 +238,8 @@ class FakeSlack:
         return {"ok": True, "file_id": fid, "upload_url": f"{self.url}/upload/v1/{fid}"}
 
     def m_files_completeUploadExternal(self, p):
+        if err := self._refusal(p.get("channel_id")):
+            return {"ok": False, "error": err}
         out = []
         for f in _json(p.get("files")) or []:
             rec = self.files.get(f["id"])
@@ -298,6 +360,11 @@ def _handler(fake: FakeSlack):
 
         def _api(self, path, raw):
             status, body, headers = fake.api(path[len("/api/"):], self._params(raw), self.headers.get("Authorization"))
-            self._send(status, body, headers)
+            if status == 0:           # a dropped connection: no answer at all
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            ctype = "text/html" if isinstance(body, bytes) else "application/json; charset=utf-8"
+            self._send(status, body, headers, ctype=ctype)
 
     return H

@@ -1,0 +1,342 @@
+"""Every Slack call made after an acknowledgement goes through here: one error policy, one set of fallback paths.
+
+Slack refuses every day. We sort what it says into two kinds:
+
+* **permanent** (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `msg_too_long`, …): the same
+  call would fail again, so it is never retried. The caller hears `Refused` and takes another path to the
+  requester (the command's `response_url` while it is valid, else a DM), and the reason is recorded
+  (ops/delivery.py) so `/ft status` and `ftbot status` can say it.
+* **transient** (429 `ratelimited` with `Retry-After`, 5xx, timeouts, dropped connections): retried a bounded number
+  of times with exponential backoff, waiting at least `Retry-After`. Past the cap the caller hears `Unavailable`.
+
+This is the only place that sleeps on Slack; no acknowledgement goes through it (Bolt's `ack()` answers the HTTP
+request itself). The notifier, answers, ephemeral replies, uploads, views.open/publish and response_url posts all do.
+`STATS` counts retries per call so bench/slack_chaos.py can show that no call was retried past the cap.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+log = logging.getLogger("ftbot.delivery")
+
+# The channel (or the message's place in it) refuses: another channel may work — the requester's DM.
+CHANNEL_ERRORS = frozenset({
+    "not_in_channel", "channel_not_found", "is_archived", "restricted_action", "restricted_action_read_only_channel",
+    "restricted_action_thread_only_channel", "restricted_action_non_threadable_channel", "cannot_reply_to_message",
+    "ekm_access_denied", "team_access_not_granted", "is_inactive", "user_not_in_channel", "not_allowed_token_type",
+    "cant_update_message", "edit_window_closed", "message_not_found", "thread_not_found",
+})
+# This one message is wrong: the same text elsewhere fails the same way.
+MESSAGE_ERRORS = frozenset({
+    "msg_too_long", "msg_blocks_too_long", "invalid_blocks", "invalid_blocks_format", "invalid_attachments",
+    "no_text", "too_many_attachments", "invalid_arguments", "invalid_metadata_format", "too_many_blocks",
+})
+# The app itself is locked out: nothing will work until an operator acts.
+WORKSPACE_ERRORS = frozenset({
+    "missing_scope", "token_revoked", "token_expired", "account_inactive", "invalid_auth", "not_authed",
+    "no_permission", "org_login_required", "access_denied", "app_missing_action_url",
+})
+PERMANENT = CHANNEL_ERRORS | MESSAGE_ERRORS | WORKSPACE_ERRORS
+TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+                       "request_timeout", "timeout", "upstream_error"})
+
+HINTS = {"not_in_channel": "invite @ftbot (`/invite @ftbot`)", "channel_not_found": "the channel is gone or private; "
+         "invite @ftbot", "is_archived": "the channel is archived", "missing_scope": "the app lacks a scope; an "
+         "operator must reinstall it from deploy/manifest.yml", "token_revoked": "the bot token was revoked",
+         "invalid_auth": "the bot token is not valid", "account_inactive": "the app was uninstalled",
+         "restricted_action": "posting there is restricted to admins"}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Bounded retries for transient errors. `max_wait_s` caps one wait: a Retry-After longer than that is not
+    waited out here (the call gives up as Unavailable and the caller's next tick or fallback takes over)."""
+
+    max_retries: int = 4          # attempts = 1 + max_retries
+    base_s: float = 0.5           # first backoff; doubles each retry, with jitter
+    max_backoff_s: float = 8.0
+    max_wait_s: float = 60.0
+    deadline_s: float | None = None   # give up when the next attempt could not start before this many seconds
+
+
+POLICY = Policy()
+
+
+class DeliveryError(Exception):
+    def __init__(self, method: str, error: str, *, retries: int = 0):
+        super().__init__(f"{method}: {error}")
+        self.method, self.error, self.retries = method, error, retries
+
+
+class Refused(DeliveryError):
+    """A permanent refusal: not retried."""
+
+    @property
+    def channel_level(self) -> bool:
+        return self.error in CHANNEL_ERRORS
+
+    @property
+    def message_level(self) -> bool:
+        return self.error in MESSAGE_ERRORS
+
+
+class Unavailable(DeliveryError):
+    """Transient errors past the retry cap (or the deadline)."""
+
+
+@dataclass
+class Stats:
+    """Retry counts per call (for the chaos bench): the most retries of one call, and totals by outcome."""
+
+    calls: int = 0
+    retries: int = 0
+    max_retries: int = 0
+    refused: dict = field(default_factory=dict)
+    unavailable: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note(self, retries: int, outcome: str | None = None) -> None:
+        with self.lock:
+            self.calls += 1
+            self.retries += retries
+            self.max_retries = max(self.max_retries, retries)
+            if outcome == "unavailable":
+                self.unavailable += 1
+            elif outcome:
+                self.refused[outcome] = self.refused.get(outcome, 0) + 1
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls = self.retries = self.max_retries = self.unavailable = 0
+            self.refused = {}
+
+
+STATS = Stats()
+
+
+def classify(exc: BaseException) -> tuple[str, str, float | None]:
+    """('permanent'|'transient', error code, Retry-After seconds or None)."""
+    if isinstance(exc, SlackApiError):
+        resp = exc.response
+        status = getattr(resp, "status_code", 200) or 200
+        try:
+            error = (resp.get("error") if hasattr(resp, "get") else None) or ""
+        except Exception:  # noqa: BLE001 — a body that is not JSON (an HTML 503 page)
+            error = ""
+        headers = getattr(resp, "headers", None) or {}
+        if status == 429 or error in ("ratelimited", "rate_limited"):
+            return "transient", "ratelimited", _retry_after(headers)
+        if status >= 500:
+            return "transient", error or f"http_{status}", None
+        if error in TRANSIENT:
+            return "transient", error, None
+        return "permanent", error or f"http_{status}", None
+    if isinstance(exc, (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException,
+                        urllib.error.URLError, OSError, json.JSONDecodeError)):
+        return "transient", type(exc).__name__, None
+    if isinstance(exc, SlackClientError):
+        return "transient", type(exc).__name__, None
+    raise exc
+
+
+def _retry_after(headers) -> float:
+    for k in ("Retry-After", "retry-after"):
+        v = headers.get(k) if hasattr(headers, "get") else None
+        if isinstance(v, (list, tuple)):
+            v = v[0] if v else None
+        if v is not None:
+            try:
+                return max(0.0, float(v))
+            except ValueError:
+                pass
+    return 1.0
+
+
+def _run(what: str, attempt, policy: Policy | None, sleep) -> object:
+    policy = policy or POLICY
+    started = time.monotonic()
+    retries = 0
+    while True:
+        try:
+            out = attempt()
+            STATS.note(retries)
+            return out
+        except Exception as e:  # noqa: BLE001 — sorted right below; anything unknown is re-raised by classify
+            try:
+                kind, error, retry_after = classify(e)
+            except Exception:
+                STATS.note(retries, "error")
+                raise
+            if kind == "permanent":
+                STATS.note(retries, error)
+                raise Refused(what, error, retries=retries) from e
+            backoff = min(policy.max_backoff_s, policy.base_s * (2 ** retries)) * (0.5 + random.random() / 2)
+            wait = max(backoff, retry_after or 0.0)
+            late = policy.deadline_s is not None and time.monotonic() - started + wait > policy.deadline_s
+            if retries >= policy.max_retries or wait > policy.max_wait_s or late:
+                STATS.note(retries, "unavailable")
+                raise Unavailable(what, error, retries=retries) from e
+            log.info("%s: %s, retry %d in %.1fs", what, error, retries + 1, wait)
+            retries += 1
+            sleep(wait)
+
+
+def call(client, method: str, *, policy: Policy | None = None, sleep=time.sleep, **kw):
+    """`client.<method>(**kw)` with the policy. `method` is 'chat.postMessage' or 'chat_postMessage'."""
+    fn = getattr(client, method.replace(".", "_"))
+    return _run(method, lambda: fn(**kw), policy, sleep)
+
+
+# ---- response_url ---------------------------------------------------------------------------------------------
+RESPONSE_URL_TTL_S = 30 * 60 - 60     # Slack keeps a response_url for 30 minutes (5 uses); keep a margin
+
+
+class _HookError(Exception):
+    pass
+
+
+def respond(url: str, *, text: str, blocks: list | None = None, response_type: str = "ephemeral",
+            replace_original: bool = False, policy: Policy | None = None, sleep=time.sleep) -> None:
+    """POST a message to a command's or action's `response_url` with the same retry policy."""
+    body = {"text": text, "response_type": response_type, "replace_original": replace_original}
+    if blocks:
+        body["blocks"] = blocks
+    data = json.dumps(body).encode()
+
+    def attempt():
+        req = urllib.request.Request(url, data=data, method="POST",
+                                     headers={"Content-Type": "application/json; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                r.read()
+        except urllib.error.HTTPError as e:
+            payload = e.read().decode("utf-8", "replace")[:200]
+            if e.code == 429 or e.code >= 500:
+                resp = _HookResponse(e.code, e.headers, payload)
+                raise SlackApiError("response_url", resp) from None
+            raise SlackApiError("response_url", _HookResponse(e.code, e.headers, payload.strip() or "expired_url")) \
+                from None
+    _run("response_url", attempt, policy, sleep)
+
+
+class _HookResponse(dict):
+    """Enough of a SlackResponse for classify(): status_code, headers and error."""
+
+    def __init__(self, status: int, headers, error: str):
+        super().__init__(ok=False, error=("ratelimited" if status == 429 else error))
+        self.status_code, self.headers = status, dict(headers or {})
+
+
+def dm_channel(client, user: str, *, policy: Policy | None = None) -> str:
+    """The requester's DM channel (conversations.open, scope im:write)."""
+    resp = call(client, "conversations.open", users=user, policy=policy)
+    return resp["channel"]["id"]
+
+
+def problem_text(channel: str | None, error: str) -> str:
+    """'could not post to <#C…>: not_in_channel — invite @ftbot (`/invite @ftbot`)'."""
+    where = f"<#{channel}>" if channel and channel[:1] in "CG" else (channel or "Slack")
+    hint = HINTS.get(error)
+    return f"could not post to {where}: {error}" + (f" — {hint}" if hint else "")
+
+
+def is_user(requester: str | None) -> bool:
+    """A Slack user id (U…/W…) — the CLI (`cli:…`) and the system have no DM."""
+    return bool(requester) and requester[:1] in "UW" and ":" not in requester
+
+
+# ---- replies after an ack, with their fallback paths -----------------------------------------------------------
+class Reply:
+    """Where the reply to one request goes and how it falls back: the channel (or an ephemeral there), then the
+    request's `response_url` while it is valid (it works in channels the bot has not joined), then the requester's
+    DM. The first path that works wins; if the first one failed, `delivery_failures` gets a row saying why and which
+    path reached the requester (or `none`)."""
+
+    def __init__(self, client, home, *, user: str | None, channel: str | None, kind: str, ref=None,
+                 thread_ts: str | None = None, response_url: str | None = None, log_redact=None):
+        self.client, self.home, self.user, self.channel = client, home, user, channel
+        self.kind, self.ref, self.thread_ts, self.response_url = kind, ref, thread_ts, response_url
+        self.issued = time.monotonic()
+        self.redact = log_redact or (lambda s: s)
+        self.paths: list[str] = []        # the path of each delivery made through this reply
+
+    # the public faces ---------------------------------------------------------------------------------------
+    def post(self, text: str, blocks: list | None = None, *, ephemeral: bool = False) -> str:
+        """A message in the channel (thread) — or only for the requester with ephemeral=True."""
+        first = "ephemeral" if ephemeral else "channel"
+        return self._deliver(text, blocks, (first, "response_url", "dm"), public=not ephemeral)
+
+    def respond(self, text: str, blocks: list | None = None, response_type: str = "ephemeral", **_) -> str:
+        """What Bolt's `respond` does (response_url), with retries and the same fallbacks."""
+        public = response_type == "in_channel"
+        return self._deliver(text, blocks, ("response_url", "channel" if public else "ephemeral", "dm"),
+                             public=public)
+
+    # the paths ----------------------------------------------------------------------------------------------
+    def _deliver(self, text, blocks, order, *, public: bool) -> str:
+        first_error: DeliveryError | None = None
+        for path in order:
+            try:
+                if not self._try(path, text, blocks, public, first_error):
+                    continue
+            except (Refused, Unavailable) as e:
+                log.warning("%s %s: %s by %s failed: %s", self.kind, self.ref or "", e.method, path, e.error)
+                first_error = first_error or e
+                continue
+            self.paths.append(path)
+            if first_error is not None:
+                self._record(first_error, path)
+            return path
+        self.paths.append("none")
+        self._record(first_error or Refused("reply", "no_path"), "none")
+        return "none"
+
+    def _try(self, path, text, blocks, public, error) -> bool:
+        if path == "channel":
+            if not self.channel:
+                return False
+            call(self.client, "chat.postMessage", channel=self.channel, thread_ts=self.thread_ts, text=text,
+                 blocks=blocks, unfurl_links=False)
+        elif path == "ephemeral":
+            if not (self.channel and self.user):
+                return False
+            call(self.client, "chat.postEphemeral", channel=self.channel, user=self.user, text=text, blocks=blocks,
+                 thread_ts=self.thread_ts)
+        elif path == "response_url":
+            if not self.response_url or time.monotonic() - self.issued > RESPONSE_URL_TTL_S:
+                return False
+            respond(self.response_url, text=text, blocks=blocks,
+                    response_type="in_channel" if public else "ephemeral")
+        elif path == "dm":
+            if not is_user(self.user) or (error is not None and error.error in WORKSPACE_ERRORS):
+                return False
+            dm = dm_channel(self.client, self.user)
+            if dm == self.channel:
+                return False
+            why = problem_text(self.channel, error.error) if error is not None else "could not reply there"
+            from bot.text_limits import cut
+            note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f":warning: I {why}; so here it is."}]}
+            body = list(blocks) if blocks else [{"type": "section", "text": {"type": "mrkdwn", "text": cut(text)}}]
+            call(self.client, "chat.postMessage", channel=dm, text=text, blocks=[note] + body, unfurl_links=False)
+        return True
+
+    def _record(self, error: DeliveryError, path: str) -> None:
+        if self.home is None:
+            return
+        try:
+            from ops import delivery as delivery_log
+            delivery_log.record(self.home, kind=self.kind, ref=self.ref, channel=self.channel, user=self.user,
+                                method=error.method, error=error.error, path=path)
+        except Exception as e:  # noqa: BLE001 — recording must not hide the reply's own outcome
+            log.error("could not record a delivery failure: %s", self.redact(str(e)))

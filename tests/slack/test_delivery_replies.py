@@ -1,0 +1,152 @@
+"""Replies after the ack when the workspace says no: retried when it is transient, another path when it is
+permanent, recorded either way. Also the form's 3-second window, the word "payload" and schedule results."""
+import threading
+import time
+
+import pytest
+
+from bot import delivery
+from bot.listeners import Deps
+from bot.server import start
+from ops import delivery as delivery_log
+from storage import connect
+from storage import schedules as schedules_table
+from tests.slack.conftest import ADMIN, SIGNING_SECRET
+from tests.slack.driver import Driver
+from tests.slack.helpers import FakeQA, add_dataset_row, service_with
+
+
+class SlowQA(FakeQA):
+    """Canned answers; `list_runs` and `deploy` as an operations layer under load would behave."""
+
+    slow_s = 0.0
+
+    def list_runs(self, limit=15):
+        time.sleep(self.slow_s)
+        return []
+
+    def deploy(self, run_id, *, scope, actor):
+        return {"run_id": run_id, "scope": scope}
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setattr(delivery, "POLICY", delivery.Policy(base_s=0.01, max_backoff_s=0.05))
+
+
+@pytest.fixture()
+def qa():
+    return SlowQA()
+
+
+@pytest.fixture()
+def qdriver(settings, qa, fake):
+    running = start(settings, "127.0.0.1", 0, embedded_worker=False, notifier=False,
+                    deps=Deps(settings=settings, ops=service_with(qa, settings.home)))
+    yield Driver(running.url, SIGNING_SECRET, fake)
+    running.stop()
+
+
+def test_a_command_containing_the_word_payload_is_answered(qdriver, fake, qa):
+    status, _, _ = qdriver.command("ask what is the payload limit for a SEPA transfer?", tag="pl")
+    assert status == 200
+    fake.wait_for(lambda: [r for r in fake.responses if r["tag"] == "pl" and r.get("response_type") == "in_channel"],
+                  5, "answer")
+    assert qa.asked[0]["question"] == "what is the payload limit for a SEPA transfer?"
+
+
+def test_the_form_opens_within_3s_while_slow_commands_fill_the_pool(qdriver, fake, qa, home):
+    add_dataset_row(home)
+    qa.slow_s = 6.0
+    threads = [threading.Thread(target=qdriver.command, args=("runs",)) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    t0 = time.monotonic()
+    status, _, secs = qdriver.command("train")
+    assert status == 200 and secs < 3
+    opened = fake.wait_for(lambda: fake.calls("views.open"), 5, "views.open")
+    assert opened[0]["at"] - t0 < 3.0
+
+
+def test_feedback_click_in_a_channel_the_bot_never_joined_reaches_the_clicker(qdriver, fake, qa, home):
+    from ops.access import Actor
+    fake.not_member.add("CNOTJOINED")
+    qid = qa.ask("where is my card?", actor=Actor("UASK", "slack"), channel="CNOTJOINED")["question_id"]
+    qdriver.click("qa_feedback_up", str(qid), user="UASK", channel="CNOTJOINED")
+    fake.wait_for(lambda: [r for r in fake.responses if "Thanks" in r.get("text", "")], 5, "thanks via response_url")
+    [f] = delivery_log.failures(home, "reply")
+    assert (f["error"], f["path"], f["method"]) == ("not_in_channel", "response_url", "chat.postEphemeral")
+    assert qa.feedbacks == [(qid, "UASK", 1)]
+
+
+def test_deploy_click_in_a_channel_the_bot_never_joined(qdriver, fake):
+    fake.not_member.add("CNOTJOINED")
+    qdriver.click("run_deploy", "7", user=ADMIN, channel="CNOTJOINED")
+    r = fake.wait_for(lambda: [r for r in fake.responses if ":rocket:" in r.get("text", "")], 5, "deploy note")
+    assert r[0]["response_type"] == "in_channel"
+
+
+def test_answer_in_a_refusing_channel_goes_to_the_asker_by_dm(qdriver, fake, home):
+    fake.archived.add("CARCH")
+    ts, _ = qdriver.mention("where is my card?", channel="CARCH", user="UASK")
+    dm = fake.wait_for(lambda: fake.channel_messages("DUASK"), 5, "DM")
+    assert "Freeze your card" in dm[0]["text"]
+    assert "is_archived" in dm[0]["blocks"][0]["elements"][0]["text"]
+    [f] = delivery_log.failures(home, "answer")
+    assert (f["error"], f["path"]) == ("is_archived", "dm")
+
+
+def test_429_on_an_answer_is_retried_not_dropped(qdriver, fake):
+    fake.rate_limit("chat.postMessage", times=2, retry_after=0)
+    ts, _ = qdriver.mention("where is my card?")
+    fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 5, "answer after 429s")
+    time.sleep(0.3)
+    assert len(fake.calls("chat.postMessage")) == 3
+    assert len(fake.channel_messages("C0001", thread_ts=ts)) == 1
+
+
+def test_private_channel_replies_in_an_answer_thread_are_answered(qdriver, fake, qa):
+    ts, _ = qdriver.mention("where is my card?", channel="GPRIV")
+    fake.wait_for(lambda: fake.channel_messages("GPRIV", thread_ts=ts), 5, "first answer")
+    # a plain reply in that thread, as a private channel's message.groups event
+    qdriver.event({"type": "message", "channel_type": "group", "channel": "GPRIV", "user": "UADMIN",
+                   "text": "and my pin?", "ts": "1710000099.000001", "thread_ts": ts})
+    fake.wait_for(lambda: len(fake.channel_messages("GPRIV", thread_ts=ts)) == 2, 5, "answer to the reply")
+    assert [a["question"] for a in qa.asked] == ["where is my card?", "and my pin?"]
+
+
+def test_ask_answers_in_the_channel_and_in_a_thread_only_when_slack_names_one(qdriver, fake):
+    qdriver.command("ask where is my card?", tag="plain")
+    fake.wait_for(lambda: [r for r in fake.responses if r["tag"] == "plain" and r["response_type"] == "in_channel"],
+                  5, "answer in the channel")
+    qdriver.command("ask where is my card?", extra={"thread_ts": "1700000000.000777"})
+    fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts="1700000000.000777"), 5, "answer in thread")
+
+
+def test_serve_posts_schedule_failures_to_the_schedule_channel(settings, fake, home):
+    with connect(home) as db:
+        schedules_table.add(db, id="retrain-gone", kind="retrain", target="no-such-dataset", cron="0 6 * * 1",
+                            created_by=ADMIN, channel="CSCHED")
+    running = start(settings, "127.0.0.1", 0, embedded_worker=True, notifier=False)
+    try:
+        assert running.worker is not None and running.worker.notify is not None
+        running.worker._scheduler._fire("retrain-gone")
+        msg = fake.wait_for(lambda: fake.channel_messages("CSCHED"), 10, "schedule failure post")
+        assert "schedule `retrain-gone`" in msg[0]["text"] and "failed" in msg[0]["text"]
+    finally:
+        running.stop()
+
+
+def test_manifest_grants_private_channel_replies_and_dms():
+    from pathlib import Path
+
+    import yaml
+    root = Path(__file__).resolve().parents[2]
+    m = yaml.safe_load((root / "deploy" / "manifest.yml").read_text())
+    scopes = m["oauth_config"]["scopes"]["bot"]
+    assert {"groups:history", "im:write"} <= set(scopes)
+    assert "message.groups" in m["settings"]["event_subscriptions"]["bot_events"]
+    doc = (root / "docs" / "slack.md").read_text()
+    assert "groups:history" in doc and "im:write" in doc
