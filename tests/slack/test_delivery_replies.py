@@ -76,7 +76,7 @@ def test_feedback_click_in_a_channel_the_bot_never_joined_reaches_the_clicker(qd
     qid = qa.ask("where is my card?", actor=Actor("UASK", "slack"), channel="CNOTJOINED")["question_id"]
     qdriver.click("qa_feedback_up", str(qid), user="UASK", channel="CNOTJOINED")
     fake.wait_for(lambda: [r for r in fake.responses if "Thanks" in r.get("text", "")], 5, "thanks via response_url")
-    [f] = delivery_log.failures(home, "reply")
+    [f] = fake.wait_for(lambda: delivery_log.failures(home, "reply"), 5, "failure row")  # recorded after the fallback
     assert (f["error"], f["path"], f["method"]) == ("not_in_channel", "response_url", "chat.postEphemeral")
     assert qa.feedbacks == [(qid, "UASK", 1)]
 
@@ -94,7 +94,7 @@ def test_answer_in_a_refusing_channel_goes_to_the_asker_by_dm(qdriver, fake, hom
     dm = fake.wait_for(lambda: fake.channel_messages("DUASK"), 5, "DM")
     assert "Freeze your card" in dm[0]["text"]
     assert "is_archived" in dm[0]["blocks"][0]["elements"][0]["text"]
-    [f] = delivery_log.failures(home, "answer")
+    [f] = fake.wait_for(lambda: delivery_log.failures(home, "answer"), 5, "failure row")  # recorded after the DM
     assert (f["error"], f["path"]) == ("is_archived", "dm")
 
 

@@ -95,7 +95,8 @@ def test_upload_takes_the_clis_options(driver, fake, home):
 
 def test_slash_dataset_add_takes_the_clis_options(driver, fake, home, settings):
     from tests.slack.data import INTENTS
-    dup = cards_csv(pii=False) + f"I lost my card,lost_card,{INTENTS['lost_card'][1]}\n".encode()   # a repeat
+    # a repeat given another label: refused unless dedupe=yes (plain repeats are dropped anyway, with a warning)
+    dup = cards_csv(pii=False) + f"I lost my card,top_up,{INTENTS['top_up'][1]}\n".encode()
     (settings.data_dir / "dup.csv").write_bytes(dup)
     driver.command("dataset add nodedupe dup.csv")
     driver.command("dataset add deduped dup.csv dedupe=yes text=text label=intent")
