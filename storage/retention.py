@@ -7,13 +7,15 @@ from storage.db import write
 
 
 def prune(db: Database, cutoff: str) -> dict:
-    """Questions asked before `cutoff` (with all their feedback), feedback given before it, seen deliveries and run
-    events of finished runs recorded before it. One transaction: a crash leaves everything or nothing removed."""
+    """Questions asked before `cutoff` (with all their feedback), feedback given before it, seen deliveries and
+    delivery-failure records, and run events of finished runs recorded before it. One transaction: a crash leaves everything or nothing removed."""
     with write(db):
         fb = db.execute("DELETE FROM feedback WHERE created_at < ? OR question_id IN"
                         " (SELECT id FROM questions WHERE created_at < ?)", [cutoff, cutoff]).rowcount
         q = db.execute("DELETE FROM questions WHERE created_at < ?", [cutoff]).rowcount
         d = db.execute("DELETE FROM seen_deliveries WHERE at < ?", [cutoff]).rowcount
+        # replies that reached their requester only by a fallback path name the requester and the channel
+        d += db.execute("DELETE FROM delivery_failures WHERE at < ?", [cutoff]).rowcount
         # A run still queued or running keeps its events: the notifier and the watchdog read them.
         ev = db.execute("DELETE FROM run_events WHERE at < ? AND run_id NOT IN"
                         " (SELECT id FROM runs WHERE status IN ('queued', 'running'))", [cutoff]).rowcount
