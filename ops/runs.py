@@ -6,7 +6,6 @@ ops/execution.py (the job runner's side).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from pathlib import Path
@@ -21,14 +20,6 @@ from ops import access
 from ops import datasets as datasets_ops
 from ops.access import Actor
 from ops.paths import preview_cache
-
-
-def _as_dict(obj) -> dict:
-    if obj is None:
-        return {}
-    if dataclasses.is_dataclass(obj):
-        return dataclasses.asdict(obj)
-    return dict(obj)
 
 
 def resolve(home, dataset: str, request: TrainConfig) -> TrainConfig:
@@ -54,7 +45,7 @@ def preview(home, dataset: str, config: TrainConfig, *, timed: bool = False) -> 
     plan = engine_preview.preview(config, data, examples_per_s=speed, timed=timed, structure=cache.get(key))
     if key not in cache and not timed:
         _write_cache(home, {**cache, key: engine_preview.structure_of(plan)})
-    return {**_as_dict(plan), "config": config.to_dict()}
+    return {**plan.to_dict(), "config": config.to_dict()}
 
 
 def _read_cache(home) -> dict:
