@@ -57,6 +57,7 @@ class Running:
     stop_event: threading.Event = field(default_factory=threading.Event)
     worker: object = None
     socket: object = None      # the Socket Mode handler, when serving over Slack's WebSocket
+    reports: object = None     # bot/notify/reports.py ReportPoster
 
     @property
     def port(self) -> int:
@@ -74,6 +75,8 @@ class Running:
         self.server.server_close()
         if self.notifier:
             self.notifier.stop()
+        if self.reports is not None:
+            self.reports.stop()
         if self.worker is not None:
             self.worker.stop(wait=False)
         self.deps.executor.shutdown(wait=False, cancel_futures=True)
@@ -92,9 +95,12 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     app, deps = build_app(settings, deps)
     note = Notifier(settings, poll_s=notify_poll_s).start() if notifier else None
     deps.notifier = note
+    from bot.notify.reports import ReportPoster   # daily challenger reports queued by the scheduler
+    reports = ReportPoster(settings, deps, poll_s=max(notify_poll_s, 0.2) * 30).start() if notifier else None
     server = make_server(host, port, wsgi_app(SlackRequestHandler(app)), server_class=ThreadingWSGIServer,
                          handler_class=_QuietHandler)
     running = Running(server=server, deps=deps, notifier=note)
+    running.reports = reports
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)
     t.start()
     running.threads.append(t)

@@ -51,7 +51,12 @@ def _feedback(deps, qid, actor, value, eph):
 
 def _deploy(deps, run_id, actor, channel, client):
     scope = scope_for(channel)
-    dep = deps.ops.deploy(run_id, scope=scope, actor=actor)
+    res = deps.ops.request_deploy(run_id, scope=scope, actor=actor)   # with approval required: a pending request
+    if res["status"] == "pending":
+        from bot.listeners.promotion import post_request
+        post_request(deps, client, channel, res, lambda t, b=None, w=None: client.chat_postMessage(
+            channel=channel, text=t, blocks=b))
+        return
     where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
-    client.chat_postMessage(channel=channel, text=f":rocket: run #{dep['run_id']} now answers questions {where}"
+    client.chat_postMessage(channel=channel, text=f":rocket: run #{res['run_id']} now answers questions {where}"
                                                   f" (deployed by <@{actor.id}>)")

@@ -61,6 +61,10 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
     if not question:
         post("Ask me a customer-service question, e.g. _where is my card?_ — or `/ft help` for commands.")
         return
+    if thread_ts and thread_ts != ts and question.lower() in ("ab", "a/b"):   # testers: both models' answers
+        from bot.listeners.promotion import show_ab_in_thread
+        deps.background(show_ab_in_thread, deps, user, channel, thread_ts, post, on_error=lambda m: post(m))
+        return
     try:
         client.reactions_add(channel=channel, timestamp=ts, name="eyes")
     except Exception as e:  # noqa: BLE001 — a missing reaction is cosmetic
