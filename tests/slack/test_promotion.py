@@ -186,6 +186,7 @@ def test_four_eyes_promotion_over_slack(driver, fake, home, models, monkeypatch)
     assert [(a["actor"], a["ok"]) for a in audit(home, "deploy")] == [(ADMIN, 1), (ADMIN, 1)]
     assert any('"agreement"' in a["detail"] for a in audit(home, "approve") if a["ok"])   # the figures, audited
     assert [a["ok"] for a in audit(home, "challenge.end")] == [1]                  # promoted: no longer a challenger
+    print("\n".join(fake.transcript))    # the README's promotion story (pytest -s)
 
 
 def test_expired_request_cannot_be_approved(driver, fake, home, models, monkeypatch):
