@@ -152,3 +152,31 @@ def test_a_run_deleted_before_approval(home, runs):
     with pytest.raises(Conflict, match="no model any more"):
         promotion.approve(home, req["id"], actor=BOB)
     assert active_run(home) is None
+
+
+def test_approve_and_rollback_at_the_same_moment_end_consistently(home, runs):
+    r1, r2, r3 = runs
+    promotion.request_deploy(home, r1["id"], actor=ALICE, approval="optional")
+    promotion.request_deploy(home, r2["id"], actor=ALICE, approval="optional")
+    req = promotion.request_deploy(home, r3["id"], actor=ALICE)
+    out, barrier = {}, threading.Barrier(2)
+
+    def approve():
+        barrier.wait()
+        try:
+            out["approve"] = promotion.approve(home, req["id"], actor=BOB)["status"]
+        except Conflict as e:
+            out["approve"] = f"conflict: {e}"
+
+    def rollback():
+        barrier.wait()
+        out["rollback"] = promotion.rollback(home, actor=ALICE)["run_id"]
+    ts = [threading.Thread(target=approve), threading.Thread(target=rollback)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    status = promotion.get_request(home, req["id"])["status"]
+    if out["approve"] == "approved":        # approval first: the rollback then undid r3 and went back to r2
+        assert status == "approved" and out["rollback"] == r2["id"] and active_run(home) == r2["id"]
+    else:                                   # rollback first: the request no longer applies
+        assert status == "superseded" and "champion changed" in out["approve"]
+        assert out["rollback"] == r1["id"] and active_run(home) == r1["id"]

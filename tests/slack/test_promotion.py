@@ -222,3 +222,16 @@ def test_rollback_and_history(driver, fake, home, models):
     assert f"run #{chall} — deploy by <@{ADMIN}> — rolled back" in flat(h)
     fake.wait_for(lambda: len(audit(home, "rollback")) == 2, what="audit")
     assert sorted((a["actor"], a["ok"]) for a in audit(home, "rollback")) == [(ADMIN, 1), (CAROL, 0)]
+
+
+def test_deploy_button_opens_a_request_when_approval_is_required(driver, fake, home, models, monkeypatch):
+    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")
+    champ, _ = models
+    driver.click("run_deploy", str(champ), channel=CH)
+    req = channel_text(fake, "Deploy request #1", top_level=True)
+    valid(req["blocks"])
+    driver.click("promotion_reject", "1", user=BOB, channel=CH)
+    channel_text(fake, f"request #1 rejected by <@{BOB}>")
+    with connect(home) as db:
+        assert db.execute("SELECT status, decided_by FROM deploy_requests").fetchone() == ("rejected", BOB)
+        assert db.execute("SELECT COUNT(*) FROM deployments").fetchone()[0] == 0
