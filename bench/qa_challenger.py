@@ -128,7 +128,7 @@ def run(args) -> dict:
     challengers.drain(30)
 
     # phases 1 and 2, interleaved in blocks
-    block = max(10, len(qs) // 6)
+    block = args.block
     off, on = [], []
     for i in range(0, len(qs), block):
         chunk = qs[i:i + block]
@@ -182,6 +182,7 @@ def main(argv=None) -> None:
     p.add_argument("--questions", type=int, default=240)
     p.add_argument("--gap-ms", type=float, default=40.0, help="time between question arrivals")
     p.add_argument("--train-warmup-s", type=float, default=20.0)
+    p.add_argument("--block", type=int, default=10, help="questions per block when alternating alone/with")
     args = p.parse_args(argv)
     common.setup_threads(args.threads)
     result = run(args)

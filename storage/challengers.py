@@ -45,7 +45,9 @@ def get(db: Database, challenger_id: int) -> dict:
 
 
 def active(db: Database, scope: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM challengers WHERE scope = ? AND active = 1", [scope]))
+    """The scope's active challenger, with its run's artifact_path (None when the run row is gone)."""
+    rows = list(db.query("SELECT c.*, r.artifact_path FROM challengers c LEFT JOIN runs r ON r.id = c.run_id"
+                         " WHERE c.scope = ? AND c.active = 1", [scope]))
     return _row(rows[0]) if rows else None
 
 

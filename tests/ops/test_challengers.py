@@ -43,6 +43,9 @@ def test_shadow_answers_are_stored_unseen_and_the_report_counts_them(home, plant
         assert res["intent"] == want and res["run_id"] == champ_run["id"]
         assert not any("challenger" in k for k in res)          # an ordinary asker sees the champion only
     assert challengers.drain(10)
+    from engine import inference                # both stay loaded: pinned against eviction
+    assert {str(__import__("pathlib").Path(r["artifact_path"]).resolve()) for r in (champ_run, chall_run)} <= \
+        set(inference.cache_info()["pinned"])
     with connect(home) as db:
         rows = [dict(r) for r in db.query("SELECT q.question, s.intent, s.run_id, s.shown FROM shadow_answers s "
                                           "JOIN questions q ON q.id = s.question_id ORDER BY s.id")]
