@@ -184,7 +184,11 @@ def main(argv=None) -> None:
     p.add_argument("--train-warmup-s", type=float, default=20.0)
     p.add_argument("--block", type=int, default=10, help="questions per block when alternating alone/with")
     args = p.parse_args(argv)
-    common.setup_threads(args.threads)
+    if args.threads:
+        common.setup_threads(args.threads)
+    else:                       # what `ftbot serve` uses (ops/serving.py, FTBOT_ANSWER_THREADS)
+        from ops import serving
+        serving.configure()
     result = run(args)
     for k in ("memory", "champion_alone", "champion_with_challenger", "champion_with_challenger_while_training",
               "training_process", "cache", "targets"):

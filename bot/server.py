@@ -121,6 +121,8 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
 def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, embedded_worker: bool = True,
           socket_mode: bool = False) -> None:
     """Block until SIGINT/SIGTERM."""
+    from ops import serving
+    serving.configure()    # torch threads for the answer path (FTBOT_ANSWER_THREADS)
     running = start(settings, host, port, embedded_worker=embedded_worker, socket_mode=socket_mode)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
