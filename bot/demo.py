@@ -100,8 +100,9 @@ def _promotion_story(home, champion: dict, quick: bool, say) -> dict:
     from bot.cli_promotion import history_text, report_text, request_line
     policy = Policy.from_env({"FTBOT_ADMINS": "cli:alice,cli:bob", "FTBOT_APPROVERS": "cli:alice,cli:bob"})
     alice, bob = policy.cli("alice"), policy.cli("bob")
-    say("5. a challenger: full fine-tuning of the same data answers beside the champion, unseen by askers")
-    chall = _train(home, "banking-sample", {"method": "full", "freeze": "embeddings", "epochs": 1 if quick else 2}, say)
+    say("5. a challenger: plain LoRA (α=0, another seed) answers beside the champion, unseen by askers")
+    chall = _train(home, "banking-sample", {"method": "lora", "alpha": 0, "seed": 7, "epochs": 1 if quick else 2},
+                   say)
     if chall["status"] != "succeeded":
         say("the challenger run did not succeed; skipping the promotion story")
         return {}

@@ -175,7 +175,7 @@ def _pinned() -> set:
 
 def _evict() -> None:
     """Drop least-recently-used unpinned models until the cache fits (caller holds _cache_lock)."""
-    pinned = _pinned()
+    pinned = _pinned() & {k[0] for k in _cache}     # pins of models not loaded take no room
     limit = max(1, CACHE_SIZE, len(pinned) + 1)
     for key in [k for k in _cache if k[0] not in pinned]:
         if len(_cache) <= limit:
