@@ -10,6 +10,8 @@ Variants (--variants): torch threads 1 vs all, and dynamic int8 quantisation of 
 (torch.ao.quantization.quantize_dynamic), the latter with its prediction agreement against fp32.
 
     python bench/qa_latency.py --questions 300 --variants --json
+    python bench/qa_latency.py --challenger --json     # with a challenger attached, and beside a training
+                                                       # (bench/qa_challenger.py)
 """
 from __future__ import annotations
 
@@ -80,6 +82,9 @@ def reference_pipeline(pred):
 
 
 def main() -> None:
+    if "--challenger" in sys.argv:   # champion latency with a challenger attached and beside a training
+        import qa_challenger
+        return qa_challenger.main([a for a in sys.argv[1:] if a != "--challenger"])
     p = common.parser("p50/p99 latency of one question: ftbot vs transformers pipeline")
     p.add_argument("--artifact", default="", help="a run's artifact folder (default: train a quick one)")
     p.add_argument("--questions", type=int, default=300)

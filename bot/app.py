@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.listeners import Deps, commands, feedback, files, home, modal, qa
+from bot.listeners import Deps, commands, feedback, files, home, modal, promotion, qa
 from bot.settings import Settings
 
-GROUPS = (commands, modal, qa, feedback, home, files)
+GROUPS = (commands, modal, qa, feedback, home, files, promotion)
 
 
 def build_app(settings: Settings, deps: Deps | None = None) -> tuple[App, Deps]:

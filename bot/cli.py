@@ -14,6 +14,7 @@ from engine.errors import FtbotError
 from storage.errors import StorageError
 
 from bot import render
+from bot import cli_promotion
 
 EXIT_USAGE = 2
 
@@ -149,9 +150,13 @@ def cmd_compare(args) -> int:
 
 # ---- Q&A ----------------------------------------------------------------------------------------
 def cmd_deploy(args) -> int:
-    from ops import deployments, questions
-    dep = deployments.deploy(_home(args), args.run, scope=args.scope, actor=_actor())
-    out = {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"],
+    from ops import promotion
+    res = promotion.request_deploy(_home(args), args.run, scope=args.scope, actor=_actor())
+    if res["status"] == "pending":   # FTBOT_DEPLOY_APPROVAL=required: another approver must approve it
+        _emit(args, cli_promotion.request_json(res), cli_promotion.request_line(res))
+        return 0
+    dep = res["deployment"]
+    out = {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"], "status": "deployed",
            "artifact_path": dep["run"]["artifact_path"]}
     _emit(args, out, f"run #{dep['run_id']} now answers questions in scope {dep['scope']!r}")
     return 0
@@ -295,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--scope", default="default")
     q.add_argument("--run", help="ask this run's model instead of the deployed one")
     q.set_defaults(fn=cmd_ask)
+
+    cli_promotion.add_parsers(sub, common)
 
     dm = sub.add_parser("demo", help="the whole job offline on the shipped sample data", parents=[common])
     dm.add_argument("--quick", action="store_true", help="fewer epochs, skip the credit set")

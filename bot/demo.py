@@ -84,6 +84,46 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
         answers.append(a)
         say(f"  Q: {q}\n  A: " + render.answer(a).replace("\n", "\n  "))
     result["answers"] = answers
+    result["promotion"] = _promotion_story(home, bank, quick, say)
     result["wall_s"] = round(time.monotonic() - t0, 1)
     say(f"done in {result['wall_s']:.0f}s. Try: ftbot --home {home} ask \"how do I change my PIN?\"")
     return result
+
+
+def _promotion_story(home, champion: dict, quick: bool, say) -> dict:
+    """A challenger beside the champion, its report, a promotion that needs a second person, and a rollback — with
+    two local identities, cli:alice (asks) and cli:bob (approves)."""
+    from engine.errors import FtbotError
+    from ops import challengers, promotion
+    from ops.access import Policy
+
+    from bot.cli_promotion import history_text, report_text, request_line
+    policy = Policy.from_env({"FTBOT_ADMINS": "cli:alice,cli:bob", "FTBOT_APPROVERS": "cli:alice,cli:bob"})
+    alice, bob = policy.cli("alice"), policy.cli("bob")
+    say("5. a challenger: plain LoRA (α=0, another seed) answers beside the champion, unseen by askers")
+    chall = _train(home, "banking-sample", {"method": "lora", "alpha": 0, "seed": 7, "epochs": 1 if quick else 2},
+                   say)
+    if chall["status"] != "succeeded":
+        say("the challenger run did not succeed; skipping the promotion story")
+        return {}
+    challengers.start(home, chall["id"], scope="default", actor=alice)
+    for q in QUESTIONS + ["please block my card, it was stolen", "how much is 100 EUR in USD?"]:
+        questions.ask(home, q, actor=DEMO)
+    challengers.drain(60)
+    rep = challengers.report(home, "default")
+    say("  " + report_text(rep).replace("\n", "\n  "))
+    say("6. promotion with four eyes (FTBOT_DEPLOY_APPROVAL=required): cli:alice asks, cli:bob approves")
+    req = promotion.request_deploy(home, chall["id"], scope="default", actor=alice, approval="required")
+    say("  " + request_line(req))
+    try:
+        promotion.approve(home, req["id"], actor=alice)
+    except FtbotError as e:
+        say(f"  cli:alice approves her own request → refused: {e}")
+    done = promotion.approve(home, req["id"], actor=bob)
+    say(f"  cli:bob approves → {done['status']}; run #{done['run_id']} answers now: "
+        f"{questions.ask(home, QUESTIONS[1], actor=DEMO)['intent']}")
+    back = promotion.rollback(home, scope="default", actor=alice)
+    say(f"7. rollback by cli:alice → run #{back['run_id']} answers again (no approval needed to go back)")
+    say("  " + history_text(promotion.history(home, "default")).replace("\n", "\n  "))
+    return {"challenger_run_id": chall["id"], "report": {k: rep[k] for k in ("questions", "agreement")},
+            "request_id": req["id"], "approved_by": done["decided_by"], "rolled_back_to": back["run_id"]}

@@ -61,6 +61,7 @@ class Running:
     stop_event: threading.Event = field(default_factory=threading.Event)
     worker: object = None
     socket: object = None      # the Socket Mode handler, when serving over Slack's WebSocket
+    reports: object = None     # bot/notify/reports.py ReportPoster
 
     @property
     def port(self) -> int:
@@ -78,6 +79,8 @@ class Running:
         self.server.server_close()
         if self.notifier:
             self.notifier.stop()
+        if self.reports is not None:
+            self.reports.stop()
         if self.worker is not None:
             self.worker.stop(wait=False)
         self.deps.executor.shutdown(wait=False, cancel_futures=True)
@@ -98,9 +101,12 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     deps.notifier = note
     from bot.http_guard import SlackRequestGuard
     guard = lambda h: SlackRequestGuard(h, settings.signing_secret, deps.ops.first_delivery)  # noqa: E731
+    from bot.notify.reports import ReportPoster   # daily challenger reports queued by the scheduler
+    reports = ReportPoster(settings, deps, poll_s=max(notify_poll_s, 0.2) * 30).start() if notifier else None
     server = make_server(host, port, wsgi_app(FormSafeHandler(app), guard), server_class=ThreadingWSGIServer,
                          handler_class=_QuietHandler)
     running = Running(server=server, deps=deps, notifier=note)
+    running.reports = reports
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)
     t.start()
     running.threads.append(t)
@@ -121,6 +127,8 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
 def serve(settings: Settings, host: str = "0.0.0.0", port: int = 3000, embedded_worker: bool = True,
           socket_mode: bool = False) -> None:
     """Block until SIGINT/SIGTERM."""
+    from ops import serving
+    serving.configure()    # torch threads for the answer path (FTBOT_ANSWER_THREADS)
     running = start(settings, host, port, embedded_worker=embedded_worker, socket_mode=socket_mode)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

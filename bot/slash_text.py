@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from engine.config import TrainConfig
 from engine.errors import ConfigError, FtbotError
 
+from bot import slash_promotion
+
 MAX_TEXT = 4000          # Slack caps command text well below this; longer input is cut, not rejected
 MAX_QUESTION = 2000
 
@@ -36,6 +38,7 @@ SUBCOMMANDS = {
     "schedule add retrain|reeval TARGET CRON": "retrain a dataset or re-evaluate this channel's deployment on a "
                                                "cron schedule, results posted here (admins), e.g. `0 6 * * 1`",
     "schedule list | schedule remove ID": "the schedules, or remove one (admins)",
+    **slash_promotion.HELP,
 }
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
@@ -98,6 +101,9 @@ def parse(text: str | None) -> Command:
     if verb in ("help", "-h", "--help", "?"):
         return Command("help", raw=raw)
     if verb == "ask":
+        ab = slash_promotion.parse_ask(rest, raw)
+        if ab is not None:
+            return ab
         q = rest[:MAX_QUESTION].strip()
         if not q:
             raise UsageError("ask needs a question, e.g. `/ft ask where is my card?`")
@@ -120,6 +126,8 @@ def parse(text: str | None) -> Command:
         words, opts = split_options(words)
         _count("dataset add NAME [PATH] [redact=yes dedupe=yes text=COL label=COL]", words, 1, 2)
         return Command("dataset.add", args=words, options=opts, raw=raw)
+    if verb in slash_promotion.VERBS or (verb == "status" and not words):
+        return slash_promotion.parse(verb if verb != "status" else "deployments", words, raw)
     if verb in ("status", "cancel", "deploy"):
         _count(f"{verb} RUN", words, 1, 1)
         return Command(verb, args=[str(run_id(words[0]))], raw=raw)
@@ -134,7 +142,8 @@ def parse(text: str | None) -> Command:
     if verb == "schedule":
         return _schedule(words, raw)
     raise UsageError(f"unknown command {_short(head)!r}; try one of: help, datasets, dataset add, dataset show, "
-                     "train, runs, status, cancel, eval, compare, deploy, ask, schedule")
+                     "train, runs, status, cancel, eval, compare, deploy, ask, schedule, "
+                     + ", ".join(slash_promotion.VERBS))
 
 
 def _schedule(words: list[str], raw: str) -> Command:

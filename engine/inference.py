@@ -153,6 +153,39 @@ _cache: "OrderedDict[tuple, Predictor]" = OrderedDict()
 _cache_lock = threading.Lock()
 _key_locks: dict[tuple, threading.Lock] = {}
 _stats = {"hits": 0, "loads": 0}
+# Pinned folders (champions and challengers, set by the operations layer per scope) are never evicted to make room:
+# loading a third model must not push a model that answers customers out of memory. The cache grows past
+# CACHE_SIZE only by the pinned models themselves (max(CACHE_SIZE, pinned + 1)).
+_pins: dict[str, frozenset] = {}
+
+
+def pin(group: str, artifact_dirs) -> None:
+    """Keep these artifact folders loaded (group: e.g. a deployment scope; a new call replaces the group's pins)."""
+    paths = frozenset(str(Path(p).resolve()) for p in artifact_dirs if p)
+    with _cache_lock:
+        if paths:
+            _pins[group] = paths
+        else:
+            _pins.pop(group, None)
+
+
+def _pinned() -> set:
+    return set().union(*_pins.values()) if _pins else set()
+
+
+def _evict() -> None:
+    """Drop least-recently-used unpinned models until the cache fits (caller holds _cache_lock)."""
+    pinned = _pinned() & {k[0] for k in _cache}     # pins of models not loaded take no room
+    limit = max(1, CACHE_SIZE, len(pinned) + 1)
+    for key in [k for k in _cache if k[0] not in pinned]:
+        if len(_cache) <= limit:
+            break
+        del _cache[key]
+
+
+def model_bytes(pred: "Predictor") -> int:
+    """Bytes held by a loaded model's parameters and buffers (the bulk of its memory)."""
+    return int(sum(t.numel() * t.element_size() for t in list(pred.model.parameters()) + list(pred.model.buffers())))
 
 
 def _fingerprint(root: Path) -> int:
@@ -193,15 +226,15 @@ def get_predictor(artifact_dir: str | Path) -> Predictor:
             for old in [k for k in _cache if k[0] == key[0]]:     # an older version of the same folder
                 del _cache[old]
             _cache[key] = pred
-            while len(_cache) > max(1, CACHE_SIZE):
-                _cache.popitem(last=False)
+            _evict()
             _key_locks.pop(key, None)
         return pred
 
 
 def cache_info() -> dict:
     with _cache_lock:
-        return {**_stats, "size": len(_cache), "max_size": CACHE_SIZE, "keys": [k[0] for k in _cache]}
+        return {**_stats, "size": len(_cache), "max_size": CACHE_SIZE, "keys": [k[0] for k in _cache],
+                "pinned": sorted(_pinned()), "bytes": {k[0]: model_bytes(p) for k, p in _cache.items()}}
 
 
 def clear_cache() -> None:

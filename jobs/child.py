@@ -74,6 +74,26 @@ def die_with_parent(parent_pid: int) -> None:
         sys.exit(75)
 
 
+def yield_to_answers() -> dict:
+    """Training shares the machine with the bot's answer path: run at a lower CPU priority (FTBOT_TRAIN_NICE, 10)
+    and, on a CPU-only machine, with one core fewer than it has (FTBOT_TRAIN_THREADS overrides; a run's own
+    `threads` key still wins), so a question never waits behind a training step."""
+    nice = int(os.environ.get("FTBOT_TRAIN_NICE", "10") or 0)
+    try:
+        if nice > 0:
+            os.nice(nice)
+    except OSError:
+        nice = 0
+    threads = int(os.environ.get("FTBOT_TRAIN_THREADS", "0") or 0) or max(1, (os.cpu_count() or 1) - 1)
+    try:
+        import torch
+        if not torch.cuda.is_available():
+            torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    return {"nice": nice, "threads": threads}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m jobs.child", description="Run one claimed ftbot run.")
     ap.add_argument("run_id", type=int)
@@ -130,4 +150,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    yield_to_answers()     # only as its own process: never lower the priority of a caller that imports main()
     sys.exit(main())

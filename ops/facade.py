@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.config import TrainConfig
 
-from ops import access, datasets, deliveries, deployments, questions, runs, schedules, visibility
+from ops import access, challengers, datasets, deliveries, deployments, promotion, questions, runs, schedules, visibility
 from ops.access import Actor
 
 
@@ -92,3 +92,67 @@ class Operations:
     def prune(self, *, actor: Actor) -> dict:
         from ops import retention
         return retention.prune(self.home, actor=actor)
+
+    # ---- promotion, challengers, rollback (ops/promotion.py, ops/challengers.py) ------------------------------------
+    def request_deploy(self, run_id: int, *, scope: str, actor: Actor) -> dict:
+        return promotion.request_deploy(self.home, run_id, scope=scope, actor=actor)
+
+    def promote(self, *, scope: str, actor: Actor) -> dict:
+        return promotion.promote(self.home, scope=scope, actor=actor)
+
+    def approve(self, request_id: int, *, actor: Actor) -> dict:
+        return promotion.approve(self.home, request_id, actor=actor)
+
+    def reject(self, request_id: int, *, actor: Actor, reason: str | None = None) -> dict:
+        return promotion.reject(self.home, request_id, actor=actor, reason=reason)
+
+    def get_request(self, request_id: int) -> dict:
+        return promotion.get_request(self.home, request_id)
+
+    def set_request_message(self, request_id: int, channel: str, ts: str) -> None:
+        promotion.set_request_message(self.home, request_id, channel, ts)
+
+    def rollback(self, *, scope: str, actor: Actor) -> dict:
+        return promotion.rollback(self.home, scope=scope, actor=actor)
+
+    def deployment_history(self, scope: str | None = None) -> dict:
+        return promotion.history(self.home, scope)
+
+    def start_challenger(self, run_id: int, *, scope: str, actor: Actor, channel: str | None = None) -> dict:
+        return challengers.start(self.home, run_id, scope=scope, actor=actor, channel=channel)
+
+    def stop_challenger(self, *, scope: str, actor: Actor) -> dict:
+        return challengers.stop(self.home, scope=scope, actor=actor)
+
+    def challenger_report(self, scope: str) -> dict:
+        return challengers.report(self.home, scope)
+
+    def challenger_report_png(self, report: dict, path) -> Path | None:
+        return challengers.report_png(report, path)
+
+    def claim_challenger_reports(self) -> list[dict]:
+        return challengers.claim_reports(self.home)
+
+    def mark_challenger_report_posted(self, report_id: int, ts: str) -> None:
+        challengers.mark_report_posted(self.home, report_id, ts)
+
+    def release_challenger_report(self, report_id: int) -> None:
+        challengers.release_report(self.home, report_id)
+
+    def ask_ab(self, question: str, *, scope: str, actor: Actor, channel: str | None = None, ts: str | None = None,
+               thread_ts: str | None = None) -> dict:
+        return challengers.ask_ab(self.home, question, scope=scope, actor=actor, channel=channel, ts=ts,
+                                  thread_ts=thread_ts)
+
+    def ab_in_thread(self, channel: str, thread_ts: str, *, actor: Actor) -> dict:
+        qid = challengers.question_in_thread(self.home, channel, thread_ts)
+        if qid is None:
+            from engine.errors import NotFound
+            raise NotFound("there is no answer in this thread to compare; ask a question first")
+        return challengers.ab_for_question(self.home, qid, actor=actor)
+
+    def challenger_feedback(self, shadow_id: int, *, actor: Actor, value: int) -> None:
+        challengers.shadow_feedback(self.home, shadow_id, actor=actor, value=value)
+
+    def reports_dir(self) -> Path:
+        return Path(self.home) / "reports"

@@ -7,7 +7,7 @@ from engine.errors import NotFound
 from storage import connect, questions
 from storage import slack_messages
 
-from ops import access, privacy
+from ops import access, challengers, privacy
 from ops.access import Actor
 from ops.deployments import DEFAULT_SCOPE, resolve_run
 
@@ -24,7 +24,8 @@ def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Ac
         raise NotFound("ask needs a question, e.g. `ask where is my card?`")
     run = resolve_run(home, scope=scope, run_id=run_id)
     t0 = time.perf_counter()
-    ans = get_predictor(run["artifact_path"]).answer(question)
+    with challengers.champion_answering():    # the challenger's background answer waits for this one
+        ans = get_predictor(run["artifact_path"]).answer(question)
     latency_ms = (time.perf_counter() - t0) * 1000
     stored, redacted = privacy.redact_question(question)
     top = [[str(label), float(p)] for label, p in ans.top]
@@ -33,7 +34,10 @@ def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Ac
                             channel=channel, ts=ts, thread_ts=thread_ts, question=stored, answer=ans.answer,
                             intent=ans.intent, confidence=float(ans.confidence), top=top, fallback=ans.fallback,
                             latency_ms=latency_ms)
-    return {"question_id": qid, "run_id": run["id"], "question": stored, "redacted": redacted, "answer": ans.answer, "intent": ans.intent,
+    if run_id is None:     # the scope's champion answered: its challenger, if any, answers too, unseen
+        challengers.after_answer(home, qid, scope=scope or DEFAULT_SCOPE, question=question, champion=run)
+    return {"question_id": qid, "run_id": run["id"], "question": stored, "redacted": redacted, "answer": ans.answer,
+            "intent": ans.intent,
             "confidence": float(ans.confidence), "top": top, "fallback": bool(ans.fallback),
             "latency_ms": round(latency_ms, 2)}
 

@@ -42,7 +42,7 @@ def misfire_grace_s() -> int:
 
 log = logging.getLogger("ftbot.jobs")
 
-KINDS = ("retrain", "reeval")
+KINDS = ("retrain", "reeval", "challenge-report")
 MIN_INTERVAL_S = 15 * 60  # a retrain every few minutes would flood the queue
 _DOW = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 CRON_HELP = ("five fields 'minute hour day-of-month month day-of-week' in {tz}, e.g. '0 6 * * 1' (Mondays 06:00) or "
@@ -127,7 +127,8 @@ def add_schedule(home, kind: str, target: str, cron: str, actor: Actor | str, ch
     scope, 'default' or a channel id). Results go to `channel` when given. Returns the row + next_run_at."""
     with access.acting(home, actor, "schedule.add", id, kind=kind, target=target, cron=cron) as note:
         if kind not in KINDS:
-            raise ConfigError("kind", kind, "retrain (train the dataset again) or reeval (evaluate the deployed model)")
+            raise ConfigError("kind", kind, "retrain (train the dataset again), reeval (evaluate the deployed model) "
+                                            "or challenge-report (post the challenger report)")
         trigger = parse_cron(cron)
         fires = next_fire_times(trigger, 2)
         if len(fires) == 2 and (fires[1] - fires[0]).total_seconds() < MIN_INTERVAL_S:
@@ -139,6 +140,9 @@ def add_schedule(home, kind: str, target: str, cron: str, actor: Actor | str, ch
                 kind_of = datasets_table.get(db, target)["kind"]  # Missing names the known datasets
                 from engine.config import TrainConfig
                 TrainConfig.parse(options).resolved(kind_of)      # bad keys fail now, not at 3 a.m.
+            elif kind == "challenge-report":
+                if options:
+                    raise ConfigError("options", options, "challenge-report takes no options")
             else:
                 if options:
                     raise ConfigError("options", options, "reeval takes no options")
@@ -208,6 +212,9 @@ def fire(home, schedule_id: str, fire_time: _dt.datetime | None = None, notify=N
     try:
         if sched["kind"] == "retrain":
             result = _retrain(home, sched, origin)
+        elif sched["kind"] == "challenge-report":
+            from ops import challengers   # the report is queued in SQLite; the bot posts it (bot/notify/reports.py)
+            result = challengers.scheduled_report(home, sched, f"{schedule_id}@{_iso(fire_time)}")
         else:
             result = _reeval(home, sched)
     except Exception as e:  # noqa: BLE001 a failed fire is reported, never kills the scheduler

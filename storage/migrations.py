@@ -194,5 +194,88 @@ def m003_delivery(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_champion_challenger(db: Database) -> None:
+    """Four-eyes promotion, challengers with shadow answers, one-step rollback (ops/promotion.py, ops/challengers.py)."""
+    db.executescript(
+        """
+        ALTER TABLE deployments ADD COLUMN via TEXT NOT NULL DEFAULT 'deploy';  -- deploy | approval | rollback
+        ALTER TABLE deployments ADD COLUMN request_id INTEGER;                  -- the approved deploy_requests row
+        ALTER TABLE deployments ADD COLUMN restores_id INTEGER;                 -- rollback: the row it brings back
+        ALTER TABLE deployments ADD COLUMN rolled_back_at TEXT;                 -- set when a rollback undid this row
+        ALTER TABLE deployments ADD COLUMN rolled_back_by TEXT;
+        CREATE TABLE deploy_requests (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            run_id INTEGER NOT NULL,
+            base_deployment_id INTEGER,      -- the champion when requested: approval applies only if it still is
+            base_run_id INTEGER,
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'approved', 'rejected', 'expired', 'superseded')),
+            decided_by TEXT,
+            decided_at TEXT,
+            reason TEXT,
+            report TEXT NOT NULL DEFAULT '{}',   -- JSON: the figures the approver saw
+            channel TEXT,                        -- where the Approve/Reject message is (updated on decision)
+            ts TEXT,
+            deployment_id INTEGER                -- the deployments row an approval created
+        );
+        CREATE INDEX deploy_requests_scope ON deploy_requests(scope, status);
+        CREATE TABLE challengers (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            run_id INTEGER NOT NULL,
+            champion_run_id INTEGER,
+            started_by TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            active INTEGER NOT NULL DEFAULT 1,
+            ended_at TEXT,
+            ended_by TEXT,
+            ended_reason TEXT,
+            files TEXT NOT NULL DEFAULT '[]'     -- JSON: labelled files the team attached for the report
+        );
+        CREATE UNIQUE INDEX challengers_one_active ON challengers(scope) WHERE active = 1;
+        CREATE TABLE shadow_answers (
+            id INTEGER PRIMARY KEY,
+            question_id INTEGER NOT NULL UNIQUE,
+            challenger_id INTEGER NOT NULL,
+            run_id INTEGER NOT NULL,
+            answer TEXT NOT NULL,
+            intent TEXT,
+            confidence REAL,
+            top TEXT,
+            fallback INTEGER NOT NULL DEFAULT 0,
+            latency_ms REAL,
+            shown INTEGER NOT NULL DEFAULT 0,    -- 1: shown side by side (an A/B question)
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX shadow_answers_challenger ON shadow_answers(challenger_id, id);
+        CREATE TABLE shadow_feedback (
+            id INTEGER PRIMARY KEY,
+            shadow_id INTEGER NOT NULL,
+            user TEXT NOT NULL,
+            value INTEGER NOT NULL CHECK (value IN (-1, 1)),
+            created_at TEXT NOT NULL,
+            UNIQUE (shadow_id, user)
+        );
+        CREATE TABLE challenger_reports (
+            id INTEGER PRIMARY KEY,
+            challenger_id INTEGER NOT NULL,
+            scope TEXT NOT NULL,
+            channel TEXT,
+            kind TEXT NOT NULL,                  -- daily | on_demand
+            fire_key TEXT UNIQUE,                -- daily: schedule id + fire time (one post per fire)
+            report TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            posted_ts TEXT,                      -- set once the Slack post went out
+            claimed_at TEXT
+        );
+        """
+    )
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

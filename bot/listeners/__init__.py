@@ -25,7 +25,9 @@ log = logging.getLogger("ftbot.slack")
 
 # `/ft` sub-commands that change something → the access action (ops/access.py REQUIRED_ROLE) they need.
 COMMAND_ACTIONS = {"dataset.add": "dataset.add", "train": "train", "cancel": "cancel", "deploy": "deploy",
-                   "eval": "eval", "schedule.add": "schedule.add", "schedule.remove": "schedule.remove"}
+                   "eval": "eval", "schedule.add": "schedule.add", "schedule.remove": "schedule.remove",
+                   "promote": "deploy", "approve": "approve", "reject": "reject", "rollback": "rollback",
+                   "challenge": "challenge", "challenge.stop": "challenge"}
 
 
 @dataclass

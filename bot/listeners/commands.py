@@ -10,10 +10,11 @@ from ops.deployments import scope_for
 from bot import blocks
 from bot.delivery import DeliveryError, Policy, call
 from bot.listeners import COMMAND_ACTIONS, Deps
+from bot.listeners import promotion
 from bot.slash_text import Command, UsageError, help_text, parse
 
 SLOW = {"dataset.add": "checking the data", "train": "planning the run", "eval": "evaluating",
-        "ask": "thinking"}
+        "ask": "thinking", **promotion.SLOW}
 
 
 def register(app, deps: Deps) -> None:
@@ -70,7 +71,9 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
     say = lambda text, blks=None, where="ephemeral": respond(text=text, blocks=blks, response_type=where,  # noqa: E731
                                                              replace_original=False)
     n = cmd.name
-    if n == "datasets":
+    if n in promotion.COMMANDS:   # deploy requests, approvals, rollback, challengers (bot/listeners/promotion.py)
+        promotion.handle(deps, cmd, actor, channel, command, respond, client)
+    elif n == "datasets":
         say(*blocks.datasets_list(ops.list_datasets(actor=actor)))
     elif n == "dataset.show":
         say(*blocks.dataset_detail(ops.show_dataset(cmd.args[0], actor=actor)))
@@ -104,11 +107,6 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
         say(*blocks.eval_blocks(res), "in_channel")
     elif n == "compare":
         say(*blocks.compare_blocks(ops.compare(int(cmd.args[0]), int(cmd.args[1]), actor=actor)))
-    elif n == "deploy":
-        scope = scope_for(channel)
-        dep = ops.deploy(int(cmd.args[0]), scope=scope, actor=actor)
-        where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
-        say(f":rocket: run #{dep['run_id']} now answers questions {where} (deployed by <@{user}>)", None, "in_channel")
     elif n == "schedule.list":
         rows = ops.list_schedules()
         say("\n".join(f"• `{r['id']}` {r['kind']} `{blocks.esc(r['target'])}` at `{r['cron']}` · next "

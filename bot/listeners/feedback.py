@@ -25,7 +25,7 @@ def register(app, deps: Deps) -> None:
         actor = deps.actor(user, channel)
         if deps.refuse(actor, "deploy", f"run:{action['value']}", lambda m: deps.background(eph, m)):
             return
-        deps.background(_deploy, deps, int(action["value"]), actor, channel, eph.reply, on_error=eph)
+        deps.background(_deploy, deps, int(action["value"]), actor, channel, client, eph.reply, on_error=eph)
 
     @app.action("run_compare")
     def on_compare(ack, body, action, client):
@@ -55,8 +55,12 @@ def _feedback(deps, qid, actor, value, eph):
     eph(":+1: Thanks — noted." if value > 0 else ":-1: Thanks — noted; this helps the next training run.")
 
 
-def _deploy(deps, run_id, actor, channel, reply):
+def _deploy(deps, run_id, actor, channel, client, reply):
     scope = scope_for(channel)
-    dep = deps.ops.deploy(run_id, scope=scope, actor=actor)
+    res = deps.ops.request_deploy(run_id, scope=scope, actor=actor)   # with approval required: a pending request
+    if res["status"] == "pending":
+        from bot.listeners.promotion import post_request
+        post_request(deps, client, channel, res, lambda t, b=None, w=None: reply.post(t, b))
+        return
     where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
-    reply.post(f":rocket: run #{dep['run_id']} now answers questions {where} (deployed by <@{actor.id}>)")
+    reply.post(f":rocket: run #{res['run_id']} now answers questions {where} (deployed by <@{actor.id}>)")

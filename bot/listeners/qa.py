@@ -63,6 +63,10 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
     if not question:
         post("Ask me a customer-service question, e.g. _where is my card?_ — or `/ft help` for commands.")
         return
+    if thread_ts and thread_ts != ts and question.lower() in ("ab", "a/b"):   # testers: both models' answers
+        from bot.listeners.promotion import show_ab_in_thread
+        deps.background(show_ab_in_thread, deps, user, channel, thread_ts, post, on_error=lambda m: post(m))
+        return
     try:
         from bot.delivery import Policy, call
         call(client, "reactions.add", channel=channel, timestamp=ts, name="eyes", policy=Policy(max_retries=0))

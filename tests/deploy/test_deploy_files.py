@@ -45,7 +45,7 @@ def test_compose_services_share_the_home_volume_and_run_real_commands():
 
 def test_env_example_names_only_settings_the_code_reads():
     names = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (DEPLOY / ".env.example").read_text(), flags=re.M))
-    code = "\n".join(p.read_text() for d in ("bot", "engine", "storage", "jobs") for p in (ROOT / d).rglob("*.py"))
+    code = "\n".join(p.read_text() for d in ("bot", "ops", "engine", "storage", "jobs") for p in (ROOT / d).rglob("*.py"))
     unread = {n for n in names if n not in code and not n.startswith(("SLACK_", "RAY_", "TORCH_"))}
     compose_vars = set(re.findall(r"\$\{(\w+)", (DEPLOY / "compose.yml").read_text()))
     assert unread <= compose_vars, unread - compose_vars
