@@ -7,10 +7,17 @@ from storage.db import write
 
 
 def prune(db: Database, cutoff: str) -> dict:
-    """Questions asked before `cutoff` (with all their feedback), feedback given before it, seen deliveries and
+    """Questions asked before `cutoff` (with all their feedback and a challenger's shadow answers to them), feedback
+    given before it, seen deliveries and
     delivery-failure records, and run events of finished runs recorded before it. One transaction: a crash leaves everything or nothing removed."""
     with write(db):
-        fb = db.execute("DELETE FROM feedback WHERE created_at < ? OR question_id IN"
+        # a challenger's shadow answers (and their votes) belong to the question they answered
+        old_shadows = ("SELECT id FROM shadow_answers WHERE created_at < ? OR question_id IN"
+                       " (SELECT id FROM questions WHERE created_at < ?)")
+        sfb = db.execute(f"DELETE FROM shadow_feedback WHERE created_at < ? OR shadow_id IN ({old_shadows})",
+                         [cutoff, cutoff, cutoff]).rowcount
+        db.execute(f"DELETE FROM shadow_answers WHERE id IN ({old_shadows})", [cutoff, cutoff])
+        fb = sfb + db.execute("DELETE FROM feedback WHERE created_at < ? OR question_id IN"
                         " (SELECT id FROM questions WHERE created_at < ?)", [cutoff, cutoff]).rowcount
         q = db.execute("DELETE FROM questions WHERE created_at < ?", [cutoff]).rowcount
         d = db.execute("DELETE FROM seen_deliveries WHERE at < ?", [cutoff]).rowcount

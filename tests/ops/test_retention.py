@@ -20,3 +20,19 @@ def test_prune_removes_old_delivery_failures_only(home, monkeypatch):
         db.conn.commit()
     retention.prune(home, actor=Actor.system("test"))
     assert [f["id"] for f in delivery.failures(home)] == [new]
+
+
+def test_prune_takes_a_challengers_shadow_answers_with_their_question(home, monkeypatch):
+    from storage import challengers, questions
+    monkeypatch.setenv("FTBOT_RETENTION_DAYS", "30")
+    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)).isoformat(timespec="microseconds")
+    with connect(home) as db:
+        old_q = questions.add(db, scope="C1", run_id=None, asked_by="U1", question="q", answer="a", created_at=long_ago)
+        new_q = questions.add(db, scope="C1", run_id=None, asked_by="U1", question="q2", answer="a")
+        for qid in (old_q, new_q):
+            challengers.add_shadow(db, question_id=qid, challenger_id=1, run_id=2, answer="b", intent="x",
+                                   confidence=0.5, top=[], fallback=False, latency_ms=1.0, shown=True)
+    retention.prune(home, actor=Actor.system("test"))
+    with connect(home) as db:
+        left = [r[0] for r in db.execute("SELECT question_id FROM shadow_answers")]
+    assert left == [new_q]
