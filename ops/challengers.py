@@ -216,8 +216,10 @@ def _shadow(home, question_id: int, ch: dict, question: str, shown: bool = False
                                 latency_ms=latency_ms, shown=shown)
 
 
-def ab_for_question(home, question_id: int, *, actor: Actor | str) -> dict:
-    """Both answers to a question, side by side (computing the challenger's now if the background one is not in)."""
+def ab_for_question(home, question_id: int, *, actor: Actor | str, text: str | None = None) -> dict:
+    """Both answers to a question, side by side (computing the challenger's now if the background one is not in).
+    `text`: the question as asked, when the caller still has it — the stored copy is redacted (ops/privacy.py), so
+    a later `ab` reply in a thread answers the redacted text."""
     a = access.as_actor(actor)
     if not may_see_ab(a):
         raise access.PermissionDenied("Only testers (FTBOT_TESTERS), admins and approvers may see the challenger's "
@@ -229,7 +231,7 @@ def ab_for_question(home, question_id: int, *, actor: Actor | str) -> dict:
     if ch is None:
         raise NotFound("no challenger runs here; an admin can attach one with `challenge RUN`")
     if shadow is None:
-        shadow = _shadow(home, question_id, ch, q["question"], shown=True)
+        shadow = _shadow(home, question_id, ch, text or q["question"], shown=True)
         if shadow is None:
             raise NotFound(f"the challenger (run #{ch['run_id']}) can no longer answer; it has been ended")
     else:
@@ -254,7 +256,7 @@ def ask_ab(home, question: str, *, scope: str, actor: Actor | str, channel=None,
     if active(home, scope) is None:
         raise NotFound(f"no challenger runs in {scope}; an admin can attach one with `challenge RUN`")
     res = questions.ask(home, question, scope=scope, actor=a, channel=channel, ts=ts, thread_ts=thread_ts)
-    return ab_for_question(home, res["question_id"], actor=a)
+    return ab_for_question(home, res["question_id"], actor=a, text=question)
 
 
 def question_in_thread(home, channel: str, thread_ts: str) -> int | None:

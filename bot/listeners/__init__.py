@@ -77,13 +77,18 @@ class Deps:
         return Reply(client, self.home, user=user, channel=channel, kind=kind, ref=ref, thread_ts=thread_ts,
                      response_url=response_url, log_redact=self.settings.redact)
 
-    def refuse(self, actor: Actor, action: str, target: str | None, say: Callable[[str], None], **detail) -> bool:
-        """True (after telling `say` why and auditing the refusal on the pool) when `actor` may not `action`."""
+    def refuse(self, actor: Actor, action: str, target: str | None, say: Callable[[str], None], *,
+               off_ack_path: bool = False, **detail) -> bool:
+        """True (after telling `say` why and auditing the refusal) when `actor` may not `action`. On the ack path
+        the audit row is written on the pool; a caller already off it (`off_ack_path=True`) writes it at once."""
         if actor.may(action):
             return False
         from ops.access import refusal
+        if off_ack_path:
+            self._audit_refusal(actor, action, target, detail)
+        else:
+            self.background(self._audit_refusal, actor, action, target, detail)
         say(f":lock: {refusal(action)}")
-        self.background(self._audit_refusal, actor, action, target, detail)
         return True
 
     def _audit_refusal(self, actor: Actor, action: str, target: str | None, detail: dict) -> None:

@@ -34,7 +34,7 @@ def maybe_dataset_upload(deps: Deps, event: dict, text: str, user: str, channel:
     name = m.group(1)
     files = event.get("files") or []
     actor = deps.actor(user, channel)
-    if deps.refuse(actor, "dataset.add", name, post, channel=channel):
+    if deps.refuse(actor, "dataset.add", name, post, off_ack_path=True, channel=channel):
         return True
     try:
         _, options = split_options(m.group(2).split())
