@@ -30,17 +30,22 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         return _timed(config, data)
     if not data.train or not data.validation:
         raise TrainingError("the dataset needs both training and validation examples")
+    from engine.rows import plan_rows
     features = _features(config, data)
     built = _build_meta(config, data, features)
-    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
-    total = max(1, round(config.epochs * steps_per_epoch))
-    evals = min(total, math.ceil(config.epochs) * config.evals_per_epoch)
+    rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
+    steps_per_epoch = math.ceil(len(rows.use) / config.batch_size)
+    total = max(1, round(rows.epochs * steps_per_epoch))
+    evals = min(total, math.ceil(rows.epochs) * config.evals_per_epoch)
     train_examples = total * config.batch_size
-    eval_examples = evals * len(data.validation)
+    eval_examples = evals * len(rows.validation)
     if examples_per_s:
         seconds = (train_examples + eval_examples / 3) / examples_per_s   # evaluation: forward only ≈ ⅓ of a step
     else:
-        mean_chars = sum(len(e.text) for e in data.train[:2000]) / max(1, min(len(data.train), 2000))
+        sample = [data.train[i].text for i in rows.use[:2000]]
+        if features is not None:
+            sample = features.model_texts(sample, getattr(config, "tabular_text", None) or "full")
+        mean_chars = sum(len(t) for t in sample) / max(1, len(sample))
         tokens = min(config.max_length, mean_chars / CHARS_PER_TOKEN + 2)
         per_token = CPU_SECONDS_PER_TOKEN[config.method] * built.total_params / 22e6
         if _device(config) == "cuda":
