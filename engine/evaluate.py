@@ -133,8 +133,13 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
         positive = positive or positive_label(labels, data.label_counts)
         if positive not in labels:
             raise ConfigError("positive", positive, "one of the model's labels: " + ", ".join(labels))
+    timings = {}
+    t = time.perf_counter()
     ft_proba = pred.finetuned_proba(texts)
+    timings["predict_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     selection = _select(root, pred, data, ft_proba, positive) if baselines and len(texts) else None
+    timings["selection_s"] = time.perf_counter() - t
     proba = selection.served_proba if selection is not None else ft_proba
     y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
     out = metrics(y_true, y_pred, labels, proba)
@@ -159,6 +164,7 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     thr = answer_threshold(conf, np.asarray(y_true) == np.asarray(y_pred), target=target_accuracy)
     out["qa"] = thr
 
+    t = time.perf_counter()
     if baselines:
         out["baseline"] = run_baselines(
             [e.text for e in data.train], [e.label for e in data.train], texts, y_true, labels,
@@ -168,7 +174,9 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
             columns=data.feature_columns or None)
     else:
         out["baseline"] = {}
+    timings["baselines_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
     if measure_forgetting:
         try:
             out["forgetting"] = _forgetting(pred, texts)
@@ -178,6 +186,8 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     else:
         out["forgetting"] = {}
 
+    timings["forgetting_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     out["plots"] = {}
     if plots:
         pdir = root / "plots"
@@ -189,6 +199,8 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     decision = ({"positive_label": positive, "threshold": binary["threshold"], "cost_matrix": costs.to_dict()}
                 if binary else None)
     _write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
+    timings["plots_s"] = time.perf_counter() - t
+    out["timings"] = {k: round(v, 3) for k, v in timings.items()}
     out["eval_s"] = round(time.perf_counter() - t0, 3)
     _write_json(root / "metrics.json", out)
     _update_card(root, pred, out)

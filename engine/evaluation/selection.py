@@ -5,7 +5,7 @@ How each piece is chosen, and on which rows — the validation rows that report 
 - partner: among the sklearn baselines that can be deployed (tabular: logistic regression, histogram gradient
   boosting, random forest on the raw columns; text: TF-IDF + logistic regression), the one with the best k-fold
   cross-validated score on the TRAINING rows. It is then refitted on all training rows.
-- blend: P = w·P_finetuned + (1 − w)·P_partner. w is chosen on the training rows the transformer never saw
+- blend: P = w·P_finetuned + (1 − w)·P_partner. w (lowest log-loss) is chosen on the training rows the transformer never saw
   (`blend_holdout`, engine/rows.py), where the transformer's scores are honest and the partner's are its out-of-fold
   cross-validation scores. Without such rows w = 0.5 (fixed, not fitted).
 - the winner: the best of finetuned / baseline / blend on validation by `roc_auc` (two classes) or `macro_f1`.
@@ -127,13 +127,15 @@ def log_loss(y: Sequence[str], proba: np.ndarray, labels: Sequence[str]) -> floa
 
 def choose_weight(y: Sequence[str], p_ft: np.ndarray, p_partner: np.ndarray, labels: Sequence[str], metric: str,
                   positive: str | None) -> tuple[float, dict]:
-    """The weight of the fine-tuned model in the blend, best `metric` on these rows (ties: lower log-loss)."""
+    """The weight of the fine-tuned model in the blend: the lowest log-loss on these rows. Log-loss, not `metric`:
+    a proper scoring rule is smooth in w, while AUC or macro-F1 on a few hundred rows moves in steps and would pick
+    a weight on noise (a planted useless model got w = 0.45 by AUC, 0.0 by log-loss). Returns (w, {w: metric})."""
     table = {}
     for w in WEIGHTS:
         p = w * p_ft + (1 - w) * p_partner
         table[w] = (score(metric, y, p, labels, positive), log_loss(y, p, labels))
-    best = max(WEIGHTS, key=lambda w: (np.nan_to_num(table[w][0], nan=-1.0), -table[w][1]))
-    return float(best), {f"{w:g}": round(v[0], 5) for w, v in table.items()}
+    best = min(WEIGHTS, key=lambda w: (table[w][1], abs(w - FIXED_WEIGHT)))
+    return float(best), {f"{w:g}": {metric: round(v[0], 5), "log_loss": round(v[1], 5)} for w, v in table.items()}
 
 
 # ---- the selection ------------------------------------------------------------------------------------------------
