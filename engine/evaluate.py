@@ -171,7 +171,11 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
             positive=positive if len(labels) == 2 else None, costs=costs,
             raw_train=data.raw_train if data.kind == "tabular" else None,
             raw_validation=data.raw_validation if data.kind == "tabular" else None,
-            columns=data.feature_columns or None)
+            columns=data.feature_columns or None,
+            # the text partner reads the same texts: score it, do not fit TF-IDF twice (tabular partners read the
+            # columns parsed from the text, a frame the raw-column baselines build differently: refitted, ~s)
+            prefit={"tfidf_lr": selection.partner} if selection is not None and selection.record["partner"] == "tfidf_lr"
+            else None)
     else:
         out["baseline"] = {}
     timings["baselines_s"] = time.perf_counter() - t

@@ -224,3 +224,33 @@ def test_untrusted_types_are_refused(tmp_path):
     from skops.io.exceptions import UntrustedTypesFoundException
     with pytest.raises(UntrustedTypesFoundException):
         sio.load(path, trusted=sel.TRUSTED_TYPES)
+
+
+def test_selection_keys_are_training_keys_with_defaults_in_the_table():
+    from engine.config import DEFAULTS, TrainConfig
+    from engine.errors import ConfigError
+    for key in ("serve", "train_rows", "row_budget", "blend_holdout", "tabular_text"):
+        assert key in TrainConfig.keys() and TrainConfig.help_text()[key]
+    tab, text = TrainConfig.from_options({}, "tabular"), TrainConfig.from_options({}, "text")
+    assert tab.serve == text.serve == DEFAULTS["*"]["serve"] == "auto"
+    assert tab.blend_holdout == DEFAULTS["tabular"]["blend_holdout"] > 0 and text.blend_holdout == 0
+    assert TrainConfig.parse({"serve": "Blend"}).serve == "blend"
+    with pytest.raises(ConfigError, match="serve"):
+        TrainConfig.parse({"serve": "best"})
+
+
+def test_auto_serves_the_blend_when_validation_cannot_tell_them_apart():
+    """A lead of the fine-tuned model over the blend inside one standard error (few validation rows) → blend."""
+    tr_t, tr_y, tr_p = _planted(300, 0.7, 0.72, 0)
+    for seed in range(20):
+        va_t, va_y, va_p = _planted(40, 0.7, 0.72, 100 + seed)
+        s = sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t,
+                       val_labels=va_y, ft_val=va_p, held_out=list(range(150)), ft_held_out=tr_p[:150],
+                       positive="pos")
+        r = s.record
+        lead = r["scores"][r["best"]] - r["scores"]["blend"]
+        if r["best"] != "blend":
+            assert (r["served"] == "blend") == (lead <= r["standard_error"]), r
+            if r["served"] == "blend":
+                return
+    pytest.fail("no planted case where a candidate led the blend within one standard error")
