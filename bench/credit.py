@@ -173,6 +173,7 @@ def main() -> None:
     p.add_argument("--val-fraction", type=float, default=0.25, help="share of the training part for validation")
     p.add_argument("--scale", action="store_true", help="Taiwan credit at 2k, 5k, 10k, 21k rows: time and peak "
                    "RSS per phase (register, train, evaluate, baselines), each size in its own process")
+    p.add_argument("--sizes", default=",".join(str(n) for n in SCALE_ROWS), help="--scale: the row counts")
     p.add_argument("--scale-one", type=int, default=None, help=argparse_hidden())
     p.add_argument("--tag", default="")
     args = p.parse_args()
@@ -238,17 +239,17 @@ def main() -> None:
     common.emit(result, args.json)
 
 
+SCALE_ROWS = (2000, 5000, 10000, 21001)
+
+
 def argparse_hidden():
     import argparse
     return argparse.SUPPRESS
 
 
-SCALE_ROWS = (2000, 5000, 10000, 21001)
-
-
 def scale(args) -> None:
     out = {"bench": "credit_scale", "machine": common.machine(), "threads": args.threads, "sizes": []}
-    for n in SCALE_ROWS:
+    for n in [int(x) for x in args.sizes.split(",")]:
         cmd = [str(Path(__file__).resolve()), "--scale-one", str(n), "--threads", str(args.threads), "--json"]
         if args.options:
             cmd += ["--options", args.options]
