@@ -87,7 +87,8 @@ class Predictor:
         self._torch = torch
         self._inputs = _accepted_inputs(self.model)     # e.g. drop token_type_ids for a forward that lacks it
         self.features = getattr(trained, "features", None)   # tabular: column features parsed from the row text
-        self.tabular_text = cfg.get("tabular_text") or "full"   # what the encoder reads of a row (engine/features.py)
+        # what the encoder reads of a tabular row (engine/features.py), as training resolved it
+        self.tabular_text = cfg.get("tabular_text_used") or "full"
         self._sel_lock = threading.Lock()
         self._sel_mtime: int | None = -1
         self._sel = None

@@ -44,7 +44,7 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
     else:
         sample = [data.train[i].text for i in rows.use[:2000]]
         if features is not None:
-            sample = features.model_texts(sample, getattr(config, "tabular_text", None) or "full")
+            sample = features.model_texts(sample, config.resolved_tabular_text(len(data.train)))
         mean_chars = sum(len(t) for t in sample) / max(1, len(sample))
         tokens = min(config.max_length, mean_chars / CHARS_PER_TOKEN + 2)
         per_token = CPU_SECONDS_PER_TOKEN[config.method] * built.total_params / 22e6

@@ -67,6 +67,7 @@ class Setup:
     history_every: int
     fingerprint: str
     head_init: str               # resolved: 'probe' or 'random' ('auto' decided on this training set)
+    tabular_text: str = "full"   # resolved: what the encoder reads of a tabular row ('auto' decided here)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
     rows: Any = None             # engine.rows.RowPlan: the rows the transformer sees, held-out rows, epochs
 
@@ -132,7 +133,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
             raise ConfigError("column_features", True, "false for this dataset: it is text, not a table of columns")
         from engine.features import ColumnFeatures
         features = ColumnFeatures.fit([e.text for e in data.train], data.feature_columns)
-    text_mode = getattr(config, "tabular_text", None) or "full"
+    text_mode = config.resolved_tabular_text(len(data.train)) if data.kind == "tabular" else "full"
     if text_mode == "categories" and features is None and data.kind == "tabular":
         raise ConfigError("tabular_text", text_mode, "full when column_features is false (the numbers would be lost)")
     from engine.rows import plan_rows
@@ -167,7 +168,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
-                 head_init, probe, rows)
+                 head_init, text_mode, probe, rows)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
               "features": features,
-              "head_init_used": s.head_init}
+              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     if s.rows is not None:   # which training rows the transformer never saw: the blend's weight is chosen on them
         (out / ROWS_FILE).write_text(json.dumps(s.rows.to_dict()))

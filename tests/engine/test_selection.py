@@ -254,3 +254,12 @@ def test_auto_serves_the_blend_when_validation_cannot_tell_them_apart():
             if r["served"] == "blend":
                 return
     pytest.fail("no planted case where a candidate led the blend within one standard error")
+
+
+def test_tabular_text_auto_reads_categories_only_for_big_tables():
+    from engine.config import TrainConfig
+    cfg = TrainConfig.from_options({}, "tabular")
+    assert cfg.tabular_text == "auto"
+    assert cfg.resolved_tabular_text(cfg.train_rows + 1) == "categories"
+    assert cfg.resolved_tabular_text(cfg.train_rows) == "full"
+    assert TrainConfig.from_options({"tabular_text": "categories"}, "tabular").resolved_tabular_text(10) == "categories"
