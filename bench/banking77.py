@@ -124,12 +124,15 @@ def main() -> None:
                "dev_accuracy_pct": round(100 * res.metrics["accuracy"], 2), "best_step": res.best_step,
                "steps": res.steps, "train_examples_per_s": round(res.train_examples_per_s, 1),
                "wall_s": round(wall, 1),
+               **{k: sc[k] for k in ("served", "finetuned_only", "selection") if k in sc},
                "config": {k: v for k, v in cfg.to_dict().items() if k in
                           ("lr", "head_lr", "epochs", "batch_size", "r", "lora_alpha", "target_modules", "pooling",
                            "label_smoothing", "freeze", "warmup_ratio", "pre_loss")}}
         result["runs"].append(row)
         common.log(f"{spec} {extra}: test acc {row['accuracy_pct']} macro-F1 {row['macro_f1_pct']} "
-                   f"(dev {row['dev_accuracy_pct']}, {row['wall_s']} s)")
+                   f"(dev {row['dev_accuracy_pct']}, {row['wall_s']} s)"
+                   + (f"; served {row['served']}, fine-tuned alone {100 * row['finetuned_only']['accuracy']:.2f}"
+                      if "served" in row else ""))
     if args.baseline:
         result["tfidf_lr"] = {k: round(100 * v, 2) for k, v in tfidf(run_data.train, test).items()}
     ok = [r for r in result["runs"] if "accuracy_pct" in r]
