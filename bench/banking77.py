@@ -35,15 +35,32 @@ def splits(setting: str, per_intent: int, dev_per_intent: int, seed: int = 42):
     return data, common.with_split(data, train, dev), list(data.validation)
 
 
-def score(artifact: Path, test) -> dict:
+def score(artifact: Path, test, run_data=None) -> dict:
+    """Test figures of what `get_predictor` serves. With `run_data`, `report` runs first (on the dev part, as a real
+    run's evaluation does), so the selection of fine-tuned model / TF-IDF partner / blend decides what is served;
+    the fine-tuned model alone is scored beside it."""
     from sklearn.metrics import accuracy_score, f1_score
     from engine.inference import get_predictor
+    selection = None
+    if run_data is not None:
+        from engine.evaluate import report
+        selection = report(artifact, run_data, measure_forgetting=False, plots=False).get("selection")
     pred = get_predictor(artifact)
-    proba = pred.predict_proba([e.text for e in test])
-    y_pred = [pred.labels[i] for i in proba.argmax(1)]
     y = [e.label for e in test]
-    return {"accuracy": float(accuracy_score(y, y_pred)),
-            "macro_f1": float(f1_score(y, y_pred, average="macro", labels=pred.labels, zero_division=0))}
+    out = {}
+    for which in ([None, "finetuned"] if selection else [None]):
+        proba = pred.predict_proba([e.text for e in test], which=which)
+        y_pred = [pred.labels[i] for i in proba.argmax(1)]
+        figs = {"accuracy": float(accuracy_score(y, y_pred)),
+                "macro_f1": float(f1_score(y, y_pred, average="macro", labels=pred.labels, zero_division=0))}
+        if which is None:
+            out.update(figs)
+        else:
+            out["finetuned_only"] = figs
+    if selection:
+        out["served"] = selection.get("served")
+        out["selection"] = {k: v for k, v in selection.items() if k != "weight_scores"}
+    return out
 
 
 def tfidf(train, test) -> dict:
@@ -68,6 +85,8 @@ def main() -> None:
     p.add_argument("--baseline", action="store_true", help="also TF-IDF + logistic regression")
     p.add_argument("--quick", action="store_true", help="5 per intent, 2 epochs, 770 test examples")
     p.add_argument("--tag", default="", help="name suffix of bench/out/banking77*.json")
+    p.add_argument("--select", action="store_true", help="run the evaluation report first, so what is scored is "
+                   "what the engine serves (fine-tuned, TF-IDF baseline or their blend, chosen on the dev part)")
     args = p.parse_args()
     if args.quick:
         args.per_intent, args.epochs, args.test_limit = 5, args.epochs or 2, args.test_limit or 770
@@ -98,19 +117,22 @@ def main() -> None:
                 result["runs"].append({"method": method, "alpha": float(alpha), "error": res.error})
                 common.log(f"{spec}: FAILED {res.error}")
                 continue
-            sc = score(Path(res.artifact_dir), test)
+            sc = score(Path(res.artifact_dir), test, run_data if args.select else None)
         row = {"method": method, "alpha": float(alpha), "options": {**extra, **({"epochs": args.epochs} if args.epochs
                                                                                   else {})},
                "accuracy_pct": round(100 * sc["accuracy"], 2), "macro_f1_pct": round(100 * sc["macro_f1"], 2),
                "dev_accuracy_pct": round(100 * res.metrics["accuracy"], 2), "best_step": res.best_step,
                "steps": res.steps, "train_examples_per_s": round(res.train_examples_per_s, 1),
                "wall_s": round(wall, 1),
+               **{k: sc[k] for k in ("served", "finetuned_only", "selection") if k in sc},
                "config": {k: v for k, v in cfg.to_dict().items() if k in
                           ("lr", "head_lr", "epochs", "batch_size", "r", "lora_alpha", "target_modules", "pooling",
                            "label_smoothing", "freeze", "warmup_ratio", "pre_loss")}}
         result["runs"].append(row)
         common.log(f"{spec} {extra}: test acc {row['accuracy_pct']} macro-F1 {row['macro_f1_pct']} "
-                   f"(dev {row['dev_accuracy_pct']}, {row['wall_s']} s)")
+                   f"(dev {row['dev_accuracy_pct']}, {row['wall_s']} s)"
+                   + (f"; served {row['served']}, fine-tuned alone {100 * row['finetuned_only']['accuracy']:.2f}"
+                      if "served" in row else ""))
     if args.baseline:
         result["tfidf_lr"] = {k: round(100 * v, 2) for k, v in tfidf(run_data.train, test).items()}
     ok = [r for r in result["runs"] if "accuracy_pct" in r]

@@ -15,10 +15,13 @@ MEGA_BATCHES = 50   # length sorting happens inside shuffled chunks of this many
 class Batches:
     """Token ids of one split, tokenized once (truncated to max_length, no padding)."""
 
-    def __init__(self, tokenizer, texts: list[str], labels: list[int], max_length: int, features=None):
+    def __init__(self, tokenizer, texts: list[str], labels: list[int], max_length: int, features=None,
+                 feature_texts: list[str] | None = None):
         enc = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
-        # tabular column features (engine/features.py), computed once like the token ids
-        self.features = None if features is None else torch.as_tensor(features.transform(list(texts)))
+        # tabular column features (engine/features.py), computed once like the token ids, from the full serialized
+        # rows (`feature_texts`) when the encoder reads a shorter text of them
+        self.features = None if features is None else torch.as_tensor(
+            features.transform(list(texts if feature_texts is None else feature_texts)))
         self.ids: list[list[int]] = enc["input_ids"]
         self.labels = list(labels)
         self.lengths = np.array([len(x) for x in self.ids], dtype=np.int64)

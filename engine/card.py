@@ -62,7 +62,10 @@ def write_card(artifact_dir: str | Path, config: TrainConfig | dict, meta: dict,
     if metrics:
         rows.append(("this model (validation, best step)", metrics))
     if report:
-        rows.append(("this model (evaluation)", report))
+        served = report.get("served", "finetuned")
+        rows.append((f"served: {served} (evaluation)", report))
+        if isinstance(report.get("finetuned"), dict) and served != "finetuned":
+            rows.append(("fine-tuned model alone (evaluation)", report["finetuned"]))
         rows += _baseline_rows(report.get("baseline"))
     if rows:
         lines += ["| model | accuracy | macro F1 | ROC AUC |", "|---|---|---|---|"]
@@ -70,6 +73,13 @@ def write_card(artifact_dir: str | Path, config: TrainConfig | dict, meta: dict,
                   for name, m in rows]
     else:
         lines.append("No results yet.")
+    sel = (report or {}).get("selection")
+    if isinstance(sel, dict) and sel.get("scores"):
+        scores = ", ".join(f"{k} {_fmt(v)}" for k, v in sel["scores"].items())
+        lines += ["", f"Selection on validation ({sel.get('metric')}): {scores}; best {sel.get('best')} by "
+                      f"{_fmt(sel.get('margin'))}; served {sel.get('served')} ({sel.get('served_why', '')}). "
+                      f"Baseline: {sel.get('partner')}; blend weight on the fine-tuned model {_fmt(sel.get('weight'))}, "
+                      f"chosen on {sel.get('weight_chosen_on')}."]
     if report and isinstance(report.get("per_class"), dict):
         lines += ["", "### Per class", "", "| label | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for label, m in report["per_class"].items():

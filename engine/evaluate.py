@@ -129,16 +129,31 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     unknown = sorted(set(y_true) - set(labels))
     if unknown:
         raise DatasetError([f"validation labels unknown to the model: {', '.join(unknown)}"])
-    proba = pred.predict_proba(texts)
-    y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
-    out = metrics(y_true, y_pred, labels, proba)
-    out["split"] = "validation"
-
-    binary = None
     if len(labels) == 2:
         positive = positive or positive_label(labels, data.label_counts)
         if positive not in labels:
             raise ConfigError("positive", positive, "one of the model's labels: " + ", ".join(labels))
+    timings = {}
+    t = time.perf_counter()
+    ft_proba = pred.finetuned_proba(texts)
+    timings["predict_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    selection = _select(root, pred, data, ft_proba, positive) if baselines and len(texts) else None
+    timings["selection_s"] = time.perf_counter() - t
+    proba = selection.served_proba if selection is not None else ft_proba
+    y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
+    out = metrics(y_true, y_pred, labels, proba)
+    out["split"] = "validation"
+    out["served"] = selection.record["served"] if selection is not None else "finetuned"
+    if selection is not None:
+        out["selection"] = {k: v for k, v in selection.record.items() if k not in ("columns", "numeric", "labels")}
+        ft = metrics(y_true, [labels[i] for i in ft_proba.argmax(axis=1)], labels, ft_proba)
+        out["finetuned"] = {k: ft[k] for k in ("accuracy", "macro_f1", "roc_auc") if k in ft}
+        if positive is not None:
+            out["finetuned"].update(binary_scores(np.asarray(y_true) == positive, ft_proba[:, labels.index(positive)]))
+
+    binary = None
+    if len(labels) == 2:
         binary = _binary(labels, y_true, proba, positive, costs, None)
         out.update(positive_label=positive, binary=binary)
         # AUC/KS of the chosen positive label (metrics() used the default one)
@@ -149,16 +164,23 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     thr = answer_threshold(conf, np.asarray(y_true) == np.asarray(y_pred), target=target_accuracy)
     out["qa"] = thr
 
+    t = time.perf_counter()
     if baselines:
         out["baseline"] = run_baselines(
             [e.text for e in data.train], [e.label for e in data.train], texts, y_true, labels,
             positive=positive if len(labels) == 2 else None, costs=costs,
             raw_train=data.raw_train if data.kind == "tabular" else None,
             raw_validation=data.raw_validation if data.kind == "tabular" else None,
-            columns=data.feature_columns or None)
+            columns=data.feature_columns or None,
+            # the text partner reads the same texts: score it, do not fit TF-IDF twice (tabular partners read the
+            # columns parsed from the text, a frame the raw-column baselines build differently: refitted, ~s)
+            prefit={"tfidf_lr": selection.partner} if selection is not None and selection.record["partner"] == "tfidf_lr"
+            else None)
     else:
         out["baseline"] = {}
+    timings["baselines_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
     if measure_forgetting:
         try:
             out["forgetting"] = _forgetting(pred, texts)
@@ -168,6 +190,8 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     else:
         out["forgetting"] = {}
 
+    timings["forgetting_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     out["plots"] = {}
     if plots:
         pdir = root / "plots"
@@ -179,10 +203,41 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     decision = ({"positive_label": positive, "threshold": binary["threshold"], "cost_matrix": costs.to_dict()}
                 if binary else None)
     _write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
+    timings["plots_s"] = time.perf_counter() - t
+    out["timings"] = {k: round(v, 3) for k, v in timings.items()}
     out["eval_s"] = round(time.perf_counter() - t0, 3)
     _write_json(root / "metrics.json", out)
     _update_card(root, pred, out)
     return json.loads(json.dumps(out, default=_jsonable))
+
+
+def _select(root: Path, pred, data: PreparedDataset, ft_val: np.ndarray, positive: str | None):
+    """Fine-tuned model vs its best baseline vs their blend (engine/evaluation/selection.py); saves the partner and
+    the choice into the artifact. A failure here is logged and the fine-tuned model alone is served."""
+    from engine.evaluation import selection as sel
+    from engine.rows import stratified_subset
+    from engine.train_parts import ROWS_FILE
+    try:
+        rows = json.loads((root / ROWS_FILE).read_text()) if (root / ROWS_FILE).exists() else {}
+        held = [i for i in rows.get("held_out", []) if 0 <= i < len(data.train)]
+        if len(held) > sel.MAX_HELD_OUT:   # scoring 15k rows with the transformer would cost minutes on a CPU
+            keep = stratified_subset([data.train[i].label for i in held], sel.MAX_HELD_OUT, 0)
+            held = [held[k] for k in keep]
+        ft_held = pred.finetuned_proba([data.train[i].text for i in held]) if held else None
+        cfg = pred.trained.config or {}
+        chosen = sel.select(kind=data.kind if data.kind == "tabular" and data.feature_columns else "text",
+                            labels=pred.labels, train_texts=[e.text for e in data.train],
+                            train_labels=[e.label for e in data.train], val_texts=[e.text for e in data.validation],
+                            val_labels=[e.label for e in data.validation], ft_val=ft_val, held_out=held,
+                            ft_held_out=ft_held, columns=data.feature_columns or (), serve=cfg.get("serve") or "auto",
+                            positive=positive, seed=int(cfg.get("seed") or 0))
+        sel.save(chosen, root)
+        return chosen
+    except Exception:   # noqa: BLE001 — the report (and the fine-tuned model) must survive a failed selection
+        log.exception("model selection failed; serving the fine-tuned model")
+        for name in (sel.SELECTION_FILE, sel.PARTNER_FILE):
+            (root / name).unlink(missing_ok=True)
+        return None
 
 
 def _update_card(root: Path, pred, rep: dict) -> None:

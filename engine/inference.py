@@ -87,6 +87,11 @@ class Predictor:
         self._torch = torch
         self._inputs = _accepted_inputs(self.model)     # e.g. drop token_type_ids for a forward that lacks it
         self.features = getattr(trained, "features", None)   # tabular: column features parsed from the row text
+        # what the encoder reads of a tabular row (engine/features.py), as training resolved it
+        self.tabular_text = cfg.get("tabular_text_used") or "full"
+        self._sel_lock = threading.Lock()
+        self._sel_mtime: int | None = -1
+        self._sel = None
         self._qa_lock = threading.Lock()
         # HF fast tokenizers reset truncation/padding state on every call and raise "Already borrowed" when two
         # threads do so at once (huggingface/tokenizers#537); tokenizing takes ~0.5 ms, so a lock costs nothing.
@@ -106,6 +111,26 @@ class Predictor:
                     self._qa_mtime = mtime
         return self._qa
 
+    @property
+    def selection(self):
+        """selection.json + partner (engine/evaluation/selection.py), re-read when evaluation rewrites it; None
+        before the run was evaluated."""
+        from engine.evaluation import selection as sel
+        path = self.artifact_dir / sel.SELECTION_FILE
+        mtime = path.stat().st_mtime_ns if path.exists() else None
+        if mtime != self._sel_mtime:
+            with self._sel_lock:
+                if mtime != self._sel_mtime:
+                    self._sel = sel.load(self.artifact_dir)
+                    self._sel_mtime = mtime
+        return self._sel
+
+    @property
+    def served(self) -> str:
+        """What answers: 'finetuned', 'blend' or 'baseline' (selection.json's `served`; the model alone before it)."""
+        s = self.selection
+        return (s.record.get("served") or "finetuned") if s is not None else "finetuned"
+
     # ---- prediction ---------------------------------------------------------------------------
     def _encode(self, texts: Sequence[str], padding: bool):
         with self._tok_lock:
@@ -113,9 +138,30 @@ class Predictor:
                                  padding="longest" if padding else False, return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items() if self._inputs is None or k in self._inputs}
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Class probabilities, shape (len(texts), len(labels)), columns in `labels` order. Texts are batched by
-        length so padding stays small; a single text is tokenized without padding."""
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, which: str | None = None) -> np.ndarray:
+        """Class probabilities of what is served (`which`: 'finetuned', 'baseline' or 'blend' to ask for one),
+        shape (len(texts), len(labels)), columns in `labels` order."""
+        which = which or self.served
+        if which == "finetuned":
+            return self.finetuned_proba(texts, batch_size)
+        sel = self.selection
+        if sel is None:
+            raise NotFound(f"{self.artifact_dir} has no evaluated baseline or blend to serve")
+        if sel.partner is None:           # the fine-tuned model is served; someone asked for another candidate
+            from engine.evaluation.selection import load_partner
+            sel.partner = load_partner(self.artifact_dir, sel.record)
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(self.labels)))
+        base = sel.partner_proba(texts, self.labels)
+        if which == "baseline":
+            return base
+        w = float(sel.record.get("weight", 0.5))
+        return w * self.finetuned_proba(texts, batch_size) + (1 - w) * base
+
+    def finetuned_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """The fine-tuned model's own probabilities. Texts are batched by length so padding stays small; a single
+        text is tokenized without padding."""
         texts = [str(t) for t in texts]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
@@ -125,7 +171,9 @@ class Predictor:
         with torch.inference_mode():
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
-                enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
+                chunk = [texts[i] for i in idx]
+                enc = self._encode(self.features.model_texts(chunk, self.tabular_text) if self.features is not None
+                                   else chunk, padding=len(idx) > 1)
                 if self.features is not None:
                     enc["features"] = torch.as_tensor(self.features.transform([texts[i] for i in idx]),
                                                       device=self.device)

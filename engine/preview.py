@@ -58,18 +58,24 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         return _timed(config, data)
     if not data.train or not data.validation:
         raise TrainingError("the dataset needs both training and validation examples")
+    from engine.rows import plan_rows
+    features = _features(config, data)          # numpy only: cheap, and the time estimate reads the model texts
     if structure is None:
-        structure = _measure_structure(config, data)
-    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
-    total = max(1, round(config.epochs * steps_per_epoch))
-    evals = min(total, math.ceil(config.epochs) * config.evals_per_epoch)
+        structure = _measure_structure(config, data, features)
+    rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
+    steps_per_epoch = math.ceil(len(rows.use) / config.batch_size)
+    total = max(1, round(rows.epochs * steps_per_epoch))
+    evals = min(total, math.ceil(rows.epochs) * config.evals_per_epoch)
     train_examples = total * config.batch_size
-    eval_examples = evals * len(data.validation)
+    eval_examples = evals * len(rows.validation)
     device = _device(config)
     if examples_per_s:
         seconds = (train_examples + eval_examples / 3) / examples_per_s   # evaluation: forward only ≈ ⅓ of a step
     else:
-        mean_chars = sum(len(e.text) for e in data.train[:2000]) / max(1, min(len(data.train), 2000))
+        sample = [data.train[i].text for i in rows.use[:2000]]
+        if features is not None:
+            sample = features.model_texts(sample, config.resolved_tabular_text(len(data.train)))
+        mean_chars = sum(len(t) for t in sample) / max(1, len(sample))
         tokens = min(config.max_length, mean_chars / CHARS_PER_TOKEN + 2)
         per_token = CPU_SECONDS_PER_TOKEN[config.method] * structure["total_params"] / 22e6
         if device == "cuda":
@@ -86,9 +92,8 @@ def structure_of(plan: Plan) -> dict:
             "lora_targets": list(plan.lora_targets), "family": plan.family, "features": plan.features}
 
 
-def _measure_structure(config: TrainConfig, data: PreparedDataset) -> dict:
+def _measure_structure(config: TrainConfig, data: PreparedDataset, features) -> dict:
     from engine.classifier import build
-    features = _features(config, data)
     built = build(config, data.labels, features, meta=True)
     return {"trainable_params": built.trainable_params, "total_params": built.total_params,
             "pre_loss": built.pre_loss, "lora_targets": list(built.lora_targets), "family": built.family,

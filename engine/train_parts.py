@@ -27,9 +27,10 @@ from engine.classifier import Built, build, model_parameters
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
 CHECKPOINT_FORMAT = 2    # 2: loadable with torch.load(weights_only=True)
+ROWS_FILE = "rows.json"
 HISTORY_STEPS = 500          # at most about this many step lines in history (evaluations are always kept)
 # Keys that may change between a run and its resume without invalidating the checkpoint.
-RUNTIME_KEYS = {"budget", "threads", "device", "patience", "gpus"}
+RUNTIME_KEYS = {"budget", "threads", "device", "patience", "gpus", "serve"}
 
 
 def seed_everything(seed: int) -> None:
@@ -67,7 +68,9 @@ class Setup:
     history_every: int
     fingerprint: str
     head_init: str               # resolved: 'probe' or 'random' ('auto' decided on this training set)
+    tabular_text: str = "full"   # resolved: what the encoder reads of a tabular row ('auto' decided here)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
+    rows: Any = None             # engine.rows.RowPlan: the rows the transformer sees, held-out rows, epochs
 
 
 @dataclass
@@ -131,21 +134,30 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
             raise ConfigError("column_features", True, "false for this dataset: it is text, not a table of columns")
         from engine.features import ColumnFeatures
         features = ColumnFeatures.fit([e.text for e in data.train], data.feature_columns)
+    text_mode = config.resolved_tabular_text(len(data.train)) if data.kind == "tabular" else "full"
+    if text_mode == "categories" and features is None and data.kind == "tabular":
+        raise ConfigError("tabular_text", text_mode, "full when column_features is false (the numbers would be lost)")
+    from engine.rows import plan_rows
+    rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
+    train_ex = [data.train[i] for i in rows.use]
+    val_ex = [data.validation[i] for i in rows.validation]
+    model_text = (lambda ts: features.model_texts(ts, text_mode)) if features is not None else list
     built = build(config, data.labels, features)
     device = device or resolve_device(config)
     model = built.model.to(device)
-    batches = Batches(built.tokenizer, [e.text for e in data.train], [index[e.label] for e in data.train],
-                      config.max_length, features)
-    val = Batches(built.tokenizer, [e.text for e in data.validation], [index[e.label] for e in data.validation],
-                  config.max_length, features)
+    batches = Batches(built.tokenizer, model_text([e.text for e in train_ex]), [index[e.label] for e in train_ex],
+                      config.max_length, features, feature_texts=[e.text for e in train_ex])
+    val = Batches(built.tokenizer, model_text([e.text for e in val_ex]), [index[e.label] for e in val_ex],
+                  config.max_length, features, feature_texts=[e.text for e in val_ex])
+    epochs = rows.epochs
     steps_per_epoch = math.ceil(len(batches) / config.batch_size)
-    total = max(1, round(config.epochs * steps_per_epoch))
+    total = max(1, round(epochs * steps_per_epoch))
     evals = {min(total, e * steps_per_epoch + max(1, round(k * steps_per_epoch / config.evals_per_epoch)))
-             for e in range(math.ceil(config.epochs)) for k in range(1, config.evals_per_epoch + 1)} | {total}
+             for e in range(math.ceil(epochs)) for k in range(1, config.evals_per_epoch + 1)} | {total}
     params = [p for _, p in model_parameters(model) if p.requires_grad]
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
-    head_init, probe = config.resolved_head_init(len(data.train), len(data.labels)), None
+    head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
         probe = fit_probe(model, batches, 2 * config.batch_size, _autocast(config, device), config.seed)
@@ -157,7 +169,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
-                 head_init, probe)
+                 head_init, text_mode, probe, rows)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -320,15 +332,18 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
               "features": features,
-              "head_init_used": s.head_init}
+              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    if s.rows is not None:   # which training rows the transformer never saw: the blend's weight is chosen on them
+        (out / ROWS_FILE).write_text(json.dumps(s.rows.to_dict()))
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:
             f.write(json.dumps({k: v for k, v in row.items() if k != "metrics"}) + "\n")
     meta = {"base_path": b.base_path, "data_sha256": data.sha256, "pre_loss": b.pre_loss, "family": b.family,
             "frozen": freeze.describe(config), "trainable_params": b.trainable_params,
             "total_params": b.total_params, "lora_targets": b.lora_targets, "steps": st.step,
-            "best_step": st.best_step, "train_examples": len(data.train), "validation_examples": len(data.validation),
+            "best_step": st.best_step, "train_examples": len(s.batches),
+            "train_examples_held_out": len(s.rows.held_out) if s.rows else 0, "validation_examples": len(data.validation),
             "labels": b.labels, "features": features}
     (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))   # evaluation re-renders the card
     write_card(out, config, meta, st.best_metrics)
@@ -341,7 +356,7 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
     or a rough constant when `timed` is False. Model weights are not kept: `plan` builds a throwaway model."""
     order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
     tokens_epoch = s.batches.padded_tokens(order)
-    run_tokens = tokens_epoch * config.epochs
+    run_tokens = tokens_epoch * (s.rows.epochs if s.rows is not None else config.epochs)
     eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
     per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
     if timed and order:

@@ -79,13 +79,15 @@ def tabular_gb(columns: Sequence[str], numeric: set[str]):
 
 
 def _score(name: str, make: Callable, X_tr, y_tr, X_va, y_va, labels: list[str], positive: str | None,
-           costs: CostMatrix) -> dict:
+           costs: CostMatrix, fitted=None) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
 
     t0 = time.perf_counter()
     try:
-        model = make()
-        model.fit(X_tr, y_tr)
+        model = fitted
+        if model is None:
+            model = make()
+            model.fit(X_tr, y_tr)
         pred = model.predict(X_va)
         out = {"name": name,
                "accuracy": float(accuracy_score(y_va, pred)),
@@ -108,22 +110,27 @@ def _score(name: str, make: Callable, X_tr, y_tr, X_va, y_va, labels: list[str],
 def run_baselines(train_texts: Sequence[str], train_labels: Sequence[str], val_texts: Sequence[str],
                   val_labels: Sequence[str], labels: Sequence[str], *, positive: str | None = None,
                   costs: CostMatrix = GERMAN_CREDIT, raw_train: Sequence[dict] | None = None,
-                  raw_validation: Sequence[dict] | None = None, columns: Sequence[str] | None = None) -> dict:
+                  raw_validation: Sequence[dict] | None = None, columns: Sequence[str] | None = None,
+                  prefit: dict | None = None) -> dict:
     """{baseline name: {accuracy, macro_f1[, roc_auc, ks, threshold, expected_cost]}}. `positive` (two-class tasks)
-    turns on the binary extras; the cost threshold is chosen on the validation split, like the run's."""
+    turns on the binary extras; the cost threshold is chosen on the validation split, like the run's. `prefit`
+    ({name: model fitted on the same training rows}, e.g. the selection's partner) is scored, not fitted again."""
     labels = list(labels)
+    prefit = prefit or {}
     y_tr, y_va = list(train_labels), list(val_labels)
     out = {"tfidf_lr": _score("TF-IDF word 1-2 + char 2-5 grams + logistic regression", tfidf_lr,
-                              list(train_texts), y_tr, list(val_texts), y_va, labels, positive, costs)}
+                              list(train_texts), y_tr, list(val_texts), y_va, labels, positive, costs,
+                              prefit.get("tfidf_lr"))}
     if raw_train and raw_validation:
         cols = list(columns or raw_train[0].keys())
         numeric = set(numeric_columns(list(raw_train) + list(raw_validation), cols))
         X_tr, X_va = _frame(raw_train, cols, numeric), _frame(raw_validation, cols, numeric)
         out["tabular_lr"] = _score("logistic regression (one-hot categoricals + scaled numerics)",
-                                   lambda: tabular_lr(cols, numeric), X_tr, y_tr, X_va, y_va, labels, positive, costs)
+                                   lambda: tabular_lr(cols, numeric), X_tr, y_tr, X_va, y_va, labels, positive, costs,
+                                   prefit.get("tabular_lr"))
         out["gradient_boosting"] = _score("histogram gradient boosting on raw columns",
                                           lambda: tabular_gb(cols, numeric), X_tr, y_tr, X_va, y_va, labels,
-                                          positive, costs)
+                                          positive, costs, prefit.get("gradient_boosting"))
         for k in ("tabular_lr", "gradient_boosting"):
             out[k]["numeric_columns"] = sorted(numeric)
     return out

@@ -1,0 +1,268 @@
+"""Best model wins on validation (engine/evaluation/selection.py), rows the transformer sees (engine/rows.py), and the
+deployed predictor serving the selected model from an artifact that loads without unpickling."""
+from __future__ import annotations
+
+import json
+import pickle
+import random
+
+import numpy as np
+import pytest
+
+from engine.evaluation import selection as sel
+from engine.rows import plan_rows, stratified_subset
+
+LABELS = ["neg", "pos"]
+
+
+def _planted(n: int, text_acc: float, model_acc: float, seed: int):
+    """Texts whose word 'alpha'/'beta' shows the label with probability text_acc (what TF-IDF can learn) and planted
+    fine-tuned probabilities right with probability model_acc, independently (what the blend can add)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    word = np.where(rng.random(n) < text_acc, y, 1 - y)
+    texts = [f"{'beta' if w else 'alpha'} {random.Random(int(i) + seed).choice(['a', 'b', 'c'])} request"
+             for i, w in enumerate(word)]
+    right = rng.random(n) < model_acc
+    guess = np.where(right, y, 1 - y)
+    conf = rng.uniform(0.55, 0.95, n)
+    p_pos = np.where(guess == 1, conf, 1 - conf)
+    proba = np.stack([1 - p_pos, p_pos], 1)
+    return texts, [LABELS[v] for v in y], proba
+
+
+def _select(text_acc, model_acc, n_train=400, n_val=300, held=200, seed=0, **kw):
+    tr_t, tr_y, tr_p = _planted(n_train, text_acc, model_acc, seed)
+    va_t, va_y, va_p = _planted(n_val, text_acc, model_acc, seed + 1)
+    held_idx = list(range(held))
+    return sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t,
+                      val_labels=va_y, ft_val=va_p, held_out=held_idx, ft_held_out=tr_p[held_idx],
+                      positive="pos", **kw)
+
+
+def test_blend_wins_when_model_and_baseline_see_different_signals():
+    s = _select(text_acc=0.75, model_acc=0.75)
+    rec = s.record
+    assert rec["metric"] == "roc_auc" and rec["partner"] == "tfidf_lr"
+    assert rec["best"] == "blend" and rec["served"] == "blend"
+    assert rec["scores"]["blend"] > max(rec["scores"]["finetuned"], rec["scores"]["baseline"])
+    assert rec["margin"] > 0 and 0.2 <= rec["weight"] <= 0.8
+
+
+def test_strong_baseline_weak_model_serves_the_baseline_side():
+    s = _select(text_acc=0.97, model_acc=0.5)
+    rec = s.record
+    assert rec["best"] in ("baseline", "blend") and rec["best"] != "finetuned"
+    assert rec["weight"] <= 0.3               # the held-out rows show the model adds nothing
+    assert rec["scores"]["finetuned"] < rec["scores"]["baseline"] - 0.2
+
+
+def test_strong_model_weak_baseline_serves_the_finetuned_side():
+    s = _select(text_acc=0.5, model_acc=0.97)
+    rec = s.record
+    assert rec["best"] in ("finetuned", "blend") and rec["best"] != "baseline"
+    assert rec["weight"] >= 0.7
+    assert rec["scores"]["baseline"] < rec["scores"]["finetuned"] - 0.2
+
+
+def test_serve_key_overrides_the_winner():
+    s = _select(text_acc=0.75, model_acc=0.75, serve="finetuned")
+    assert s.record["best"] == "blend" and s.record["served"] == "finetuned"
+
+
+def test_blend_weight_never_reads_validation_rows():
+    """Same training rows, same held-out scores, different validation rows and scores: the same weight and partner."""
+    a = _select(text_acc=0.75, model_acc=0.75, seed=0)
+    tr_t, tr_y, tr_p = _planted(400, 0.75, 0.75, 0)
+    rng = np.random.default_rng(5)
+    va_t, va_y, va_p = _planted(300, 0.75, 0.75, 99)
+    b = sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t,
+                   val_labels=list(rng.permutation(va_y)), ft_val=rng.dirichlet([1, 1], 300),
+                   held_out=list(range(200)), ft_held_out=tr_p[:200], positive="pos")
+    assert a.record["weight"] == b.record["weight"]
+    assert a.record["weight_scores"] == b.record["weight_scores"]
+    assert a.record["partner"] == b.record["partner"]
+    assert "never saw" in a.record["weight_chosen_on"]
+
+
+def test_without_held_out_rows_the_weight_is_fixed():
+    tr_t, tr_y, _ = _planted(100, 0.8, 0.8, 0)
+    va_t, va_y, va_p = _planted(60, 0.8, 0.8, 1)
+    s = sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t, val_labels=va_y,
+                   ft_val=va_p, positive="pos")
+    assert s.record["weight"] == sel.FIXED_WEIGHT and s.record["held_out_rows"] == 0
+
+
+# ---- rows the transformer sees -------------------------------------------------------------------------------
+class _Cfg:
+    def __init__(self, **kw):
+        self.seed, self.epochs, self.blend_holdout, self.train_rows, self.row_budget = 42, 8.0, 0.0, 0, 0
+        self.__dict__.update(kw)
+
+
+def test_row_plan_holds_out_a_stratified_share_and_cuts_epochs_to_the_budget():
+    labels = ["yes"] * 220 + ["no"] * 780
+    plan = plan_rows(_Cfg(blend_holdout=0.2, train_rows=500, row_budget=2000), labels, ["yes", "no"] * 50)
+    assert not set(plan.use) & set(plan.held_out) and len(plan.use) + len(plan.held_out) == 1000
+    assert abs(len(plan.use) - 500) <= 2
+    share = sum(labels[i] == "yes" for i in plan.use) / len(plan.use)
+    assert abs(share - 0.22) < 0.01
+    assert plan.epochs == pytest.approx(2000 / len(plan.use))
+    assert plan_rows(_Cfg(), labels, ["no"]).held_out == []            # text defaults: every row, all epochs
+    assert plan_rows(_Cfg(), labels, ["no"]).epochs == 8.0
+
+
+def test_stratified_subset_keeps_every_label_and_is_seeded():
+    labels = ["a"] * 50 + ["b"] * 3 + ["c"]
+    sub = stratified_subset(labels, 10, 1)
+    assert {labels[i] for i in sub} == {"a", "b", "c"}
+    assert sub == stratified_subset(labels, 10, 1) and sub == sorted(sub)
+
+
+# ---- the whole path: train → report → served predictor → artifact without pickle ---------------------------------
+def _credit(seed=1, n_train=90, n_val=40):
+    from engine.data.types import Example, PreparedDataset
+    rng = random.Random(seed)
+    cols = ["checking", "amount", "age"]
+
+    def row():
+        status = rng.choice(["none", "< 0 DM", ">= 200 DM"])
+        amount = rng.randint(500, 15000)
+        bad = amount > 10000 or (status == "< 0 DM" and rng.random() < 0.7)
+        return {"checking": status, "amount": str(amount), "age": str(rng.randint(19, 70))}, "bad" if bad else "good"
+
+    tr, va = [row() for _ in range(n_train)], [row() for _ in range(n_val)]
+    ser = lambda r: "; ".join(f"{c}: {r[c]}" for c in cols)
+    return PreparedDataset(format="csv", kind="tabular", text_column=None, label_column="risk", feature_columns=cols,
+                           train=[Example(ser(r), y) for r, y in tr], validation=[Example(ser(r), y) for r, y in va],
+                           labels=["bad", "good"], label_counts={"bad": 30, "good": 100}, rows=n_train + n_val,
+                           raw_train=[r for r, _ in tr], raw_validation=[r for r, _ in va])
+
+
+@pytest.fixture(scope="module")
+def credit_run(tiny_bert, tmp_path_factory):
+    from engine import inference
+    from engine.config import TrainConfig
+    from engine.evaluate import report
+    from engine.train import train
+    inference.clear_cache()
+    data = _credit()
+    cfg = TrainConfig.from_options({"base": str(tiny_bert), "epochs": 1, "batch_size": 16, "max_length": 32,
+                                    "device": "cpu", "threads": 1, "serve": "baseline"}, task_kind="tabular")
+    res = train(cfg, data, tmp_path_factory.mktemp("runs") / "credit")
+    assert res.status == "succeeded", res.error
+    return res.artifact_dir, data, report(res.artifact_dir, data, measure_forgetting=False, plots=False)
+
+
+def test_report_says_which_is_best_and_by_how_much(credit_run):
+    art, data, rep = credit_run
+    s = rep["selection"]
+    assert s["metric"] == "roc_auc" and s["best"] in sel.CANDIDATES and s["served"] == "baseline"
+    assert set(s["scores"]) == set(sel.CANDIDATES) and s["margin"] >= 0
+    assert s["partner"] in ("tabular_lr", "gradient_boosting", "random_forest")
+    assert s["held_out_rows"] == len(json.loads((art / "rows.json").read_text() if hasattr(art, "read_text")
+                                                else open(f"{art}/rows.json").read())["held_out"]) > 0
+    assert rep["served"] == "baseline" and "finetuned" in rep and "roc_auc" in rep["finetuned"]
+    assert rep["roc_auc"] == pytest.approx(s["scores"]["baseline"], abs=1e-4)    # top-level = what is served
+    on_disk = json.loads(open(f"{art}/metrics.json").read())
+    assert on_disk["selection"]["served"] == "baseline"
+
+
+def test_deployed_predictor_answers_with_the_selected_model(credit_run):
+    from engine.inference import get_predictor
+    art, data, _ = credit_run
+    pred = get_predictor(art)
+    texts = [e.text for e in data.validation]
+    served = pred.predict_proba(texts)
+    assert pred.served == "baseline"
+    np.testing.assert_allclose(served, pred.predict_proba(texts, which="baseline"))
+    assert not np.allclose(served, pred.predict_proba(texts, which="finetuned"))
+    ans = pred.answer(texts[0])
+    assert ans.intent == pred.labels[int(served[0].argmax())]
+    assert ans.confidence == pytest.approx(float(served[0].max()))
+    w = pred.selection.record["weight"]
+    np.testing.assert_allclose(pred.predict_proba(texts, which="blend"),
+                               w * pred.predict_proba(texts, which="finetuned") + (1 - w) * served)
+
+
+def test_artifact_loads_without_unpickling(credit_run, monkeypatch):
+    from engine import inference
+    art, data, _ = credit_run
+
+    def refuse(*a, **k):
+        raise AssertionError("pickle used while loading a run artifact")
+
+    class NoUnpickler:
+        def __init__(self, *a, **k):
+            refuse()
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", NoUnpickler)
+    inference.clear_cache()
+    pred = inference.get_predictor(art)
+    assert pred.predict_proba([data.validation[0].text]).shape == (1, 2)
+    assert (art / sel.PARTNER_FILE if hasattr(art, "joinpath") else __import__("pathlib").Path(art) / sel.PARTNER_FILE).exists()
+
+
+def test_a_changed_partner_file_is_refused(credit_run, tmp_path):
+    import shutil
+    art, data, _ = credit_run
+    copy = tmp_path / "copy"
+    shutil.copytree(art, copy)
+    blob = (copy / sel.PARTNER_FILE).read_bytes()
+    (copy / sel.PARTNER_FILE).write_bytes(blob + b"\0")
+    with pytest.raises(ValueError, match="does not match"):
+        sel.load(copy)
+
+
+def test_untrusted_types_are_refused(tmp_path):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+    path = tmp_path / "m.skops"
+    sio.dump(FunctionTransformer(func=json.dumps), path)   # a function reference outside TRUSTED_TYPES
+    from skops.io.exceptions import UntrustedTypesFoundException
+    with pytest.raises(UntrustedTypesFoundException):
+        sio.load(path, trusted=sel.TRUSTED_TYPES)
+
+
+def test_selection_keys_are_training_keys_with_defaults_in_the_table():
+    from engine.config import DEFAULTS, TrainConfig
+    from engine.errors import ConfigError
+    for key in ("serve", "train_rows", "row_budget", "blend_holdout", "tabular_text"):
+        assert key in TrainConfig.keys() and TrainConfig.help_text()[key]
+    tab, text = TrainConfig.from_options({}, "tabular"), TrainConfig.from_options({}, "text")
+    assert tab.serve == text.serve == DEFAULTS["*"]["serve"] == "auto"
+    assert tab.blend_holdout == DEFAULTS["tabular"]["blend_holdout"] > 0 and text.blend_holdout == 0
+    assert TrainConfig.parse({"serve": "Blend"}).serve == "blend"
+    with pytest.raises(ConfigError, match="serve"):
+        TrainConfig.parse({"serve": "best"})
+
+
+def test_auto_serves_the_blend_when_validation_cannot_tell_them_apart():
+    """A lead of the fine-tuned model over the blend inside one standard error (few validation rows) → blend; its
+    validation score is the optimistic one (its checkpoint was chosen there)."""
+    tr_t, tr_y, tr_p = _planted(300, 0.7, 0.72, 0)
+    for seed in range(20):
+        va_t, va_y, va_p = _planted(40, 0.7, 0.72, 100 + seed)
+        s = sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t,
+                       val_labels=va_y, ft_val=va_p, held_out=list(range(150)), ft_held_out=tr_p[:150],
+                       positive="pos")
+        r = s.record
+        lead = r["scores"][r["best"]] - r["scores"]["blend"]
+        if r["best"] == "baseline":
+            assert r["served"] == "baseline", r          # an unbiased lead is served as it is
+        if r["best"] == "finetuned":
+            assert (r["served"] == "blend") == (lead <= r["standard_error"]), r
+            if r["served"] == "blend":
+                return
+    pytest.fail("no planted case where a candidate led the blend within one standard error")
+
+
+def test_tabular_text_auto_reads_categories_only_for_big_tables():
+    from engine.config import TrainConfig
+    cfg = TrainConfig.from_options({}, "tabular")
+    assert cfg.tabular_text == "auto"
+    assert cfg.resolved_tabular_text(cfg.train_rows + 1) == "categories"
+    assert cfg.resolved_tabular_text(cfg.train_rows) == "full"
+    assert TrainConfig.from_options({"tabular_text": "categories"}, "tabular").resolved_tabular_text(10) == "categories"
