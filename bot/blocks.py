@@ -156,6 +156,7 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
     base = m.get("baseline") or {}
     lines = [f":trophy: *{run_title(run)}* finished",
              f"*Accuracy* {pct(run.get('accuracy'))} · *macro-F1* {pct(run.get('macro_f1'))}"]
+    lines += selection_lines(m)
     # report()'s baseline is {key: {name, accuracy, macro_f1, …}}: one sklearn model per key
     for b in (v for v in base.values() if isinstance(v, dict) and v.get("accuracy") is not None):
         lines.append(f"*Baseline* ({esc(b.get('name') or 'sklearn')}): accuracy {pct(b.get('accuracy'))} · "
@@ -178,6 +179,23 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
         buttons.append(button(f"Compare with #{previous['id']}", "run_compare", f"{previous['id']},{rid}"))
     return (f"run #{rid} finished: accuracy {pct(run.get('accuracy'))}, macro-F1 {pct(run.get('macro_f1'))}",
             [section(text), {"type": "actions", "block_id": f"run_{rid}_actions", "elements": buttons}])
+
+
+def selection_lines(m: dict) -> list[str]:
+    """Which model answers and why (engine/evaluation/selection.py): the fine-tuned model, its sklearn partner, or
+    their blend — compared on validation, the blend's weight chosen on training rows only."""
+    sel = (m or {}).get("selection") or {}
+    sc = sel.get("scores") or {}
+    if not sc:
+        return []
+    name = "ROC AUC" if sel.get("metric") == "roc_auc" else "macro-F1"
+    out = [f"*Serving* {esc(sel.get('served'))} — {name} on validation: fine-tuned {num(sc.get('finetuned'))} · "
+           f"baseline ({esc(sel.get('partner'))}) {num(sc.get('baseline'))} · blend {num(sc.get('blend'))}; "
+           f"best {esc(sel.get('best'))} by {num(sel.get('margin'))}"]
+    if sel.get("weight") is not None:
+        out.append(f"_blend weight {num(sel.get('weight'))} on the fine-tuned model, chosen on "
+                   f"{esc(sel.get('weight_chosen_on'))}; {esc(sel.get('served_why') or '')}_")
+    return out
 
 
 def _delta(new, old) -> str:

@@ -8,6 +8,10 @@ def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
 
 
+def _num(v) -> str:
+    return "—" if not isinstance(v, (int, float)) else f"{v:.4g}"
+
+
 def run_json(run: dict) -> dict:
     """The CLI's --json shape of a run: stable top-level keys, then the full record."""
     m = run.get("metrics") or {}
@@ -22,6 +26,9 @@ def run_json(run: dict) -> dict:
            "delivery_problem": run.get("delivery_problem"), "delivery_channel": run.get("delivery_channel")}
     if base:
         out["baseline"] = base
+    if m.get("selection"):
+        out["served"] = m.get("served") or (m.get("selection") or {}).get("served")
+        out["selection"] = m["selection"]
     if run.get("plan"):
         out["plan"] = run["plan"]
     return out
@@ -62,6 +69,14 @@ def run(r: dict) -> str:
         m = r.get("metrics") or {}
         if bl := _baseline_line(m):
             lines.append(f"  baseline: {bl}")
+        sel = m.get("selection") or {}
+        if (sc := sel.get("scores") or {}):
+            name = "ROC AUC" if sel.get("metric") == "roc_auc" else "macro-F1"
+            lines.append(f"  serving {sel.get('served')} — {name} on validation: fine-tuned {_num(sc.get('finetuned'))}"
+                         f" · baseline ({sel.get('partner')}) {_num(sc.get('baseline'))} · blend {_num(sc.get('blend'))};"
+                         f" best {sel.get('best')} by {_num(sel.get('margin'))}"
+                         + (f" (blend weight {_num(sel.get('weight'))}, chosen on {sel.get('weight_chosen_on')})"
+                            if sel.get("weight") is not None else ""))
         if m.get("roc_auc") is not None:
             cost = (m.get("binary") or {}).get("expected_cost", m.get("expected_cost"))
             lines.append(f"  ROC AUC {m['roc_auc']:.3f} · KS {m.get('ks', 0):.3f}"

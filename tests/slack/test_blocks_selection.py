@@ -1,0 +1,36 @@
+"""The result message says which model answers (the best on validation) and by how much, in Slack and the CLI."""
+from __future__ import annotations
+
+from slack_sdk.models.blocks import Block
+
+from bot import render
+from bot.blocks import final_message
+
+SELECTION = {"scores": {"finetuned": 0.81, "baseline": 0.79, "blend": 0.83}, "metric": "roc_auc", "served": "blend",
+             "best": "blend", "margin": 0.02, "partner": "gradient_boosting", "weight": 0.6,
+             "weight_chosen_on": "400 held-out training rows", "served_why": "best on validation"}
+RUN = {"id": 3, "status": "succeeded", "dataset": "credit", "method": "lora", "loss_alpha": 0.0, "base": "minilm",
+       "freeze": "none", "pre_loss": "embedding", "accuracy": 0.8, "macro_f1": 0.7,
+       "metrics": {"served": "blend", "selection": SELECTION}}
+
+
+def test_slack_result_names_the_served_model_and_the_margin():
+    text, blocks = final_message(RUN, None)
+    for b in blocks:
+        Block.parse(b).validate_json()
+    body = blocks[0]["text"]["text"]
+    assert "*Serving* blend — ROC AUC on validation: fine-tuned 0.81 · baseline (gradient_boosting) 0.79 · " \
+           "blend 0.83; best blend by 0.02" in body
+    assert "chosen on 400 held-out training rows" in body
+
+
+def test_cli_text_and_json_say_what_is_served():
+    assert "serving blend — ROC AUC on validation" in render.run(RUN)
+    out = render.run_json(RUN)
+    assert out["served"] == "blend" and out["selection"]["margin"] == 0.02
+
+
+def test_runs_without_a_selection_show_no_serving_line():
+    plain = {**RUN, "metrics": {}}
+    assert "Serving" not in final_message(plain, None)[1][0]["text"]["text"]
+    assert "serving" not in render.run(plain) and "selection" not in render.run_json(plain)
