@@ -73,7 +73,7 @@ def _trainer(home: Path) -> subprocess.Popen:
             "from engine.config import TrainConfig\nfrom engine.data import prepare_dataset, sample_path\n"
             "from engine.train import train\n"
             "data = prepare_dataset(sample_path('banking'), dedupe=True)\n"
-            f"train(TrainConfig.from_options({{'epochs': 50, 'method': 'full'}}), data, r'{home / 'bench-train'}')\n")
+            f"train(TrainConfig.from_options({{'epochs': 50, 'method': 'full', 'patience': 0}}), data, r'{home / 'bench-train'}')\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.Popen([sys.executable, "-c", code], env=env, cwd=str(ROOT), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
