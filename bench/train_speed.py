@@ -17,6 +17,7 @@ Memory (--memory): peak resident set size of a LoRA and a full run on the same d
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -143,7 +144,19 @@ def main() -> None:
     p.add_argument("--no-reference", action="store_true")
     p.add_argument("--quick", action="store_true", help="600 examples, 300 validation")
     p.add_argument("--memory-child", choices=["lora", "full"], help=argparse_hidden())
+    p.add_argument("--end-to-end", action="store_true",
+                   help="time to a validated model, whole paths as processes: ours = `ftbot dataset add` + `ftbot "
+                        "train --method full --epochs 1` (start-up, registration, training, evaluation, baselines, "
+                        "plots, saving); reference = the Trainer recipe from start-up to validation accuracy")
+    p.add_argument("--e2e-reference-child", help=argparse_hidden())
     args = p.parse_args()
+    if args.e2e_reference_child:
+        common.setup_threads(args.threads)
+        e2e_reference_child(Path(args.e2e_reference_child), args)
+        return
+    if args.end_to_end:
+        common.emit(end_to_end(args), args.json)
+        return
     if args.memory_child:
         common.setup_threads(args.threads)
         memory_child(args.memory_child, args.memory_examples, args.epochs)
@@ -226,6 +239,73 @@ def main() -> None:
             common.log(f"memory {m}: peak RSS {r['peak_rss_mb']:.0f} MiB")
     common.save("train_speed" + ("_quick" if args.quick else ""), result)
     common.emit(result, args.json)
+
+
+def _write_split_csv(data, path: Path) -> None:
+    """The sampled rows with a `split` column, so both sides train and validate on exactly the same rows."""
+    import csv
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label", "split"])
+        w.writerows([e.text, e.label, "train"] for e in data.train)
+        w.writerows([e.text, e.label, "validation"] for e in data.validation)
+
+
+def e2e_reference_child(csv_path: Path, args) -> None:
+    """The reference recipe as one process: read the CSV, tokenize, Trainer.train, predict on validation."""
+    import csv
+    from types import SimpleNamespace
+    from engine.data.types import Example
+    with csv_path.open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    train = [Example(r["text"], r["label"]) for r in rows if r["split"] == "train"]
+    val = [Example(r["text"], r["label"]) for r in rows if r["split"] == "validation"]
+    data = SimpleNamespace(train=train, validation=val, labels=sorted({e.label for e in train}))
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        res = reference(data, args, Path(d))
+    print(json.dumps({"val_accuracy": res["val_accuracy"], "train_s": res["train_s"]}))
+
+
+def end_to_end(args) -> dict:
+    """Wall time of whole processes, measured in one run: ours (CLI) and the reference recipe, same rows."""
+    import subprocess
+    import tempfile
+    data = sample(args)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(common.REPO))
+    out = {"bench": "train_speed_end_to_end", "machine": common.machine(), "examples": len(data.train),
+           "val": len(data.validation), "epochs": args.epochs}
+    with tempfile.TemporaryDirectory(prefix="ftbot-e2e-") as tmp:
+        csv_path = Path(tmp) / "banking2000.csv"
+        _write_split_csv(data, csv_path)
+        env["FTBOT_HOME"] = str(Path(tmp) / "home")
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bot", "dataset", "add", "e2e", str(csv_path), "--json"], env=env,
+                       check=True, capture_output=True, cwd=str(common.REPO))
+        t_reg = time.perf_counter() - t
+        proc = subprocess.run([sys.executable, "-m", "bot", "train", "e2e", "--method", "full", "--epochs",
+                               str(args.epochs), "--threads", str(args.threads), "--json", "--no-progress"],
+                              env=env, check=True, capture_output=True, text=True, cwd=str(common.REPO))
+        ours_s = time.perf_counter() - t
+        run = json.loads(proc.stdout.strip().splitlines()[-1])
+        ft = (run.get("metrics") or {}).get("finetuned") or {}
+        out["ours"] = {"wall_s": ours_s, "register_s": t_reg, "served": run.get("served"),
+                       "val_accuracy": run.get("accuracy"), "finetuned_val_accuracy": ft.get("accuracy"),
+                       "timings": (run.get("metrics") or {}).get("timings")}
+        common.log(f"ours: {ours_s:.1f}s end to end (registration {t_reg:.1f}s), validation accuracy "
+                   f"{run.get('accuracy')} served {run.get('served')}")
+        if not args.no_reference:
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, __file__, "--e2e-reference-child", str(csv_path), "--epochs",
+                                   str(args.epochs), "--threads", str(args.threads)], env=env, check=True,
+                                  capture_output=True, text=True, cwd=str(common.REPO))
+            ref_s = time.perf_counter() - t
+            ref = json.loads(proc.stdout.strip().splitlines()[-1])
+            out["reference"] = {"wall_s": ref_s, **ref}
+            out["speedup"] = round(ref_s / ours_s, 2)
+            common.log(f"reference: {ref_s:.1f}s end to end, validation accuracy {ref['val_accuracy']:.4f}; "
+                       f"ours is {out['speedup']}x faster (target >= 3x)")
+    return out
 
 
 def argparse_hidden():
