@@ -36,7 +36,8 @@ def _text_data(seed=0) -> PreparedDataset:
                            answers=ANSWERS, rows=51)
 
 
-def _credit_data(seed=1) -> PreparedDataset:
+def _credit_data(seed=1, n_train=48, n_val=24) -> PreparedDataset:
+    """A small German-Credit-like table (tests/engine/test_selection.py uses it at other sizes)."""
     rng = random.Random(seed)
     cols = ["checking", "amount", "age"]
 
@@ -47,14 +48,14 @@ def _credit_data(seed=1) -> PreparedDataset:
         r = {"checking": status, "amount": str(amount), "age": str(rng.randint(19, 70))}
         return r, "bad" if bad else "good"
 
-    tr, va = [row() for _ in range(48)], [row() for _ in range(24)]
+    tr, va = [row() for _ in range(n_train)], [row() for _ in range(n_val)]
     ser = lambda r: "; ".join(f"{c}: {r[c]}" for c in cols)
     counts = {"bad": 0, "good": 0}
     for _, l in tr + va:
         counts[l] += 1
     return PreparedDataset(format="csv", kind="tabular", text_column=None, label_column="risk", feature_columns=cols,
                            train=[Example(ser(r), l) for r, l in tr], validation=[Example(ser(r), l) for r, l in va],
-                           labels=["bad", "good"], label_counts=counts, rows=72,
+                           labels=["bad", "good"], label_counts=counts, rows=n_train + n_val,
                            raw_train=[r for r, _ in tr], raw_validation=[r for r, _ in va])
 
 

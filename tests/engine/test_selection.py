@@ -121,22 +121,8 @@ def test_stratified_subset_keeps_every_label_and_is_seeded():
 
 # ---- the whole path: train → report → served predictor → artifact without pickle ---------------------------------
 def _credit(seed=1, n_train=90, n_val=40):
-    from engine.data.types import Example, PreparedDataset
-    rng = random.Random(seed)
-    cols = ["checking", "amount", "age"]
-
-    def row():
-        status = rng.choice(["none", "< 0 DM", ">= 200 DM"])
-        amount = rng.randint(500, 15000)
-        bad = amount > 10000 or (status == "< 0 DM" and rng.random() < 0.7)
-        return {"checking": status, "amount": str(amount), "age": str(rng.randint(19, 70))}, "bad" if bad else "good"
-
-    tr, va = [row() for _ in range(n_train)], [row() for _ in range(n_val)]
-    ser = lambda r: "; ".join(f"{c}: {r[c]}" for c in cols)
-    return PreparedDataset(format="csv", kind="tabular", text_column=None, label_column="risk", feature_columns=cols,
-                           train=[Example(ser(r), y) for r, y in tr], validation=[Example(ser(r), y) for r, y in va],
-                           labels=["bad", "good"], label_counts={"bad": 30, "good": 100}, rows=n_train + n_val,
-                           raw_train=[r for r, _ in tr], raw_validation=[r for r, _ in va])
+    from tests.engine.test_evaluate_report import _credit_data
+    return _credit_data(seed, n_train, n_val)
 
 
 @pytest.fixture(scope="module")
