@@ -59,9 +59,11 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
     if not data.train or not data.validation:
         raise TrainingError("the dataset needs both training and validation examples")
     from engine.rows import plan_rows
-    features = _features(config, data)          # numpy only: cheap, and the time estimate reads the model texts
+    _check_features(config, data)
+    fitted = None
     if structure is None:
-        structure = _measure_structure(config, data, features)
+        fitted = _features(config, data)
+        structure = _measure_structure(config, data, fitted)
     rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
     steps_per_epoch = math.ceil(len(rows.use) / config.batch_size)
     total = max(1, round(rows.epochs * steps_per_epoch))
@@ -73,6 +75,7 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         seconds = (train_examples + eval_examples / 3) / examples_per_s   # evaluation: forward only ≈ ⅓ of a step
     else:
         sample = [data.train[i].text for i in rows.use[:2000]]
+        features = fitted or _features(config, data)     # fitted only when the estimate needs the model texts
         if features is not None:
             sample = features.model_texts(sample, config.resolved_tabular_text(len(data.train)))
         mean_chars = sum(len(t) for t in sample) / max(1, len(sample))
@@ -100,11 +103,15 @@ def _measure_structure(config: TrainConfig, data: PreparedDataset, features) -> 
             "features": features.describe() if features is not None else None}
 
 
+def _check_features(config: TrainConfig, data: PreparedDataset) -> None:
+    if config.column_features and (data.kind != "tabular" or not data.feature_columns):
+        raise ConfigError("column_features", True, "false for this dataset: it is text, not a table of columns")
+
+
 def _features(config: TrainConfig, data: PreparedDataset):
     if not config.column_features:
         return None
-    if data.kind != "tabular" or not data.feature_columns:
-        raise ConfigError("column_features", True, "false for this dataset: it is text, not a table of columns")
+    _check_features(config, data)
     from engine.features import ColumnFeatures
     return ColumnFeatures.fit([e.text for e in data.train], data.feature_columns)
 
