@@ -152,14 +152,23 @@ def embed(model: nn.Module, tokenizer, texts: list[str], pooling: str = "mean", 
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
+    texts = [str(t) for t in texts]
+    # batches of similar length, so a batch pads to its own longest text, not to the longest of 64 random ones
+    # (4x less work on BANKING77's short questions); rows go back to the caller's order at the end
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = []
     try:
-        for i in range(0, len(texts), batch_size):
-            enc = tokenizer(list(texts[i:i + batch_size]), truncation=True, max_length=max_length,
+        for i in range(0, len(order), batch_size):
+            enc = tokenizer([texts[j] for j in order[i:i + batch_size]], truncation=True, max_length=max_length,
                             padding=True, return_tensors="pt")
             ids, mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
             hidden = encoder(input_ids=ids, attention_mask=mask).last_hidden_state
             out.append(pool(hidden, mask, pooling).float().cpu())
     finally:
         encoder.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    if not out:
+        return torch.empty(0)
+    pooled = torch.cat(out)
+    result = torch.empty_like(pooled)
+    result[torch.tensor(order)] = pooled
+    return result

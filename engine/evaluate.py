@@ -135,7 +135,10 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
             raise ConfigError("positive", positive, "one of the model's labels: " + ", ".join(labels))
     timings = {}
     t = time.perf_counter()
-    ft_proba = pred.finetuned_proba(texts)
+    ft_proba = _stored_validation_proba(root, data, len(labels))
+    reused = ft_proba is not None
+    if ft_proba is None:
+        ft_proba = pred.finetuned_proba(texts)
     timings["predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
     selection = _select(root, pred, data, ft_proba, positive) if baselines and len(texts) else None
@@ -144,6 +147,7 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
     out = metrics(y_true, y_pred, labels, proba)
     out["split"] = "validation"
+    out["validation_scores_from"] = "the best in-training evaluation" if reused else "a prediction pass"
     out["served"] = selection.record["served"] if selection is not None else "finetuned"
     if selection is not None:
         out["selection"] = {k: v for k, v in selection.record.items() if k not in ("columns", "numeric", "labels")}
@@ -209,6 +213,25 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     _write_json(root / "metrics.json", out)
     _update_card(root, pred, out)
     return json.loads(json.dumps(out, default=_jsonable))
+
+
+def _stored_validation_proba(root: Path, data: PreparedDataset, n_labels: int) -> np.ndarray | None:
+    """The fine-tuned model's validation probabilities that training stored with its best weights
+    (engine/train_parts.py store_validation_proba), when they are of exactly these validation rows; else None."""
+    from engine.train_parts import validation_fingerprint
+    try:
+        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
+        stored = meta.get("validation_proba") or {}
+        if not stored or stored.get("rows") != len(data.validation):
+            return None
+        if stored.get("validation_sha256") != validation_fingerprint(data):
+            return None
+        proba = np.load(root / stored["file"], allow_pickle=False)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    if proba.shape != (len(data.validation), n_labels) or not np.all(np.isfinite(proba)):
+        return None
+    return proba
 
 
 def _select(root: Path, pred, data: PreparedDataset, ft_val: np.ndarray, positive: str | None):

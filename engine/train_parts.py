@@ -71,6 +71,7 @@ class Setup:
     tabular_text: str = "full"   # resolved: what the encoder reads of a tabular row ('auto' decided here)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
     rows: Any = None             # engine.rows.RowPlan: the rows the transformer sees, held-out rows, epochs
+    last_val_proba: Any = None   # the last evaluation's validation probabilities (numpy, rows in s.val order)
 
 
 @dataclass
@@ -84,6 +85,8 @@ class State:
     bad_evals: int = 0
     last_eval_step: int = -1
     elapsed_s: float = 0.0   # wall time of earlier sessions of this run (budget spans resumes)
+    best_val_proba: Any = None   # validation probabilities of the best weights (not checkpointed: a resumed run's
+                                 # report predicts them again)
 
 
 def resolve_device(config: TrainConfig) -> torch.device:
@@ -116,7 +119,13 @@ def _optimizer(model, config: TrainConfig):
               FEATURES_LR_FACTOR * head_lr if name.startswith("features_head.") else config.lr)
         key = (lr, config.weight_decay if p.dim() >= 2 else 0.0)
         groups.setdefault(key, []).append(p)
-    return torch.optim.AdamW([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()])
+    param_groups = [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+    try:
+        # the fused kernel updates every tensor in one pass: 5.5x faster than the per-tensor loop on one CPU core
+        # for MiniLM's 22 M parameters (17 vs 95 ms a step: ~10 s of a 125-step full fine-tune); same update rule
+        return torch.optim.AdamW(param_groups, fused=True)
+    except (RuntimeError, TypeError, ValueError):   # a device or dtype the fused kernel does not cover
+        return torch.optim.AdamW(param_groups)
 
 
 def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = True,
@@ -186,6 +195,7 @@ def evaluate(s: Setup, batch_size: int) -> dict:
             logits[torch.tensor(idx)] = model(b["input_ids"], b["attention_mask"], b.get("features")).logits.float().cpu()
     y = torch.tensor(s.val.labels)
     probs = logits.softmax(-1).numpy()
+    s.last_val_proba = logits.double().softmax(-1).numpy()   # float64, rows summing to 1 as the report expects
     pred = probs.argmax(1)
     out = {"accuracy": float(accuracy_score(y, pred)),
            "macro_f1": float(f1_score(y, pred, average="macro", labels=list(range(k)), zero_division=0)),
@@ -208,6 +218,7 @@ def evaluate_and_track(s: Setup, st: State, config: TrainConfig) -> str | None:
         st.best_value, st.best_metrics, st.best_step, st.bad_evals = value, metrics, st.step, 0
         st.best_state = {n: p.detach().to("cpu", copy=True) for n, p in model_parameters(s.built.model)
                          if p.requires_grad}
+        st.best_val_proba = s.last_val_proba
     else:
         st.bad_evals += 1
     st.last_eval_step = st.step
@@ -339,7 +350,8 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
     with open(out / "history.jsonl", "w") as f:
         for row in st.history:
             f.write(json.dumps({k: v for k, v in row.items() if k != "metrics"}) + "\n")
-    meta = {"base_path": b.base_path, "data_sha256": data.sha256, "pre_loss": b.pre_loss, "family": b.family,
+    stored = store_validation_proba(s, st, data, out)
+    meta = {"validation_proba": stored, "base_path": b.base_path, "data_sha256": data.sha256, "pre_loss": b.pre_loss, "family": b.family,
             "frozen": freeze.describe(config), "trainable_params": b.trainable_params,
             "total_params": b.total_params, "lora_targets": b.lora_targets, "steps": st.step,
             "best_step": st.best_step, "train_examples": len(s.batches),
@@ -348,6 +360,33 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
     (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))   # evaluation re-renders the card
     write_card(out, config, meta, st.best_metrics)
     return out
+
+
+VALIDATION_PROBA_FILE = "validation_proba.npy"
+
+
+def validation_fingerprint(data: PreparedDataset) -> str:
+    """Which validation rows, in which order: the report reuses stored probabilities only for exactly these."""
+    import hashlib
+    h = hashlib.sha256()
+    for e in data.validation:
+        h.update(f"{e.text}\t{e.label}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+def store_validation_proba(s: Setup, st: State, data: PreparedDataset, out: Path) -> dict | None:
+    """The best evaluation already scored every validation row with the weights being saved: keep those
+    probabilities, so the report does not run the model over the validation rows a second time (10 s of a 2,000-row
+    run's 70 s). Only when that evaluation read all validation rows, in full precision (a bf16 evaluation differs
+    from what the saved model answers in its last digits), and never after a resume (not checkpointed)."""
+    proba = st.best_val_proba
+    if proba is None or s.rows is None or len(s.rows.validation) != len(data.validation):
+        return None
+    if s.autocast is not contextlib.nullcontext or proba.shape != (len(data.validation), len(s.built.labels)):
+        return None
+    np.save(out / VALIDATION_PROBA_FILE, proba.astype(np.float64))
+    return {"file": VALIDATION_PROBA_FILE, "rows": len(data.validation), "step": st.best_step,
+            "validation_sha256": validation_fingerprint(data)}
 
 
 # ---- time estimate ----------------------------------------------------------------------------------------

@@ -167,3 +167,48 @@ def test_binary_report_costs_baselines_and_stored_threshold(credit_run):
     assert qa["decision"]["threshold"] == pytest.approx(b["threshold"])
     out = evaluate_examples(art, data.validation[:10])
     assert out["binary"]["threshold"] == pytest.approx(b["threshold"]) and not out["binary"]["threshold_chosen_here"]
+
+
+def test_report_reuses_the_best_evaluation_scores_only_for_the_same_validation_rows(text_run, tmp_path):
+    """Training stores the best evaluation's validation probabilities; the report takes them instead of a second
+    prediction pass — and they equal what the saved model predicts. Other validation rows: predicted again."""
+    import shutil
+    from engine import inference
+    from engine.evaluate import report
+
+    art, data, rep = text_run
+    assert rep["validation_scores_from"] == "the best in-training evaluation"
+    stored = np.load(Path(art) / "validation_proba.npy")
+    fresh = inference.get_predictor(art).finetuned_proba([e.text for e in data.validation])
+    np.testing.assert_allclose(stored, fresh, atol=1e-5)
+    assert rep["finetuned"]["accuracy"] == pytest.approx(
+        float(np.mean(np.asarray(data.labels)[fresh.argmax(1)] == np.asarray([e.label for e in data.validation]))))
+
+    copy = tmp_path / "copy"
+    shutil.copytree(art, copy)
+    other = _text_data(seed=5)                 # same labels, other validation rows
+    inference.clear_cache()
+    rep2 = report(copy, other, measure_forgetting=False, plots=False)
+    assert rep2["validation_scores_from"] == "a prediction pass"
+    want = inference.get_predictor(copy).finetuned_proba([e.text for e in other.validation])
+    assert rep2["finetuned"]["accuracy"] == pytest.approx(
+        float(np.mean(np.asarray(other.labels)[want.argmax(1)] == np.asarray([e.label for e in other.validation]))))
+
+
+def test_embed_keeps_the_callers_order(tiny_bert):
+    """embed batches texts by length; each row must still be the embedding of the text at that position."""
+    from transformers import AutoTokenizer
+    from engine.base_models import pretrained_encoder
+    from engine.classifier import embed
+    tok = AutoTokenizer.from_pretrained(str(tiny_bert))
+    enc = pretrained_encoder(str(tiny_bert))
+    texts = ["a much longer text about a lost card and a blocked account", "hi", "send money abroad today", "ok"]
+    together = embed(enc, tok, texts, "mean", batch_size=2)
+    alone = [embed(enc, tok, [t], "mean")[0] for t in texts]
+    for i in range(len(texts)):
+        assert torch_allclose(together[i], alone[i])
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+    return bool(torch.allclose(a, b, atol=1e-5))
