@@ -195,7 +195,19 @@ def selection_lines(m: dict) -> list[str]:
     if sel.get("weight") is not None:
         out.append(f"_blend weight {num(sel.get('weight'))} on the fine-tuned model, chosen on "
                    f"{esc(sel.get('weight_chosen_on'))}; {esc(sel.get('served_why') or '')}_")
+    out += refit_lines(m)
     return out
+
+
+def refit_lines(m: dict) -> list[str]:
+    """Whether the served models were trained again on train + validation once chosen (engine/refit.py)."""
+    r = (m or {}).get("refitted") or {}
+    if not r:
+        return []
+    if r.get("status") != "succeeded":
+        return [f"_refit on all {r.get('rows', '?'):,} rows {esc(r.get('status'))}: {esc(r.get('transformer') or '')}_"]
+    return [f"*Refit* on all {r.get('rows', 0):,} rows (train + validation) after selection: "
+            f"{esc(r.get('transformer') or '')}; the figures above are of the first fit, on rows it never trained on"]
 
 
 def _delta(new, old) -> str:

@@ -29,6 +29,8 @@ def run_json(run: dict) -> dict:
     if m.get("selection"):
         out["served"] = m.get("served") or (m.get("selection") or {}).get("served")
         out["selection"] = m["selection"]
+    if m.get("refitted"):
+        out["refitted"] = m["refitted"]
     if run.get("plan"):
         out["plan"] = run["plan"]
     return out
@@ -77,6 +79,9 @@ def run(r: dict) -> str:
                          f" best {sel.get('best')} by {_num(sel.get('margin'))}"
                          + (f" (blend weight {_num(sel.get('weight'))}, chosen on {sel.get('weight_chosen_on')})"
                             if sel.get("weight") is not None else ""))
+        if (rf := m.get("refitted") or {}):
+            lines.append(f"  refit on all {rf.get('rows')} rows (train + validation) after selection: "
+                         f"{rf.get('status')}, {rf.get('transformer')}; figures above are of the first fit")
         if m.get("roc_auc") is not None:
             cost = (m.get("binary") or {}).get("expected_cost", m.get("expected_cost"))
             lines.append(f"  ROC AUC {m['roc_auc']:.3f} · KS {m.get('ks', 0):.3f}"

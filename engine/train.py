@@ -36,11 +36,14 @@ def plan(config: TrainConfig, data: PreparedDataset, *, timed: bool = False, exa
 
 def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, checkpoint_dir: str | Path | None = None,
           on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], str | None] | None = None,
-          resume: bool = True, keep_checkpoints: bool = False) -> TrainResult:
+          resume: bool = True, keep_checkpoints: bool = False, keep_last: bool = False) -> TrainResult:
     """Fine-tune on data.train, evaluate on data.validation, write the artifact into out_dir on success only.
 
     Under torchrun (WORLD_SIZE > 1, see engine/distributed.py) every copy calls this; only rank 0 reports, saves
-    checkpoints and writes the artifact, and only its `should_stop` counts."""
+    checkpoints and writes the artifact, and only its `should_stop` counts.
+
+    `keep_last`: evaluate once, at the end, and keep the final weights (a refit on train + validation,
+    engine/refit.py: there is no held-out row left to choose a checkpoint on)."""
     t_start = time.monotonic()
     ctx = dist.from_env()
     emit = parts.safe_callback(on_progress if ctx.leader else None)
@@ -54,6 +57,8 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
         group = dist.init(ctx, device)
         parts.seed_everything(config.seed)
         s = parts.setup(config, data, device=device)
+        if keep_last:
+            s.eval_steps = {s.total_steps}
         dist.broadcast_parameters(s.params, ctx)
         model, st = s.built.model, parts.State()
         result.trainable_params, result.total_params = s.built.trainable_params, s.built.total_params

@@ -79,6 +79,7 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
     from engine import distributed
     from engine.evaluate import report as evaluate_report
+    from engine.refit import refit
     from engine.train import train
 
     run_id = int(run_id)
@@ -134,6 +135,16 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         rep = evaluate_report(tmp, data)
         rep["train"] = {k: res.get(k) for k in ("wall_s", "train_examples_per_s", "steps", "best_step",
                                                 "stopped_early", "reason")}
+        # a multi-GPU run's other copies have gone when the leader gets here: a refit (small data only) runs alone
+        if (config.resolved_refit(len(data.train) + len(data.validation)) and not distributed.from_env().active
+                and not monitor.reason()):
+            with connect(home) as db:
+                events.add(db, run_id, "milestone",
+                           message=f"refitting on all {len(data.train) + len(data.validation):,} rows (train + "
+                                   f"validation) now that the model is chosen; the figures stay those of the first fit")
+            refitted = refit(config, data, tmp, on_progress=progress, should_stop=monitor.reason)
+            if refitted is not None:
+                rep["refitted"] = refitted
         if monitor.taken_over():
             shutil.rmtree(tmp, ignore_errors=True)
             return _final(home, run_id)

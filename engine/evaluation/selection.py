@@ -265,20 +265,46 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
 def save(selection: Selection, artifact_dir: str | Path) -> None:
     """partner.skops first, selection.json last (each written to a temp name and renamed): a reader that sees the
     new selection.json always finds its partner."""
-    import skops.io as sio
     root = Path(artifact_dir)
+    rec = {**selection.record, "partner_file": PARTNER_FILE, "partner_sha256": _dump_partner(selection.partner, root)}
+    _write_record(root, rec)
+
+
+def _dump_partner(partner, root: Path) -> str:
+    """partner.skops (temp name, checked, renamed) → its sha256."""
+    import skops.io as sio
     tmp = root / f".{PARTNER_FILE}.{os.getpid()}.tmp"
-    sio.dump(selection.partner, tmp)
+    sio.dump(partner, tmp)
     untrusted = set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES)
     if untrusted:   # would not load again: better to fail loudly now than at the first question
         tmp.unlink()
         raise RuntimeError(f"partner model holds types outside TRUSTED_TYPES: {sorted(untrusted)}")
     os.replace(tmp, root / PARTNER_FILE)
-    rec = {**selection.record, "partner_file": PARTNER_FILE,
-           "partner_sha256": hashlib.sha256((root / PARTNER_FILE).read_bytes()).hexdigest()}
+    return hashlib.sha256((root / PARTNER_FILE).read_bytes()).hexdigest()
+
+
+def _write_record(root: Path, rec: dict) -> None:
     tmp_json = root / f".{SELECTION_FILE}.{os.getpid()}.tmp"
     tmp_json.write_text(json.dumps(rec, indent=2, ensure_ascii=False))
     os.replace(tmp_json, root / SELECTION_FILE)
+
+
+def refit_partner(artifact_dir: str | Path, texts: Sequence[str], labels: Sequence[str]) -> dict | None:
+    """Fit the chosen partner again, same settings, on these rows (train + validation: engine/refit.py) and store it
+    in place of the first; selection.json keeps the choice and the weight and records the refit. → what changed."""
+    from sklearn.base import clone
+    root = Path(artifact_dir)
+    if not (root / SELECTION_FILE).exists():
+        return None
+    rec = json.loads((root / SELECTION_FILE).read_text(encoding="utf-8"))
+    first = load_partner(root, rec)
+    inputs = Inputs(rec.get("kind", "text"), list(rec.get("columns") or []), list(rec.get("numeric") or []))
+    t = time.perf_counter()
+    partner = clone(first).fit(inputs(texts), np.asarray(labels))
+    rec.update(partner_sha256=_dump_partner(partner, root),
+               partner_refit={"rows": len(texts), "fit_s": round(time.perf_counter() - t, 3)})
+    _write_record(root, rec)
+    return rec["partner_refit"]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from engine.config import TrainConfig
 from engine.errors import ConfigError
 from ops import datasets, execution, runs
 from ops.access import Actor
+from storage import connect, events
 from tests.cli.test_cli import write_data
 
 ADMIN = Actor.system("test")
@@ -83,7 +84,35 @@ def test_a_run_builds_its_model_once(home, cards, tiny_bert, monkeypatch):
     monkeypatch.setattr(classifier, "build", counting)
     monkeypatch.setattr(parts, "build", counting)
     run = runs.submit(home, cards, TrainConfig.parse({"base": str(tiny_bert), "epochs": 1, "batch_size": 8,
-                                                      "max_length": 16, "threads": 1}), actor=ADMIN)
+                                                      "max_length": 16, "threads": 1, "refit": "off"}), actor=ADMIN)
     final = execution.run_foreground(home, run["id"])
     assert final["status"] == "succeeded", final["error"]
     assert calls.count(False) == 1 and calls.count(True) <= 1   # one real model; at most one weightless preview
+
+
+def test_a_small_dataset_is_refitted_on_every_row_after_selection(home, cards, tiny_bert, monkeypatch):
+    """refit=auto on a small dataset: a second training on train + validation, said in the thread's events and
+    the run record; the served artifact holds the refit's weights, the reported figures stay the first fit's."""
+    import engine.refit as refit_mod
+    seen = {}
+    real = refit_mod.refit
+
+    def spy(config, data, artifact_dir, **kw):
+        seen["rows"] = len(data.train) + len(data.validation)
+        seen["head_before"] = (Path(artifact_dir) / "head.safetensors").read_bytes()
+        return real(config, data, artifact_dir, **kw)
+
+    monkeypatch.setattr(refit_mod, "refit", spy)
+    run = runs.submit(home, cards, TrainConfig.parse({"base": str(tiny_bert), "epochs": 1, "batch_size": 8,
+                                                      "max_length": 16, "threads": 1}), actor=ADMIN)
+    final = execution.run_foreground(home, run["id"])
+    assert final["status"] == "succeeded", final["error"]
+    rec = final["metrics"]["refitted"]
+    assert rec["status"] == "succeeded" and rec["rows"] == seen["rows"]
+    art = Path(final["artifact_path"])
+    assert (art / "head.safetensors").read_bytes() != seen["head_before"]
+    assert json.loads((art / "config.json").read_text())["refitted"]["rows"] == seen["rows"]
+    with connect(home) as db:
+        messages = [e["message"] or "" for e in events.list_for(db, run["id"])]
+    assert any(m.startswith(f"refitting on all {seen['rows']:,} rows") for m in messages)
+    assert any(m.startswith(f"refit on all {seen['rows']:,} rows: finished") for m in messages)

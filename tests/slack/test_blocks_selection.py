@@ -34,3 +34,23 @@ def test_runs_without_a_selection_show_no_serving_line():
     plain = {**RUN, "metrics": {}}
     assert "Serving" not in final_message(plain, None)[1][0]["text"]["text"]
     assert "serving" not in render.run(plain) and "selection" not in render.run_json(plain)
+
+
+REFITTED = {"status": "succeeded", "rows": 770, "transformer": "refitted for 12.00 epochs on 770 rows",
+            "partner": {"rows": 770, "fit_s": 1.2}}
+
+
+def test_a_refit_is_said_in_slack_the_cli_text_and_json():
+    run = {**RUN, "metrics": {**RUN["metrics"], "refitted": REFITTED}}
+    _, blocks = final_message(run, None)
+    for b in blocks:
+        Block.parse(b).validate_json()
+    body = blocks[0]["text"]["text"]
+    assert "*Refit* on all 770 rows (train + validation) after selection: refitted for 12.00 epochs on 770 rows" in body
+    assert "figures above are of the first fit" in body
+    assert "refit on all 770 rows (train + validation) after selection: succeeded" in render.run(run)
+    assert render.run_json(run)["refitted"]["rows"] == 770
+    failed = {**RUN, "metrics": {**RUN["metrics"], "refitted": {**REFITTED, "status": "cancelled",
+                                                               "transformer": "first fit kept: stop"}}}
+    assert "refit on all 770 rows cancelled: first fit kept: stop" in final_message(failed, None)[1][0]["text"]["text"]
+    assert "Refit" not in final_message(RUN, None)[1][0]["text"]["text"]
