@@ -145,7 +145,7 @@ def test_report_says_which_is_best_and_by_how_much(credit_run):
     s = rep["selection"]
     assert s["metric"] == "roc_auc" and s["best"] in sel.CANDIDATES and s["served"] == "baseline"
     assert set(s["scores"]) == set(sel.CANDIDATES) and s["margin"] >= 0
-    assert s["partner"] in ("tabular_lr", "gradient_boosting", "random_forest")
+    assert s["partner"] in ("tabular_lr", "gradient_boosting", "random_forest", sel.AVERAGE)
     assert s["held_out_rows"] == len(json.loads((art / "rows.json").read_text() if hasattr(art, "read_text")
                                                 else open(f"{art}/rows.json").read())["held_out"]) > 0
     assert rep["served"] == "baseline" and "finetuned" in rep and "roc_auc" in rep["finetuned"]
@@ -252,3 +252,37 @@ def test_tabular_text_auto_reads_categories_only_for_big_tables():
     assert cfg.resolved_tabular_text(cfg.train_rows + 1) == "categories"
     assert cfg.resolved_tabular_text(cfg.train_rows) == "full"
     assert TrainConfig.from_options({"tabular_text": "categories"}, "tabular").resolved_tabular_text(10) == "categories"
+
+
+def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_path):
+    """The `average` partner's CV score is the score of the mean of the members' out-of-fold probabilities; when it
+    is served it saves and loads through skops like any partner, and answers with the mean of its members."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    data = _credit(seed=3, n_train=160, n_val=60)
+    texts, y = [e.text for e in data.train], [e.label for e in data.train]
+    rng = np.random.default_rng(0)
+    ft = lambda n: np.tile([0.5, 0.5], (n, 1)) + rng.normal(0, 0.01, (n, 1)) * [1, -1]
+    chosen = sel.select(kind="tabular", labels=data.labels, train_texts=texts, train_labels=y,
+                        val_texts=[e.text for e in data.validation], val_labels=[e.label for e in data.validation],
+                        ft_val=ft(len(data.validation)), columns=data.feature_columns, serve="baseline",
+                        positive="bad", held_out=list(range(40)), ft_held_out=ft(40))
+    cv = chosen.record["partner_cv"]
+    assert set(cv) == {"tabular_lr", "gradient_boosting", "random_forest", sel.AVERAGE}
+    # recompute: the same folds, the members' out-of-fold probabilities averaged
+    X = chosen.inputs(texts)
+    folds = StratifiedKFold(n_splits=chosen.record["cv_folds"], shuffle=True, random_state=sel.SEED)
+    factories = sel.partner_factories("tabular", chosen.inputs.columns, set(chosen.inputs.numeric))
+    mean = np.mean([cross_val_predict(make(), X, y, cv=folds, method="predict_proba") for make in factories.values()],
+                   axis=0)                                   # columns in sorted label order: bad, good
+    assert cv[sel.AVERAGE] == pytest.approx(sel.score("roc_auc", y, mean, ["bad", "good"], "bad"), abs=1e-5)
+
+    # served as the partner: stored, loaded without pickle, answering with the mean of its members
+    avg = sel.average_of(factories).fit(X, y)
+    chosen = sel.Selection({**chosen.record, "partner": sel.AVERAGE}, avg, chosen.inputs, chosen.served_proba)
+    sel.save(chosen, tmp_path)
+    loaded = sel.load(tmp_path)
+    val_texts = [e.text for e in data.validation]
+    members = np.mean([clone(make()).fit(X, y).predict_proba(chosen.inputs(val_texts)) for make in factories.values()],
+                      axis=0)
+    np.testing.assert_allclose(loaded.partner_proba(val_texts, ["bad", "good"]), members, atol=1e-8)
