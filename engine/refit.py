@@ -52,9 +52,12 @@ def best_epochs(artifact_dir: str | Path, config: TrainConfig) -> float:
 
 def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, *,
           on_progress: Callable[[Progress], None] | None = None,
-          should_stop: Callable[[], str | None] | None = None) -> dict | None:
+          should_stop: Callable[[], str | None] | None = None, spent_s: float = 0.0) -> dict | None:
     """Refit the served models of the artifact on data.train + data.validation, in place. → a record for
-    metrics.json (status succeeded / failed / cancelled), or None when `refit` does not apply to this dataset."""
+    metrics.json (status succeeded / failed / cancelled / skipped), or None when `refit` does not apply.
+
+    `spent_s`: seconds the run has used so far; with a `budget` the refit gets what is left of it (none left: the
+    first fit is served, said as status 'skipped')."""
     from engine.evaluation import selection as sel
     from engine.train import train
 
@@ -77,9 +80,17 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
                       refit_s=round(time.perf_counter() - t0, 1))
         return record
 
+    budget = None
+    if config.budget:
+        budget = config.budget - spent_s
+        if budget < 1:
+            record.update(status="skipped", transformer=f"first fit kept: the time budget of {config.budget:.0f}s "
+                          "was spent", refit_s=round(time.perf_counter() - t0, 1))
+            _note(root, record)
+            return record
     epochs = best_epochs(root, config)
     # start as the first fit did; with `auto` the resolution could flip on the larger row count
-    cfg = dataclasses.replace(config, epochs=epochs, blend_holdout=0.0, patience=0,
+    cfg = dataclasses.replace(config, epochs=epochs, blend_holdout=0.0, patience=0, budget=budget,
                               head_init=first.get("head_init_used") or config.head_init,
                               tabular_text=first.get("tabular_text_used") or config.tabular_text)
     both = dataclasses.replace(
@@ -96,10 +107,14 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     res = train(cfg, both, tmp, on_progress=progress, should_stop=should_stop, keep_last=True)
     record.update(epochs=round(epochs, 3), steps=res.steps, train_s=round(res.wall_s, 1),
                   train_examples_per_s=round(res.train_examples_per_s, 1))
+    if res.status == "succeeded" and res.reason == "budget":   # cut short: fewer epochs than chosen, keep the first
+        res.status, res.reason = "skipped", f"the time budget ran out after {res.steps} of its steps"
     if res.status != "succeeded":
         shutil.rmtree(tmp, ignore_errors=True)
         record.update(status=res.status, transformer=f"first fit kept: {res.error or res.reason}",
                       refit_s=round(time.perf_counter() - t0, 1))
+        if res.status != "cancelled":   # a cancelled run keeps no artifact to note it in
+            _note(root, record)
         return record
     _swap_in(Path(res.artifact_dir), root)
     shutil.rmtree(tmp, ignore_errors=True)

@@ -142,7 +142,8 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
                 events.add(db, run_id, "milestone",
                            message=f"refitting on all {len(data.train) + len(data.validation):,} rows (train + "
                                    f"validation) now that the model is chosen; the figures stay those of the first fit")
-            refitted = refit(config, data, tmp, on_progress=progress, should_stop=monitor.reason)
+            refitted = refit(config, data, tmp, on_progress=progress, should_stop=monitor.reason,
+                             spent_s=float(res.get("wall_s") or 0.0) + float(rep.get("eval_s") or 0.0))
             if refitted is not None:
                 rep["refitted"] = refitted
         if monitor.taken_over():

@@ -121,3 +121,15 @@ def test_refit_off_leaves_the_artifact_alone(tiny_bert, tmp_path):
     head = (art / "head.safetensors").read_bytes()
     assert refit(cfg, data, art) is None
     assert (art / "head.safetensors").read_bytes() == head
+
+
+def test_refit_gets_only_what_is_left_of_the_time_budget(tiny_bert, tmp_path):
+    import dataclasses
+    from engine.refit import refit
+    data = _text_data(seed=6)
+    cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data)
+    head = (art / "head.safetensors").read_bytes()
+    record = refit(dataclasses.replace(cfg, budget=30.0), data, art, spent_s=45.0)
+    assert record["status"] == "skipped" and "budget of 30s was spent" in record["transformer"]
+    assert (art / "head.safetensors").read_bytes() == head
+    assert json.loads((art / "metrics.json").read_text())["refitted"]["status"] == "skipped"
