@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 PROBE_C = 1.0          # inverse L2 strength of the probe (sklearn's default)
 PROBE_MAX_ITER = 500
+PROBE_TOL = 1e-3       # sklearn's default 1e-4 polishes digits fine-tuning moves away from in its first steps
 # Above this many training examples the probe is fitted on a seeded random subset: the starting point needs a
 # sensible decision rule, not the last 0.1 pt, and a forward pass plus lbfgs over 10⁶ rows would delay the first step.
 PROBE_MAX_EXAMPLES = 20_000
@@ -47,7 +48,7 @@ def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, se
     k = model.head.out_features
     if len(classes) < 2:
         return {"fitted": False, "why": "fewer than two classes in the training examples"}
-    clf = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, random_state=seed)
+    clf = LogisticRegression(C=PROBE_C, max_iter=PROBE_MAX_ITER, tol=PROBE_TOL, random_state=seed)
     with warnings.catch_warnings():
         # a starting point need not be the exact optimum: fine-tuning moves the head from here anyway
         warnings.simplefilter("ignore", ConvergenceWarning)

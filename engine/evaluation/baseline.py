@@ -27,7 +27,9 @@ def tfidf_lr():
         ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)),
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True)),
     ])
-    return make_pipeline(feats, LogisticRegression(C=10.0, max_iter=2000))
+    # tol 1e-3 (sklearn's default is 1e-4): on 2,000 BANKING77 rows the same validation accuracy (82.1 vs 82.0 %) in
+    # 18 instead of 29 lbfgs iterations (3.9 vs 7.5 s on a busy core) — this fit is on every text run's report path
+    return make_pipeline(feats, LogisticRegression(C=10.0, max_iter=2000, tol=1e-3))
 
 
 def _frame(rows: Sequence[dict], columns: Sequence[str], numeric: set[str]) -> np.ndarray:
