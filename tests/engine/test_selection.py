@@ -286,3 +286,18 @@ def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_p
     members = np.mean([clone(make()).fit(X, y).predict_proba(chosen.inputs(val_texts)) for make in factories.values()],
                       axis=0)
     np.testing.assert_allclose(loaded.partner_proba(val_texts, ["bad", "good"]), members, atol=1e-8)
+
+
+def test_a_weight_chosen_on_few_rows_is_pulled_toward_the_equal_blend():
+    assert sel.shrunk(1.0, 80) == pytest.approx(0.5 + 0.5 * 80 / 180, abs=1e-3)       # ~80 rows: 0.72, not 1.0
+    assert sel.shrunk(0.0, 80) == pytest.approx(0.5 - 0.5 * 80 / 180, abs=1e-3)
+    assert abs(sel.shrunk(1.0, 3000) - 1.0) < 0.02                                     # Taiwan's 3,000 rows: ~as chosen
+    assert sel.shrunk(0.5, 10) == 0.5
+    # through choose_weight: a useless fine-tuned model on 3,000 rows still gets (almost) no weight
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(3000) < 0.3, "yes", "no")
+    good = np.where(y == "yes", 0.7, 0.3)[:, None] * [0, 1] + np.where(y == "yes", 0.3, 0.7)[:, None] * [1, 0]
+    noise = rng.random(3000)
+    useless = np.stack([1 - noise, noise], axis=1)
+    w, _ = sel.choose_weight(y, useless, good, ["no", "yes"], "roc_auc", "yes")
+    assert w < 0.05
