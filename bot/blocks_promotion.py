@@ -28,7 +28,8 @@ def figures_lines(rep: dict) -> list[str]:
             if "champion" in ds:
                 lines.append(f"{esc(ds['name'])} ({ds['examples']}): accuracy {pct(ds['champion']['accuracy'])} → "
                              f"{pct(ds['challenger']['accuracy'])} · macro-F1 {pct(ds['champion']['macro_f1'])} → "
-                             f"{pct(ds['challenger']['macro_f1'])}")
+                             f"{pct(ds['challenger']['macro_f1'])}"
+                             + (f" _({esc(ds['not_held_out'])})_" if ds.get("not_held_out") else ""))
         return lines
     lines = [f"candidate run #{rep.get('candidate_run_id')}: accuracy {pct(rep.get('candidate_accuracy'))} · "
              f"macro-F1 {pct(rep.get('candidate_macro_f1'))}"]

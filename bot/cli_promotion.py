@@ -55,7 +55,8 @@ def report_text(rep: dict) -> str:
             lines.append(f"  {ds['name']} ({ds['examples']} examples): champion accuracy "
                          f"{_pct(ds['champion']['accuracy'])} macro-F1 {_pct(ds['champion']['macro_f1'])} · "
                          f"challenger accuracy {_pct(ds['challenger']['accuracy'])} macro-F1 "
-                         f"{_pct(ds['challenger']['macro_f1'])}")
+                         f"{_pct(ds['challenger']['macro_f1'])}"
+                         + (f"\n    ({ds['not_held_out']})" if ds.get("not_held_out") else ""))
     return "\n".join(lines)
 
 

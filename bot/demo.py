@@ -43,10 +43,13 @@ def _train(home, dataset: str, options: dict, say) -> dict:
             m = d["metrics"]
             say(f"    epoch {d['epoch']:.1f}: validation accuracy {m.get('accuracy', 0):.3f}, "
                 f"macro-F1 {m.get('macro_f1', 0):.3f}")
+        elif d["kind"] == "milestone" and (d.get("message") or "").startswith("refit"):
+            say(f"    {d['message']}")
         elif d["kind"] == "step" and time.monotonic() - last[0] > 10:
             last[0] = time.monotonic()
             pre = f", L_pre {d['loss_pre']:.3f}" if d.get("loss_pre") is not None else ""
-            say(f"    step {d['step']}/{d['total_steps']}: L_new {d.get('loss_new') or 0:.3f}{pre}, "
+            what = f"{d['message']}, " if d.get("message") else ""
+            say(f"    {what}step {d['step']}/{d['total_steps']}: L_new {d.get('loss_new') or 0:.3f}{pre}, "
                 f"eta {d.get('eta_s') or 0:.0f}s")
 
     final = execution.run_foreground(home, run["id"], worker="demo", on_progress=progress)

@@ -101,8 +101,14 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     shutil.rmtree(tmp, ignore_errors=True)
 
     def progress(p: Progress) -> None:
-        if on_progress is not None:
-            on_progress(dataclasses.replace(p, message=f"refit on all {rows:,} rows: {p.message}" if p.message else ""))
+        # the refit's own evaluations score rows it trains on: not shown as validation figures anywhere
+        if on_progress is None or p.kind == "eval":
+            return
+        msg = p.message
+        if p.kind == "milestone" and msg.startswith("finished"):
+            msg = f"finished after {p.step} steps"
+        on_progress(dataclasses.replace(p, metrics=None,
+                                        message=f"refit on all {rows:,} rows" + (f": {msg}" if msg else "")))
 
     res = train(cfg, both, tmp, on_progress=progress, should_stop=should_stop, keep_last=True)
     record.update(epochs=round(epochs, 3), steps=res.steps, train_s=round(res.wall_s, 1),

@@ -10,6 +10,8 @@ of a scope are pinned so that loading one never evicts the other.
 """
 from __future__ import annotations
 
+import json
+
 import contextlib
 import logging
 import os
@@ -356,13 +358,31 @@ def labelled_scores(home, champion: dict, challenger: dict, files: list[str]) ->
             sets.append((Path(f).name, read_labeled_file(f, data)))
         except Exception as e:  # noqa: BLE001
             out.append({"name": Path(f).name, "error": str(e)})
-    for name, examples in sets:
+    refitted = [f"run #{r['id']}" for r in (champion, challenger)
+                if r.get("dataset") == challenger["dataset"] and _refitted(r.get("artifact_path"))]
+    for i, (name, examples) in enumerate(sets):
         if not examples:
             continue
-        out.insert(len(out), {"name": name, "examples": len(examples),
-                              "champion": _scores(champion["artifact_path"], examples),
-                              "challenger": _scores(challenger["artifact_path"], examples)})
+        row = {"name": name, "examples": len(examples), "champion": _scores(champion["artifact_path"], examples),
+               "challenger": _scores(challenger["artifact_path"], examples)}
+        if i == 0 and refitted:
+            # a refit (engine/refit.py) trained on train + validation: these are training rows for it
+            row["not_held_out"] = (f"{' and '.join(refitted)} refitted on these rows (train + validation): training "
+                                   f"rows for {'them' if len(refitted) > 1 else 'it'}, not a held-out comparison — "
+                                   f"attach a labelled file to compare on unseen rows")
+        out.append(row)
     return out
+
+
+def _refitted(artifact_path: str | None) -> bool:
+    """Whether a run's served model was trained again on its validation rows (config.json `refitted`)."""
+    if not artifact_path:
+        return False
+    try:
+        cfg = json.loads((Path(artifact_path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (cfg.get("refitted") or {}).get("status") == "succeeded"
 
 
 def report(home, scope: str, *, files: list[str] | None = None, labelled: bool = True) -> dict:

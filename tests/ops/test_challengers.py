@@ -130,3 +130,27 @@ def test_pinned_models_survive_a_full_cache(monkeypatch):
 
 def test_labels_are_known():
     assert LABELS == ["exchange_rate", "lost_card", "top_up"]
+
+
+def test_a_refitted_run_is_not_compared_on_rows_it_trained_on(home, planted):
+    """After a refit (engine/refit.py) the dataset's validation rows are training rows: the report says so instead
+    of presenting the figures as a held-out comparison, in the CLI text and in Slack."""
+    import json
+    from pathlib import Path
+    from slack_sdk.models.blocks import Block
+    from bot.blocks_promotion import figures_lines, report as report_blocks
+    from bot.cli_promotion import report_text
+    champ_run, chall_run, _, _ = planted
+    val = challengers.report(home, "default")["labelled"][0]
+    assert "not_held_out" not in val
+    cfg_path = Path(chall_run["artifact_path"]) / "config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg_path.write_text(json.dumps({**cfg, "refitted": {"status": "succeeded", "rows": 60}}))
+    rep = challengers.report(home, "default")
+    note = rep["labelled"][0]["not_held_out"]
+    assert f"run #{chall_run['id']} refitted on these rows" in note and "not a held-out comparison" in note
+    assert f"run #{champ_run['id']}" not in note
+    assert note in report_text(rep)
+    assert "not a held-out comparison" in "\n".join(figures_lines(rep))
+    for b in report_blocks(rep)[1]:
+        Block.parse(b).validate_json()

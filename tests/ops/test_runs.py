@@ -115,4 +115,9 @@ def test_a_small_dataset_is_refitted_on_every_row_after_selection(home, cards, t
     with connect(home) as db:
         messages = [e["message"] or "" for e in events.list_for(db, run["id"])]
     assert any(m.startswith(f"refitting on all {seen['rows']:,} rows") for m in messages)
-    assert any(m.startswith(f"refit on all {seen['rows']:,} rows: finished") for m in messages)
+    assert any(m.startswith(f"refit on all {seen['rows']:,} rows: finished after") for m in messages)
+    with connect(home) as db:
+        evs = events.list_for(db, run["id"])
+    start = next(i for i, e in enumerate(evs) if (e["message"] or "").startswith("refitting on all"))
+    # the refit's evaluations score rows it trains on: none is reported as a validation figure
+    assert [e for e in evs[start:] if e["kind"] == "eval"] == []
