@@ -83,13 +83,18 @@ def _forgetting(pred, texts: Sequence[str]) -> dict:
     trained = pred.trained
     cfg = trained.config or {}
     pooling = getattr(trained, "pooling", None) or cfg.get("pooling", "mean")
+    from engine.train_parts import forward_autocast
     base_encoder = pretrained_encoder(cfg["base"])
     tok = trained.tokenizer
     to_np = lambda t: t.detach().float().cpu().numpy()
-    return forgetting(texts,
-                      lambda ts: to_np(embed(trained.model, tok, ts, pooling)),
-                      lambda ts: to_np(embed(base_encoder, tok, ts, pooling)),
-                      max_texts=MAX_TEXTS)
+    fast = forward_autocast(cfg.get("precision"), next(trained.model.parameters()).device)   # a summary figure
+
+    def emb(model):
+        def run(ts):
+            with fast():
+                return to_np(embed(model, tok, ts, pooling))
+        return run
+    return forgetting(texts, emb(trained.model), emb(base_encoder), max_texts=MAX_TEXTS)
 
 
 def _qa_settings(artifact_dir: Path, answers: dict, threshold: dict, decision: dict | None) -> dict:

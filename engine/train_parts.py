@@ -95,6 +95,24 @@ def resolve_device(config: TrainConfig) -> torch.device:
     return torch.device("cuda" if config.device in ("cuda", "auto") and torch.cuda.is_available() else "cpu")
 
 
+def forward_autocast(precision: str | None, device: torch.device) -> Callable:
+    """Autocast for forward-only passes whose output need not be exact — the probe's starting point, the forgetting
+    summary — never for training or the evaluation that reports: bf16 on CUDA (as training) and on CPUs that do bf16
+    natively (AVX512-BF16 / AMX: MiniLM's forward on 512 BANKING77 texts 1.9 s vs 3.3 s in fp32 on one core here),
+    unless `precision=fp32` was asked for."""
+    if precision == "fp32":
+        return contextlib.nullcontext
+    if device.type == "cuda":
+        ok = torch.cuda.is_bf16_supported()
+    else:
+        cpu = getattr(torch, "cpu", None)
+        ok = bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+                  or getattr(cpu, "_is_amx_tile_supported", lambda: False)())
+    if not ok:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
 def _autocast(config: TrainConfig, device: torch.device) -> Callable:
     bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda"
                                           and torch.cuda.is_bf16_supported())
@@ -169,7 +187,8 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
-        probe = fit_probe(model, batches, 2 * config.batch_size, _autocast(config, device), config.seed)
+        probe = fit_probe(model, batches, 2 * config.batch_size, forward_autocast(config.precision, device),
+                          config.seed)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
     if prepare_pre_loss and config.loss_alpha > 0:
         with _autocast(config, device)():

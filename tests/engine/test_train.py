@@ -159,3 +159,20 @@ def test_real_minilm_short_run(tmp_path):
     trained = load_trained(tmp_path / "out")
     assert trained.pooling == "mean"
     print(f"minilm: train {took:.1f}s, {res.train_examples_per_s:.0f} ex/s, acc {res.metrics['accuracy']:.3f}")
+
+
+def test_forward_only_passes_use_bf16_only_where_the_hardware_has_it(monkeypatch):
+    """The probe and the forgetting summary may run in bf16 (inexact is fine there); never with precision=fp32, and
+    not on a CPU without native bf16 (it would be slower, not faster)."""
+    import contextlib
+    import torch
+    from engine.train_parts import forward_autocast
+    cpu = torch.device("cpu")
+    assert forward_autocast("fp32", cpu) is contextlib.nullcontext
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert forward_autocast("auto", cpu) is contextlib.nullcontext
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    with forward_autocast("auto", cpu)():
+        out = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert out.dtype == torch.bfloat16
