@@ -23,9 +23,12 @@ def tfidf_lr():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, make_pipeline
 
+    # float32 features: lbfgs keeps them in float32, and its sparse products halve in time (1.6-1.9 vs 3.0-3.7 s on
+    # 2,000 BANKING77 rows, 77 classes, the same 82.1 % validation accuracy)
     feats = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True)),
+        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True, dtype=np.float32)),
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True,
+                                 dtype=np.float32)),
     ])
     # tol 1e-3 (sklearn's default is 1e-4): on 2,000 BANKING77 rows the same validation accuracy (82.1 vs 82.0 %) in
     # 18 instead of 29 lbfgs iterations (3.9 vs 7.5 s on a busy core) — this fit is on every text run's report path

@@ -113,13 +113,15 @@ class Inputs:
 
 def proba_in(model, X, labels: Sequence[str]) -> np.ndarray:
     """predict_proba with columns in `labels` order (a class the model never saw gets 0)."""
-    p = model.predict_proba(X)
+    p = np.asarray(model.predict_proba(X), dtype=np.float64)
     out = np.zeros((p.shape[0], len(labels)))
     classes = list(model.classes_)
     for j, y in enumerate(labels):
         if y in classes:
             out[:, j] = p[:, classes.index(y)]
-    return out
+    total = out.sum(axis=1, keepdims=True)
+    # a float32 model (the TF-IDF partner) sums to 1 only to ~1e-7: renormalise in float64
+    return np.divide(out, total, out=out, where=total > 0)
 
 
 # ---- scores ----------------------------------------------------------------------------------------------------
