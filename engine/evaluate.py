@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Sequence
@@ -24,27 +23,9 @@ from engine.evaluation.metrics import binary_scores, metrics, positive_label
 from engine.evaluation.plots import confusion_png, loss_curve_png
 from engine.evaluation.thresholds import TARGET_ACCURACY, answer_threshold
 from engine.inference import DEFAULT_FALLBACK, DEFAULT_NO_ANSWER, get_predictor
+from engine.jsonfiles import jsonable, write_json
 
 log = logging.getLogger(__name__)
-
-
-def _write_json(path: Path, obj) -> None:
-    """Atomic: readers (the Q&A cache, the bot) never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _jsonable(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
 
 
 def read_history(artifact_dir: str | Path) -> list[dict]:
@@ -211,13 +192,13 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
 
     decision = ({"positive_label": positive, "threshold": binary["threshold"], "cost_matrix": costs.to_dict()}
                 if binary else None)
-    _write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
+    write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
     timings["plots_s"] = time.perf_counter() - t
     out["timings"] = {k: round(v, 3) for k, v in timings.items()}
     out["eval_s"] = round(time.perf_counter() - t0, 3)
-    _write_json(root / "metrics.json", out)
+    write_json(root / "metrics.json", out)
     _update_card(root, pred, out)
-    return json.loads(json.dumps(out, default=_jsonable))
+    return json.loads(json.dumps(out, default=jsonable))
 
 
 def _stored_validation_proba(root: Path, data: PreparedDataset, n_labels: int) -> np.ndarray | None:
@@ -316,4 +297,4 @@ def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example]) -> 
     correct = np.asarray(y_true) == np.asarray(y_pred)
     out["qa"] = {"threshold": t, "coverage": float(answered.mean()),
                  "answered_accuracy": float(correct[answered].mean()) if answered.any() else None}
-    return json.loads(json.dumps(out, default=_jsonable))
+    return json.loads(json.dumps(out, default=jsonable))

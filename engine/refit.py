@@ -32,6 +32,7 @@ from typing import Callable
 from engine.artifact import FEATURES_FILE
 from engine.config import TrainConfig
 from engine.data.types import PreparedDataset
+from engine.jsonfiles import write_json
 from engine.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     if not config.resolved_refit(rows) or not data.validation:
         return None
     t0 = time.perf_counter()
+    if on_progress is not None:
+        on_progress(Progress("milestone", 0, 0, 0.0, message=f"refitting on all {rows:,} rows (train + validation) "
+                             "now that the model is chosen; the figures stay those of the first fit"))
     first = json.loads((root / "config.json").read_text(encoding="utf-8"))
     chosen = json.loads((root / sel.SELECTION_FILE).read_text(encoding="utf-8")) if (root / sel.SELECTION_FILE).exists() else {}
     served = chosen.get("served", "finetuned")
@@ -139,12 +143,16 @@ def _swap_in(new: Path, root: Path) -> None:
         if not src.exists():
             continue
         old = root / f".{name}.old"
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        _remove(old)                 # a leftover of an interrupted swap
         if dst.exists():
             os.replace(dst, old)
         os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        _remove(old)
     (root / VALIDATION_PROBA_FILE).unlink(missing_ok=True)
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _note(root: Path, record: dict) -> None:
@@ -157,6 +165,4 @@ def _note(root: Path, record: dict) -> None:
         doc["refitted"] = record
         if name == "meta.json":
             doc.pop("validation_proba", None)
-        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json(path, doc)

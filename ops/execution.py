@@ -135,13 +135,9 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
         rep = evaluate_report(tmp, data)
         rep["train"] = {k: res.get(k) for k in ("wall_s", "train_examples_per_s", "steps", "best_step",
                                                 "stopped_early", "reason")}
-        # a multi-GPU run's other copies have gone when the leader gets here: a refit (small data only) runs alone
-        if (config.resolved_refit(len(data.train) + len(data.validation)) and not distributed.from_env().active
-                and not monitor.reason()):
-            with connect(home) as db:
-                events.add(db, run_id, "milestone",
-                           message=f"refitting on all {len(data.train) + len(data.validation):,} rows (train + "
-                                   f"validation) now that the model is chosen; the figures stay those of the first fit")
+        # a multi-GPU run's other copies have gone when the leader gets here: a refit (small data only) runs alone;
+        # whether it applies to this dataset is engine.refit's call (None when it does not)
+        if not distributed.from_env().active and not monitor.reason():
             refitted = refit(config, data, tmp, on_progress=progress, should_stop=monitor.reason,
                              spent_s=float(res.get("wall_s") or 0.0) + float(rep.get("eval_s") or 0.0))
             if refitted is not None:

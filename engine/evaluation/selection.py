@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.data.values import numeric_columns
+from engine.jsonfiles import write_json
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ def save(selection: Selection, artifact_dir: str | Path) -> None:
     new selection.json always finds its partner."""
     root = Path(artifact_dir)
     rec = {**selection.record, "partner_file": PARTNER_FILE, "partner_sha256": _dump_partner(selection.partner, root)}
-    _write_record(root, rec)
+    write_json(root / SELECTION_FILE, rec)
 
 
 def _dump_partner(partner, root: Path) -> str:
@@ -315,10 +316,6 @@ def _dump_partner(partner, root: Path) -> str:
     return hashlib.sha256((root / PARTNER_FILE).read_bytes()).hexdigest()
 
 
-def _write_record(root: Path, rec: dict) -> None:
-    tmp_json = root / f".{SELECTION_FILE}.{os.getpid()}.tmp"
-    tmp_json.write_text(json.dumps(rec, indent=2, ensure_ascii=False))
-    os.replace(tmp_json, root / SELECTION_FILE)
 
 
 def refit_partner(artifact_dir: str | Path, texts: Sequence[str], labels: Sequence[str]) -> dict | None:
@@ -335,7 +332,7 @@ def refit_partner(artifact_dir: str | Path, texts: Sequence[str], labels: Sequen
     partner = clone(first).fit(inputs(texts), np.asarray(labels))
     rec.update(partner_sha256=_dump_partner(partner, root),
                partner_refit={"rows": len(texts), "fit_s": round(time.perf_counter() - t, 3)})
-    _write_record(root, rec)
+    write_json(root / SELECTION_FILE, rec)
     return rec["partner_refit"]
 
 
