@@ -82,6 +82,7 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     if served == "baseline":   # the transformer answers nothing: a second training would be time for nothing
         record.update(status="succeeded", transformer="not refitted: the baseline alone is served",
                       refit_s=round(time.perf_counter() - t0, 1))
+        _note(root, record)
         return record
 
     budget = None

@@ -133,3 +133,15 @@ def test_refit_gets_only_what_is_left_of_the_time_budget(tiny_bert, tmp_path):
     assert record["status"] == "skipped" and "budget of 30s was spent" in record["transformer"]
     assert (art / "head.safetensors").read_bytes() == head
     assert json.loads((art / "metrics.json").read_text())["refitted"]["status"] == "skipped"
+
+
+def test_a_served_baseline_is_refitted_alone_and_the_artifact_says_so(tiny_bert, tmp_path):
+    from engine.refit import refit
+    data = _text_data(seed=7)
+    cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data, serve="baseline")
+    head = (art / "head.safetensors").read_bytes()
+    record = refit(cfg, data, art)
+    assert record["status"] == "succeeded" and record["transformer"].startswith("not refitted")
+    assert record["partner"]["rows"] == len(data.train) + len(data.validation)
+    assert (art / "head.safetensors").read_bytes() == head
+    assert json.loads((art / "config.json").read_text())["refitted"]["partner"]["rows"] == record["rows"]
