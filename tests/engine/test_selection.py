@@ -301,3 +301,35 @@ def test_a_weight_chosen_on_few_rows_is_pulled_toward_the_equal_blend():
     useless = np.stack([1 - noise, noise], axis=1)
     w, _ = sel.choose_weight(y, useless, good, ["no", "yes"], "roc_auc", "yes")
     assert w < 0.05
+
+
+def test_tabular_logistic_regression_chooses_its_regularisation_on_the_rows_it_is_fitted_on():
+    """Many one-hot columns on few rows (German Credit's shape): C chosen by inner CV beats sklearn's fixed C = 1
+    on new rows, and the fitted model still saves and loads through skops."""
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss as sk_log_loss
+    from engine.evaluation.baseline import LR_CS, tabular_lr
+
+    rng = np.random.default_rng(7)
+    cols = ["signal"] + [f"noise{j}" for j in range(15)]
+
+    def table(n):
+        X = np.empty((n, len(cols)), dtype=object)
+        X[:, 0] = rng.normal(size=n)
+        for j in range(1, len(cols)):
+            X[:, j] = rng.choice(list("abcde"), n)
+        y = np.where(rng.random(n) < 1 / (1 + np.exp(-1.5 * X[:, 0].astype(float))), "bad", "good")
+        return X, y
+
+    X, y = table(150)
+    X_new, y_new = table(2000)
+    chosen = tabular_lr(cols, {"signal"}).fit(X, y)
+    fixed = tabular_lr(cols, {"signal"})
+    fixed.steps[-1] = ("lr", LogisticRegression(C=1.0, max_iter=2000))
+    fixed.fit(X, y)
+    c = float(np.ravel(chosen[-1].C_)[0])
+    assert c in LR_CS and c < 1.0
+    assert sk_log_loss(y_new, chosen.predict_proba(X_new)) < sk_log_loss(y_new, fixed.predict_proba(X_new)) - 0.01
+    loaded = sio.loads(sio.dumps(chosen), trusted=sel.TRUSTED_TYPES)
+    np.testing.assert_allclose(loaded.predict_proba(X_new), chosen.predict_proba(X_new))
