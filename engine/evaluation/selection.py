@@ -191,6 +191,12 @@ class Selection:
     partner: object               # fitted sklearn model
     inputs: Inputs
     served_proba: np.ndarray      # validation probabilities of what is served
+    # What is served, scored on training rows no model in it was fitted on: the partner's out-of-fold CV scores
+    # (served baseline: every training row), or on the rows held out from the transformer (fine-tuned model,
+    # blend). (labels, probabilities); empty when there are none. The report chooses the cost threshold on these
+    # and the validation rows together: a threshold picked on ~100 validation rows alone moves with every split.
+    extra_labels: list = field(default_factory=list)
+    extra_proba: np.ndarray | None = None
 
 
 def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], train_labels: Sequence[str],
@@ -291,7 +297,24 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
               "held_out_scores": {k: round(v, 5) for k, v in held_scores.items()}, "positive_label": positive if metric == "roc_auc" else None,
               "kind": kind, "columns": inputs.columns, "numeric": inputs.numeric, "labels": labels,
               "select_s": round(time.perf_counter() - t0, 3)}
-    return Selection(record, partner, inputs, probas[served])
+    extra_labels, extra_proba = _honest_training_scores(served, y_tr, oof.get(partner_name), list(held_out),
+                                                        ft_held_out, weight)
+    record["extra_rows"] = len(extra_labels)
+    return Selection(record, partner, inputs, probas[served], extra_labels, extra_proba)
+
+
+def _honest_training_scores(served: str, y_tr: np.ndarray, oof: np.ndarray | None, held: list[int],
+                            ft_held: np.ndarray | None, weight: float) -> tuple[list, np.ndarray | None]:
+    """The served candidate's scores on training rows it was not fitted on (see Selection.extra_*)."""
+    if served == "baseline" and oof is not None:
+        return list(y_tr), oof
+    if not held or ft_held is None:
+        return [], None
+    if served == "finetuned":
+        return list(y_tr[held]), ft_held
+    if served == "blend" and oof is not None:
+        return list(y_tr[held]), weight * ft_held + (1 - weight) * oof[held]
+    return [], None
 
 
 # ---- persistence ----------------------------------------------------------------------------------------------

@@ -47,6 +47,12 @@ def test_blend_wins_when_model_and_baseline_see_different_signals():
     assert rec["best"] == "blend" and rec["served"] == "blend"
     assert rec["scores"]["blend"] > max(rec["scores"]["finetuned"], rec["scores"]["baseline"])
     assert rec["margin"] > 0 and 0.2 <= rec["weight"] <= 0.8
+    # the served blend's honest training scores (for the cost threshold): the held-out rows, blended with the weight
+    _, tr_y, tr_p = _planted(400, 0.75, 0.75, 0)
+    assert s.extra_labels == tr_y[:200] and rec["extra_rows"] == 200
+    partner_part = (s.extra_proba - rec["weight"] * tr_p[:200]) / (1 - rec["weight"])
+    assert np.all(partner_part > -1e-9) and np.allclose(partner_part.sum(1), 1)   # a probability: the OOF scores
+    assert not np.allclose(partner_part, tr_p[:200])
 
 
 def test_strong_baseline_weak_model_serves_the_baseline_side():
@@ -152,6 +158,39 @@ def test_report_says_which_is_best_and_by_how_much(credit_run):
     assert rep["roc_auc"] == pytest.approx(s["scores"]["baseline"], abs=1e-4)    # top-level = what is served
     on_disk = json.loads(open(f"{art}/metrics.json").read())
     assert on_disk["selection"]["served"] == "baseline"
+
+
+
+def test_cost_threshold_is_chosen_on_validation_and_out_of_fold_training_rows(credit_run):
+    """The served baseline's decision threshold comes from the validation rows plus every training row scored out of
+    fold (the partner's CV), not from the ~40 validation rows alone; qa.json's decision uses it."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from engine.evaluation.costs import best_threshold
+    art, data, rep = credit_run
+    b, s = rep["binary"], rep["selection"]
+    assert b["threshold_chosen_on"] == {"validation_rows": len(data.validation), "training_rows": len(data.train)}
+    assert s["extra_rows"] == len(data.train)
+    # recompute: the chosen partner's out-of-fold scores on the same folds (seeded by the run's seed), then the
+    # cost-minimising threshold
+    loaded = sel.load(art)
+    inputs = loaded.inputs
+    y = [e.label for e in data.train]
+    make = sel.partner_factories("tabular", inputs.columns, set(inputs.numeric))
+    if s["partner"] == sel.AVERAGE:
+        members = dict(make)
+        make = {sel.AVERAGE: lambda: sel.average_of(members)}
+    seed = json.loads(open(f"{art}/config.json").read())["seed"]
+    folds = StratifiedKFold(n_splits=s["cv_folds"], shuffle=True, random_state=seed)
+    oof = cross_val_predict(make[s["partner"]](), inputs([e.text for e in data.train]), y, cv=folds,
+                            method="predict_proba")[:, 0]                   # sorted labels: bad, good
+    val = loaded.partner_proba([e.text for e in data.validation], ["bad", "good"])[:, 0]
+    is_pos = np.array([e.label == "bad" for e in data.validation] + [v == "bad" for v in y])
+    t, _ = best_threshold(is_pos, np.concatenate([val, oof]))
+    assert b["threshold"] == pytest.approx(t, abs=1e-6)
+    assert json.loads(open(f"{art}/qa.json").read())["decision"]["threshold"] == pytest.approx(t, abs=1e-6)
+    # and it is not simply the validation rows' own best threshold (else this test could not tell them apart)
+    t_val, _ = best_threshold(is_pos[:len(val)], val)
+    assert abs(t_val - t) > 1e-6
 
 
 def test_deployed_predictor_answers_with_the_selected_model(credit_run):
