@@ -260,7 +260,9 @@ def _select(root: Path, pred, data: PreparedDataset, ft_val: np.ndarray, positiv
                             train_labels=[e.label for e in data.train], val_texts=[e.text for e in data.validation],
                             val_labels=[e.label for e in data.validation], ft_val=ft_val, held_out=held,
                             ft_held_out=ft_held, columns=data.feature_columns or (), serve=cfg.get("serve") or "auto",
-                            positive=positive, seed=int(cfg.get("seed") or 0))
+                            positive=positive, seed=int(cfg.get("seed") or 0),
+                            encoder={"base": cfg.get("base") or "minilm", "max_length": cfg.get("max_length") or 128,
+                                     "pooling": getattr(pred.trained, "pooling", None) or cfg.get("pooling") or "mean"})
         sel.save(chosen, root)
         return chosen
     except Exception:   # noqa: BLE001 — the report (and the fine-tuned model) must survive a failed selection

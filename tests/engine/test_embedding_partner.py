@@ -1,0 +1,89 @@
+"""The text partner on the pretrained encoder's embeddings (engine/evaluation/embedding_partner.py) and its place in
+the selection: candidates, soft vote, equal-vote blend weight, storage without weights or pickle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.evaluation import embedding_partner as ep
+from engine.evaluation import selection as sel
+from engine.evaluation.baseline import tfidf_lr
+
+# Each label's test questions share no content word with its training questions: only meaning links them.
+TRAIN = {
+    "card_arrival": ["my card has not arrived yet", "when will my new card be delivered", "still waiting for the card",
+                     "how long does card delivery take"],
+    "lost_card": ["i lost my card", "my card was stolen", "someone took my wallet with the card in it",
+                  "i cannot find my card anywhere"],
+    "exchange_rate": ["what exchange rate do you use", "how much is one euro in dollars",
+                      "is the currency conversion rate fair", "which rate applies when converting money"],
+    "top_up_failed": ["my top up failed", "adding money did not work", "the top-up was declined",
+                      "why was my top up rejected"],
+}
+TEST = {
+    "card_arrival": ["the plastic never showed up in the post", "is the shipment of it delayed"],
+    "lost_card": ["a thief grabbed my purse", "misplaced it somewhere at the mall"],
+    "exchange_rate": ["how many yen for a pound", "what do i get for fifty francs"],
+    "top_up_failed": ["loading funds onto my account keeps erroring", "the deposit from my bank bounced"],
+}
+
+
+def _flat(d):
+    return [t for ts in d.values() for t in ts], [k for k, ts in d.items() for _ in ts]
+
+
+@pytest.fixture(autouse=True)
+def _fresh():
+    ep.clear()
+    yield
+    ep.clear()
+
+
+def test_the_pretrained_embeddings_carry_meaning_that_tfidf_cannot_see():
+    x, y = _flat(TRAIN)
+    xt, yt = _flat(TEST)
+    emb = ep.embedding_lr("minilm").fit(x, y)
+    tf = tfidf_lr().fit(x, y)
+    acc = lambda m: float(np.mean(m.predict(xt) == np.asarray(yt)))
+    assert acc(emb) >= 0.75 and acc(emb) > acc(tf) + 0.25
+
+
+def test_embeddings_are_memoised_and_the_encoder_never_changes(monkeypatch, tiny_bert):
+    import engine.classifier as clf
+    calls = []
+    real = clf.embed
+    monkeypatch.setattr(clf, "embed", lambda m, tok, texts, **kw: calls.append(list(texts)) or real(m, tok, texts, **kw))
+    a = ep.embeddings(str(tiny_bert), ["one text", "two texts", "one text"])
+    encoder, _ = ep._encoders[str(tiny_bert)]
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    b = ep.embeddings(str(tiny_bert), ["two texts", "one text"])
+    assert calls == [["one text", "two texts"]]                  # each distinct text embedded once, then remembered
+    np.testing.assert_allclose(a[0], a[2])
+    np.testing.assert_allclose(b[1], a[0])
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, rtol=1e-5)
+    ep.embedding_lr(str(tiny_bert)).fit(["one text", "two texts", "three", "four"], ["a", "b", "a", "b"])
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+
+
+def test_text_selection_offers_both_partners_and_their_soft_vote(tmp_path, tiny_bert):
+    rng = np.random.default_rng(0)
+    x, y = _flat(TRAIN)
+    x, y = x * 3, y * 3                                          # 12 per label: 5-fold CV on the training rows
+    xv, yv = _flat(TEST)
+    labels = sorted(TRAIN)
+    ft_val = rng.dirichlet(np.ones(len(labels)), len(xv))
+    chosen = sel.select(kind="text", labels=labels, train_texts=x, train_labels=y, val_texts=xv, val_labels=yv,
+                        ft_val=ft_val, serve="baseline", encoder={"base": "minilm"})
+    rec = chosen.record
+    assert set(rec["partner_cv"]) == {"tfidf_lr", "embedding_lr", sel.AVERAGE}
+    # no training rows held out from the transformer: an equal vote for every model in the blend
+    assert rec["weight"] == sel.fixed_weight(rec["partner"], 2)
+    assert sel.fixed_weight(sel.AVERAGE, 2) == pytest.approx(1 / 3, abs=1e-4) and sel.fixed_weight("tfidf_lr", 2) == 0.5
+    # stored and loaded through skops (our transformer is a trusted type; its file holds settings, not weights)
+    sel.save(chosen, tmp_path)
+    assert (tmp_path / sel.PARTNER_FILE).stat().st_size < 2_000_000
+    ep.clear()                                                   # a fresh process: the encoder loads again
+    loaded = sel.load(tmp_path)
+    np.testing.assert_allclose(loaded.partner_proba(xv, labels), sel.proba_in(chosen.partner, xv, labels), atol=1e-6)
+
