@@ -160,7 +160,8 @@ def main() -> None:
     ok = [r for r in result["runs"] if "accuracy_pct" in r]
     if ok:
         best = max(ok, key=lambda r: r["accuracy_pct"])
-        target = {"full": 93.7, "10": 86.0}.get(setting)      # targets exist for these two settings only
+        # issue 14: full data ≥ 93.0 % (an earlier issue asked 93.7), 10 per intent ≥ 86 %
+        target = {"full": 93.0, "10": 86.0}.get(setting)
         result["best"] = {"accuracy_pct": best["accuracy_pct"], "method": best["method"], "alpha": best["alpha"],
                           "target_pct": target,
                           "target_met": None if target is None else best["accuracy_pct"] >= target}

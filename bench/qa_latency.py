@@ -10,6 +10,8 @@ Variants (--variants): torch threads 1 vs all, and dynamic int8 quantisation of 
 (torch.ao.quantization.quantize_dynamic), the latter with its prediction agreement against fp32.
 
     python bench/qa_latency.py --questions 300 --variants --json
+    python bench/qa_latency.py --artifact RUN_DIR --json   # an evaluated run: also the fine-tuned model alone, to
+                                                       # show what serving its blend costs
     python bench/qa_latency.py --challenger --json     # with a challenger attached, and beside a training
                                                        # (bench/qa_challenger.py)
 """
@@ -106,6 +108,10 @@ def main() -> None:
               "questions": len(qs), "load_s": load_s}
     pipe, _ = reference_pipeline(pred)
     fns = {"ours": pred.answer, "reference_pipeline": lambda q: pipe(q)}
+    result["served"] = pred.served
+    if pred.served != "finetuned":   # what serving the blend or baseline costs over the fine-tuned model alone
+        fns["ours_finetuned_only"] = lambda q: pred.predict_proba([q], which="finetuned")
+        result["partner"] = pred.selection.record.get("partner")
     q_pred = None
     if args.variants:   # dynamic int8 Linear layers on a second Predictor sharing tokenizer and settings
         import copy

@@ -52,7 +52,9 @@ def embedding_lr(base: str, pooling: str = "mean", max_length: int = 128):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     return make_pipeline(PretrainedEmbedder(base, pooling, max_length),
-                         LogisticRegression(C=C, max_iter=2000, tol=1e-3))
+                         # sklearn's default tol (1e-4): at 1e-3 lbfgs stopped after 22 of the 66 iterations it
+                         # needs at C = 30 on full BANKING77, 91.2 instead of 92.3 %
+                         LogisticRegression(C=C, max_iter=3000))
 
 
 def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_length: int = 128) -> np.ndarray:

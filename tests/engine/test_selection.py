@@ -265,9 +265,10 @@ def test_selection_keys_are_training_keys_with_defaults_in_the_table():
 
 
 def test_auto_serves_the_blend_when_validation_cannot_tell_them_apart():
-    """A lead of the fine-tuned model over the blend inside one standard error (few validation rows) → blend; its
-    validation score is the optimistic one (its checkpoint was chosen there)."""
+    """A lead of the fine-tuned model or the partner over the blend inside one standard error (few validation rows)
+    → blend, which holds the leader; a lead beyond it → the leader."""
     tr_t, tr_y, tr_p = _planted(300, 0.7, 0.72, 0)
+    seen = set()
     for seed in range(20):
         va_t, va_y, va_p = _planted(40, 0.7, 0.72, 100 + seed)
         s = sel.select(kind="text", labels=LABELS, train_texts=tr_t, train_labels=tr_y, val_texts=va_t,
@@ -275,13 +276,12 @@ def test_auto_serves_the_blend_when_validation_cannot_tell_them_apart():
                        positive="pos")
         r = s.record
         lead = r["scores"][r["best"]] - r["scores"]["blend"]
-        if r["best"] == "baseline":
-            assert r["served"] == "baseline", r          # an unbiased lead is served as it is
-        if r["best"] == "finetuned":
+        if r["best"] != "blend":
             assert (r["served"] == "blend") == (lead <= r["standard_error"]), r
-            if r["served"] == "blend":
-                return
-    pytest.fail("no planted case where a candidate led the blend within one standard error")
+            assert r["served"] in ("blend", r["best"])
+            seen.add((r["best"], r["served"]))
+    assert ("finetuned", "blend") in seen or ("baseline", "blend") in seen, \
+        "no planted case where a candidate led the blend within one standard error"
 
 
 def test_tabular_text_auto_reads_categories_only_for_big_tables():
