@@ -82,7 +82,7 @@ def test_text_selection_offers_both_partners_and_their_soft_vote(tmp_path, tiny_
     assert sel.fixed_weight(sel.AVERAGE, 2) == pytest.approx(1 / 3, abs=1e-4) and sel.fixed_weight("tfidf_lr", 2) == 0.5
     # stored and loaded through skops (our transformer is a trusted type; its file holds settings, not weights)
     sel.save(chosen, tmp_path)
-    assert (tmp_path / sel.PARTNER_FILE).stat().st_size < 2_000_000
+    assert (tmp_path / sel.PARTNER_FILE).stat().st_size < 10_000_000      # MiniLM's weights alone are 90 MB
     ep.clear()                                                   # a fresh process: the encoder loads again
     loaded = sel.load(tmp_path)
     np.testing.assert_allclose(loaded.partner_proba(xv, labels), sel.proba_in(chosen.partner, xv, labels), atol=1e-6)
