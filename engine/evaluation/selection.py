@@ -3,10 +3,10 @@ the two are scored on the validation rows; the best one (or the one the user ask
 
 How each piece is chosen, and on which rows — the validation rows that report the result choose nothing but the winner:
 - partner: among the sklearn baselines that can be deployed (tabular: logistic regression, histogram gradient
-  boosting, random forest on the raw columns, and their soft vote `average`; text: TF-IDF + logistic regression),
-  the one with the best k-fold cross-validated score on the TRAINING rows — their soft vote (`average`) unless a single
-  one beats it by more than one standard error there. It is then refitted on all training rows.
-  Text also has LR on the pretrained encoder's embeddings and the soft vote of the two (embedding_partner.py).
+  boosting, random forest on the raw columns; text: TF-IDF + logistic regression and LR on the untouched pretrained
+  encoder's embeddings, embedding_partner.py) and their soft vote `average`, the one with the best k-fold
+  cross-validated score on the TRAINING rows — the soft vote unless a single one beats it by more than one standard
+  error there. It is then refitted on all training rows.
 - blend: P = w·P_finetuned + (1 − w)·P_partner. w (lowest log-loss) is chosen on the training rows the transformer never saw
   (`blend_holdout`, engine/rows.py), where the transformer's scores are honest and the partner's are its out-of-fold
   cross-validation scores, then pulled toward 0.5 in proportion to how few those rows are (`shrunk`). Without such
