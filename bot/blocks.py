@@ -169,7 +169,7 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
         lines.append("_first successful run on this dataset_")
     if isinstance(m.get("roc_auc"), (int, float)):
         lines.append(f"*ROC AUC* {num(m['roc_auc'])} · *KS* {num(m.get('ks'))} · *expected cost* "
-                     f"{num(m.get('expected_cost'))} per applicant (threshold chosen on validation)")
+                     f"{num(m.get('expected_cost'))} per applicant (threshold chosen on {threshold_rows(m)})")
     drift = (m.get("forgetting") or {}).get("drift")
     if isinstance(drift, (int, float)):
         lines.append(f"*Forgetting*: embedding drift {num(drift)} (1 − cosine to the pretrained encoder)")
@@ -179,6 +179,15 @@ def final_message(run: dict, previous: dict | None) -> tuple[str, list[dict]]:
         buttons.append(button(f"Compare with #{previous['id']}", "run_compare", f"{previous['id']},{rid}"))
     return (f"run #{rid} finished: accuracy {pct(run.get('accuracy'))}, macro-F1 {pct(run.get('macro_f1'))}",
             [section(text), {"type": "actions", "block_id": f"run_{rid}_actions", "elements": buttons}])
+
+
+def threshold_rows(m: dict) -> str:
+    """On which rows the cost threshold was chosen (engine/evaluate.py `_cost_threshold`)."""
+    on = (m.get("binary") or {}).get("threshold_chosen_on") or {}
+    if on.get("training_rows"):
+        return (f"{on.get('validation_rows')} validation rows + {on['training_rows']} training rows scored out of "
+                f"fold")
+    return "validation"
 
 
 def selection_lines(m: dict) -> list[str]:

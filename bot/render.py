@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from bot.blocks import threshold_rows
+
 
 def _pct(v) -> str:
     return "—" if v is None else f"{100 * v:.2f}%"
@@ -85,7 +87,8 @@ def run(r: dict) -> str:
         if m.get("roc_auc") is not None:
             cost = (m.get("binary") or {}).get("expected_cost", m.get("expected_cost"))
             lines.append(f"  ROC AUC {m['roc_auc']:.3f} · KS {m.get('ks', 0):.3f}"
-                         + (f" · expected cost {cost:.3f}/applicant" if isinstance(cost, (int, float)) else ""))
+                         + (f" · expected cost {cost:.3f}/applicant (threshold chosen on {threshold_rows(m)})"
+                            if isinstance(cost, (int, float)) else ""))
         f = m.get("forgetting") or {}
         if f.get("drift") is not None:
             lines.append(f"  forgetting: embedding drift {f['drift']:.4f} (1 − cosine to the pretrained encoder)")

@@ -302,8 +302,8 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
         weight_on = f"{len(held)} training rows the transformer never saw (baseline: out-of-fold CV scores)"
     else:
         weight, weight_table = fixed_weight(partner_name, len(members)), {}
-        weight_on = (f"fixed {weight:g}: an equal vote for each model in the blend (no training rows were held out "
-                     "from the transformer: blend_holdout=0)")
+        weight_on = ("no rows: fixed, an equal vote for each model in the blend (blend_holdout=0 holds no training "
+                     "rows out from the transformer)")
     p_blend = weight * ft_val + (1 - weight) * p_partner
 
     # winner: on validation

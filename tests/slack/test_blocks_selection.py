@@ -54,3 +54,16 @@ def test_a_refit_is_said_in_slack_the_cli_text_and_json():
                                                                "transformer": "first fit kept: stop"}}}
     assert "refit on all 770 rows cancelled: first fit kept: stop" in final_message(failed, None)[1][0]["text"]["text"]
     assert "Refit" not in final_message(RUN, None)[1][0]["text"]["text"]
+
+
+def test_the_cost_threshold_says_on_which_rows_it_was_chosen():
+    metrics = {**RUN["metrics"], "roc_auc": 0.8, "ks": 0.5, "expected_cost": 0.5,
+               "binary": {"expected_cost": 0.5, "threshold_chosen_on": {"validation_rows": 98, "training_rows": 392}}}
+    run = {**RUN, "metrics": metrics}
+    _, blocks = final_message(run, None)
+    for b in blocks:
+        Block.parse(b).validate_json()
+    said = "threshold chosen on 98 validation rows + 392 training rows scored out of fold"
+    assert said in blocks[0]["text"]["text"] and said in render.run(run)
+    plain = {**RUN, "metrics": {**metrics, "binary": {"expected_cost": 0.5}}}    # runs evaluated before this
+    assert "(threshold chosen on validation)" in final_message(plain, None)[1][0]["text"]["text"]
