@@ -185,8 +185,8 @@ def threshold_rows(m: dict) -> str:
     """On which rows the cost threshold was chosen (engine/evaluate.py `_cost_threshold`)."""
     on = (m.get("binary") or {}).get("threshold_chosen_on") or {}
     if on.get("training_rows"):
-        return (f"{on.get('validation_rows')} validation rows + {on['training_rows']} training rows scored out of "
-                f"fold")
+        return (f"{on.get('validation_rows')} validation rows + {on['training_rows']} training rows it was not "
+                f"fitted on")
     return "validation"
 
 

@@ -63,7 +63,7 @@ def test_the_cost_threshold_says_on_which_rows_it_was_chosen():
     _, blocks = final_message(run, None)
     for b in blocks:
         Block.parse(b).validate_json()
-    said = "threshold chosen on 98 validation rows + 392 training rows scored out of fold"
+    said = "threshold chosen on 98 validation rows + 392 training rows it was not fitted on"
     assert said in blocks[0]["text"]["text"] and said in render.run(run)
     plain = {**RUN, "metrics": {**metrics, "binary": {"expected_cost": 0.5}}}    # runs evaluated before this
     assert "(threshold chosen on validation)" in final_message(plain, None)[1][0]["text"]["text"]
