@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,8 +33,11 @@ PROBE_TOL = 1e-3       # sklearn's default 1e-4 polishes digits fine-tuning move
 PROBE_MAX_EXAMPLES = 20_000
 
 
-def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, seed: int) -> dict:
-    """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread."""
+def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, seed: int,
+              on_embeddings: Callable[[np.ndarray, np.ndarray], None] | None = None) -> dict:
+    """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread.
+    `on_embeddings(rows, embeddings)` receives the untouched encoder's pooled embeddings of those training rows (the
+    text partner reuses them: engine/evaluation/embedding_partner.py `remember`)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -42,6 +46,11 @@ def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, se
         rows = np.sort(np.random.default_rng(seed).choice(rows, PROBE_MAX_EXAMPLES, replace=False))
     with autocast():
         emb = frozen_embeddings(model, batches, batch_size, rows).cpu().double().numpy()
+    if on_embeddings is not None:
+        try:
+            on_embeddings(rows, emb)
+        except Exception:   # noqa: BLE001 — a cache that could not be filled costs time later, never the run
+            log.exception("could not hand the probe's embeddings on")
     x = emb if batches.features is None else np.hstack([emb, batches.features[rows].numpy().astype(np.float64)])
     y = np.asarray(batches.labels)[rows]
     classes = np.unique(y)

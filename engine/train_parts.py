@@ -187,8 +187,16 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
+        share = None
+        if features is None and data.kind != "tabular":
+            # the encoder read the texts as they are, at step 0 it is the untouched base: these are the embeddings
+            # the report's text partner needs for the same training texts
+            from engine.evaluation.embedding_partner import remember
+            texts = [e.text for e in train_ex]
+            share = lambda idx, emb: remember(config.base, config.pooling, config.max_length,   # noqa: E731
+                                              [texts[i] for i in idx], emb)
         probe = fit_probe(model, batches, 2 * config.batch_size, forward_autocast(config.precision, device),
-                          config.seed)
+                          config.seed, on_embeddings=share)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
     if prepare_pre_loss and config.loss_alpha > 0:
         with _autocast(config, device)():

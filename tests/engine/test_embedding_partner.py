@@ -76,7 +76,9 @@ def test_text_selection_offers_both_partners_and_their_soft_vote(tmp_path, tiny_
     chosen = sel.select(kind="text", labels=labels, train_texts=x, train_labels=y, val_texts=xv, val_labels=yv,
                         ft_val=ft_val, serve="baseline", encoder={"base": "minilm"})
     rec = chosen.record
-    assert set(rec["partner_cv"]) == {"tfidf_lr", "embedding_lr", sel.AVERAGE}
+    # four intents, no training rows held out: nothing reads out-of-fold scores, so no CV — the soft vote of both
+    assert rec["partner"] == sel.AVERAGE and rec["partner_cv"] == {} and rec["partner_chosen_on"].startswith("rule")
+    assert sorted(chosen.partner.named_estimators_) == ["embedding_lr", "tfidf_lr"]
     # no training rows held out from the transformer: an equal vote for every model in the blend
     assert rec["weight"] == sel.fixed_weight(rec["partner"], 2)
     assert sel.fixed_weight(sel.AVERAGE, 2) == pytest.approx(1 / 3, abs=1e-4) and sel.fixed_weight("tfidf_lr", 2) == 0.5
@@ -87,3 +89,44 @@ def test_text_selection_offers_both_partners_and_their_soft_vote(tmp_path, tiny_
     loaded = sel.load(tmp_path)
     np.testing.assert_allclose(loaded.partner_proba(xv, labels), sel.proba_in(chosen.partner, xv, labels), atol=1e-6)
 
+
+
+def test_two_class_text_still_cross_validates_both_partners_and_their_vote():
+    """Two classes: a served partner's out-of-fold scores help choose the cost threshold, so the CV runs."""
+    x, y = _flat(TRAIN)
+    x, y = x * 3, ["card" if v in ("card_arrival", "lost_card") else "money" for v in y] * 3
+    xv, yv = _flat(TEST)
+    yv = ["card" if v in ("card_arrival", "lost_card") else "money" for v in yv]
+    ft_val = np.tile([0.5, 0.5], (len(xv), 1))
+    chosen = sel.select(kind="text", labels=["card", "money"], train_texts=x, train_labels=y, val_texts=xv,
+                        val_labels=yv, ft_val=ft_val, serve="baseline", positive="card", encoder={"base": "minilm"})
+    rec = chosen.record
+    assert set(rec["partner_cv"]) == {"tfidf_lr", "embedding_lr", sel.AVERAGE} and rec["cv_folds"] == 5
+    assert rec["partner_chosen_on"] == "5-fold cross-validation on the training rows"
+    assert rec["extra_rows"] == len(x)            # served baseline: every training row scored out of fold
+
+
+def test_the_probe_heads_embeddings_are_the_partners(tiny_bert):
+    """Training's probe head embeds the training texts with the untouched encoder; the partner takes them from the
+    memo instead of embedding them again, and they are the embeddings it would have computed itself."""
+    import engine.classifier as clf
+    from engine import train_parts as parts
+    from tests.engine.train_helpers import config, dataset
+    data = dataset(n_train=30, n_val=6)
+    cfg = config(tiny_bert, head_init="probe")
+    parts.seed_everything(cfg.seed)
+    parts.setup(cfg, data)
+    texts = [e.text for e in data.train]
+    handed = ep.embeddings(cfg.base, texts, cfg.pooling, cfg.max_length)
+    assert len(ep._memo) == len(set(texts))       # all from the probe: nothing else was embedded
+    ep.clear()
+    own = ep.embeddings(cfg.base, texts, cfg.pooling, cfg.max_length)
+    assert np.min(np.sum(handed * own, axis=1)) > 0.999          # cosine; bf16 batches may differ in the last bits
+    calls = []
+    real = clf.embed
+    try:
+        clf.embed = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+        ep.embeddings(cfg.base, texts, cfg.pooling, cfg.max_length)
+    finally:
+        clf.embed = real
+    assert calls == []

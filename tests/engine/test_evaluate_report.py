@@ -105,6 +105,21 @@ def test_report_writes_metrics_qa_and_plots(text_run):
     json.dumps(rep)
 
 
+def test_the_tfidf_baseline_is_the_fitted_member_of_the_partner_vote(text_run):
+    """The baseline table scores the TF-IDF model the selection fitted (inside the soft vote, on label indices)
+    instead of fitting it again: its figures equal a fresh fit's on the same rows."""
+    from sklearn.metrics import accuracy_score, f1_score
+    from engine.evaluation.baseline import tfidf_lr
+    _, data, rep = text_run
+    assert rep["selection"]["partner"] == "average"
+    fresh = tfidf_lr().fit([e.text for e in data.train], [e.label for e in data.train])
+    pred = fresh.predict([e.text for e in data.validation])
+    y = [e.label for e in data.validation]
+    assert rep["baseline"]["tfidf_lr"]["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert rep["baseline"]["tfidf_lr"]["macro_f1"] == pytest.approx(
+        f1_score(y, pred, labels=data.labels, average="macro", zero_division=0))
+
+
 def test_forgetting_positive_after_training_and_zero_for_untouched_copy(text_run, tiny_bert):
     from engine.base_models import pretrained_encoder
     from engine.classifier import embed
