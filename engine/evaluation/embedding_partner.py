@@ -71,6 +71,7 @@ def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_lengt
     keys = [(base, pooling, max_length, t) for t in texts]
     with _lock:
         missing = list(dict.fromkeys(k[3] for k in keys if k not in _memo))
+        fresh: dict[str, np.ndarray] = {}
         if missing:
             import torch
             from engine.classifier import embed
@@ -80,30 +81,38 @@ def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_lengt
             with torch.inference_mode(), forward_autocast(precision, device)():
                 vecs = embed(encoder, tokenizer, missing, pooling=pooling, batch_size=BATCH,
                              max_length=max_length).numpy()
-            _store(base, pooling, max_length, missing, vecs)
-        out = np.empty((len(keys), len(_memo[keys[0]]) if keys else 0), dtype=np.float32)
+            fresh = dict(zip(missing, _unit(vecs)))
+        # read everything before memoising the new rows: a call with more than MEMO_ROWS texts must not evict its
+        # own rows before they are read
+        out = np.empty((len(keys), len(fresh[missing[0]]) if fresh else len(_memo[keys[0]]) if keys else 0),
+                       dtype=np.float32)
         for i, k in enumerate(keys):
-            out[i] = _memo[k]
-            _memo.move_to_end(k)
-        while len(_memo) > MEMO_ROWS:
-            _memo.popitem(last=False)
+            v = fresh.get(k[3])
+            if v is None:
+                v = _memo[k]
+                _memo.move_to_end(k)
+            out[i] = v
+        _store(base, pooling, max_length, list(fresh), list(fresh.values()))
     return out
 
 
 def remember(base: str, pooling: str, max_length: int, texts: Sequence[str], vecs) -> None:
     """Take embeddings of `texts` that another pass computed with the same untouched `base` encoder, pooling and
     truncation (the probe head's, before the first training step), so the partner need not embed them again."""
-    vecs = np.array(vecs, dtype=np.float32)          # a copy: normalised in place below
     if len(texts) != len(vecs):
         raise ValueError(f"{len(texts)} texts but {len(vecs)} embeddings")
     with _lock:
-        _store(base, pooling, max_length, [str(t) for t in texts], vecs)
+        _store(base, pooling, max_length, [str(t) for t in texts], list(_unit(vecs)))
 
 
-def _store(base: str, pooling: str, max_length: int, texts: Sequence[str], vecs: np.ndarray) -> None:
-    """Under _lock: normalise and memoise, dropping the least recently used beyond MEMO_ROWS."""
-    vecs = np.asarray(vecs, dtype=np.float32)
-    vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+def _unit(vecs) -> np.ndarray:
+    """float32 copy with L2-normalised rows."""
+    vecs = np.array(vecs, dtype=np.float32)
+    return vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+
+
+def _store(base: str, pooling: str, max_length: int, texts: Sequence[str], vecs: Sequence[np.ndarray]) -> None:
+    """Under _lock: memoise normalised rows, dropping the least recently used beyond MEMO_ROWS."""
     for t, v in zip(texts, vecs):
         _memo[(base, pooling, max_length, t)] = v
         _memo.move_to_end((base, pooling, max_length, t))

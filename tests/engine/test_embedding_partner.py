@@ -130,3 +130,11 @@ def test_the_probe_heads_embeddings_are_the_partners(tiny_bert):
     finally:
         clf.embed = real
     assert calls == []
+
+
+def test_a_call_with_more_texts_than_the_memo_holds_still_answers(monkeypatch, tiny_bert):
+    monkeypatch.setattr(ep, "MEMO_ROWS", 2)
+    texts = ["one", "two", "three", "four", "five"]
+    a = ep.embeddings(str(tiny_bert), texts)
+    assert a.shape[0] == 5 and len(ep._memo) == 2
+    np.testing.assert_allclose(ep.embeddings(str(tiny_bert), texts[::-1]), a[::-1], atol=1e-6)
