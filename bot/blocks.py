@@ -204,6 +204,8 @@ def selection_lines(m: dict) -> list[str]:
     if sel.get("weight") is not None:
         out.append(f"_blend weight {num(sel.get('weight'))} on the fine-tuned model, chosen on "
                    f"{esc(sel.get('weight_chosen_on'))}; {esc(sel.get('served_why') or '')}_")
+    if sel.get("partner_chosen_on"):
+        out.append(f"_partner {esc(sel.get('partner'))} chosen by {esc(sel['partner_chosen_on'])}_")
     out += refit_lines(m)
     return out
 

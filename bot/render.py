@@ -81,6 +81,8 @@ def run(r: dict) -> str:
                          f" best {sel.get('best')} by {_num(sel.get('margin'))}"
                          + (f" (blend weight {_num(sel.get('weight'))}, chosen on {sel.get('weight_chosen_on')})"
                             if sel.get("weight") is not None else ""))
+            if sel.get("partner_chosen_on"):
+                lines.append(f"  partner {sel.get('partner')} chosen by {sel['partner_chosen_on']}")
         if (rf := m.get("refitted") or {}):
             lines.append(f"  refit on all {rf.get('rows')} rows (train + validation) after selection: "
                          f"{rf.get('status')}, {rf.get('transformer')}; figures above are of the first fit")

@@ -265,7 +265,9 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
             except Exception as e:   # noqa: BLE001 — a partner that cannot be fitted is left out, never fatal
                 log.warning("partner %s failed cross-validation: %s", name, e)
     members: list[str] = []
-    partner_on = f"{folds}-fold cross-validation on the training rows" if cv_scores else "no rows"
+    partner_on = (f"{folds}-fold cross-validation on the training rows" if cv_scores
+                  else "default: the only candidate" if len(factories) == 1
+                  else "default: too few training rows per class to cross-validate")
     if not oof and len(factories) >= 2 and kind != "tabular":
         # Text of many classes with no rows held out from the transformer: nothing downstream reads out-of-fold
         # scores, so the partner is the soft vote of the text partners without cross-validating them. Every CV
@@ -275,8 +277,10 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
         members = sorted(factories)
         singles = {m: factories[m] for m in members}
         factories = {**factories, AVERAGE: lambda: average_of(singles)}
-        partner_on = ("rule, no cross-validation: the soft vote of the text partners (nothing needs out-of-fold "
-                      "scores when no training rows are held out and there are more than two classes)")
+        partner_on = ("rule, no cross-validation: the soft vote of the text partners ("
+                      + ("too few training rows per class to cross-validate)" if folds < 2 else
+                         "nothing needs out-of-fold scores when no training rows are held out and there are more "
+                         "than two classes)"))
     if len(oof) >= 2:
         # the soft vote of the partners: its out-of-fold scores are the mean of theirs (each member was fitted on the
         # same folds), so it costs no extra cross-validation. Different learners average out part of each one's

@@ -67,3 +67,16 @@ def test_the_cost_threshold_says_on_which_rows_it_was_chosen():
     assert said in blocks[0]["text"]["text"] and said in render.run(run)
     plain = {**RUN, "metrics": {**metrics, "binary": {"expected_cost": 0.5}}}    # runs evaluated before this
     assert "(threshold chosen on validation)" in final_message(plain, None)[1][0]["text"]["text"]
+
+
+def test_how_the_partner_was_chosen_is_said_in_slack_and_the_cli():
+    rule = ("rule, no cross-validation: the soft vote of the text partners (nothing needs out-of-fold scores when "
+            "no training rows are held out and there are more than two classes)")
+    run = {**RUN, "metrics": {"served": "blend", "selection": {**SELECTION, "partner": "average",
+                                                               "partner_chosen_on": rule}}}
+    _, blocks = final_message(run, None)
+    for b in blocks:
+        Block.parse(b).validate_json()
+    assert f"_partner average chosen by {rule}_" in blocks[0]["text"]["text"]
+    assert f"partner average chosen by {rule}" in render.run(run)
+    assert "chosen by" not in render.run(RUN)            # runs evaluated before the record had it say nothing
