@@ -81,20 +81,26 @@ def _forgetting(pred, texts: Sequence[str]) -> dict:
     from engine.evaluation import embedding_partner
 
     trained = pred.trained
-    cfg = trained.config or {}
-    pooling = getattr(trained, "pooling", None) or cfg.get("pooling", "mean")
-    max_length = int(cfg.get("max_length") or 128)
+    enc = _encoder_settings(pred)
     from engine.train_parts import forward_autocast
-    tok = trained.tokenizer
-    fast = forward_autocast(cfg.get("precision"), next(trained.model.parameters()).device)   # a summary figure
+    fast = forward_autocast(enc["precision"], next(trained.model.parameters()).device)   # a summary figure
 
     def tuned(ts):
         with torch.inference_mode(), fast():
-            return embed(trained.model, tok, ts, pooling, max_length=max_length).float().cpu().numpy()
+            return embed(trained.model, trained.tokenizer, ts, enc["pooling"], max_length=enc["max_length"]).numpy()
 
     def pretrained(ts):
-        return embedding_partner.embeddings(cfg["base"], ts, pooling, max_length, cfg.get("precision"))
+        return embedding_partner.embeddings(enc["base"], ts, enc["pooling"], enc["max_length"], enc["precision"])
     return forgetting(texts, tuned, pretrained, max_texts=MAX_TEXTS)
+
+
+def _encoder_settings(pred) -> dict:
+    """The run's pretrained encoder as the text partner and forgetting read it — {base, pooling, max_length,
+    precision}, the key of the embedding memo (engine/evaluation/embedding_partner.py)."""
+    cfg = pred.trained.config or {}
+    return {"base": cfg.get("base") or "minilm", "max_length": int(cfg.get("max_length") or 128),
+            "pooling": getattr(pred.trained, "pooling", None) or cfg.get("pooling") or "mean",
+            "precision": cfg.get("precision") or "auto"}
 
 
 def _qa_settings(artifact_dir: Path, answers: dict, threshold: dict, decision: dict | None) -> dict:
@@ -291,10 +297,7 @@ def _select(root: Path, pred, data: PreparedDataset, ft_val: np.ndarray, positiv
                             train_labels=[e.label for e in data.train], val_texts=[e.text for e in data.validation],
                             val_labels=[e.label for e in data.validation], ft_val=ft_val, held_out=held,
                             ft_held_out=ft_held, columns=data.feature_columns or (), serve=cfg.get("serve") or "auto",
-                            positive=positive, seed=int(cfg.get("seed") or 0),
-                            encoder={"base": cfg.get("base") or "minilm", "max_length": cfg.get("max_length") or 128,
-                                     "pooling": getattr(pred.trained, "pooling", None) or cfg.get("pooling") or "mean",
-                                     "precision": cfg.get("precision") or "auto"})
+                            positive=positive, seed=int(cfg.get("seed") or 0), encoder=_encoder_settings(pred))
         sel.save(chosen, root)
         return chosen
     except Exception:   # noqa: BLE001 — the report (and the fine-tuned model) must survive a failed selection

@@ -17,7 +17,7 @@ accuracy) unless `precision=fp32`. Serving a blend that holds this partner costs
 question.
 
 `PretrainedEmbedder` is a scikit-learn transformer so the partner is an ordinary Pipeline: it clones, fits, soft-votes
-and saves through skops like the others (its state is three plain values; the weights are never in the file).
+and saves through skops like the others (its state is four plain values; the weights are never in the file).
 """
 from __future__ import annotations
 
@@ -84,16 +84,15 @@ def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_lengt
             fresh = dict(zip(missing, _unit(vecs)))
         # read everything before memoising the new rows: a call with more than MEMO_ROWS texts must not evict its
         # own rows before they are read
-        out = np.empty((len(keys), len(fresh[missing[0]]) if fresh else len(_memo[keys[0]]) if keys else 0),
-                       dtype=np.float32)
-        for i, k in enumerate(keys):
-            v = fresh.get(k[3])
-            if v is None:
-                v = _memo[k]
+        rows = []
+        for k in keys:
+            if k[3] in fresh:
+                rows.append(fresh[k[3]])
+            else:
                 _memo.move_to_end(k)
-            out[i] = v
+                rows.append(_memo[k])
         _store(base, pooling, max_length, list(fresh), list(fresh.values()))
-    return out
+    return np.array(rows, dtype=np.float32) if rows else np.empty((0, 0), dtype=np.float32)
 
 
 def remember(base: str, pooling: str, max_length: int, texts: Sequence[str], vecs) -> None:

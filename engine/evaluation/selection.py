@@ -63,7 +63,7 @@ TRUSTED_TYPES = [
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.tree._tree.Tree",
     "sklearn.utils._bunch.Bunch",             # VotingClassifier's named_estimators_: a dict of fitted members
-    # our own transformer (engine/evaluation/embedding_partner.py): three plain settings, no weights in the file
+    # our own transformer (engine/evaluation/embedding_partner.py): four plain settings, no weights in the file
     "engine.evaluation.embedding_partner.PretrainedEmbedder",
 ]
 
@@ -93,6 +93,12 @@ def average_of(makers: dict[str, Callable]):
     """Soft vote: the mean of the members' predicted probabilities."""
     from sklearn.ensemble import VotingClassifier
     return VotingClassifier([(name, make()) for name, make in makers.items()], voting="soft", n_jobs=1)
+
+
+def _with_vote(factories: dict[str, Callable], members: Sequence[str]) -> dict[str, Callable]:
+    """`factories` plus AVERAGE: the soft vote of `members`."""
+    singles = {m: factories[m] for m in members}
+    return {**factories, AVERAGE: lambda: average_of(singles)}
 
 
 def partner_factories(kind: str, columns: Sequence[str], numeric: set[str], encoder: dict | None = None
@@ -275,8 +281,7 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
         # within one SE of it), and the CV of both cost 5 fits of each — 16 of 70 s on 2,000 texts — on the path
         # to every text model. The winner on validation still weighs it against the fine-tuned model alone.
         members = sorted(factories)
-        singles = {m: factories[m] for m in members}
-        factories = {**factories, AVERAGE: lambda: average_of(singles)}
+        factories = _with_vote(factories, members)
         partner_on = ("rule, no cross-validation: the soft vote of the text partners ("
                       + ("too few training rows per class to cross-validate)" if folds < 2 else
                          "nothing needs out-of-fold scores when no training rows are held out and there are more "
@@ -289,8 +294,7 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
         members = sorted(oof)
         oof[AVERAGE] = np.mean([oof[m] for m in members], axis=0)
         cv_scores[AVERAGE] = score(metric, y_tr, oof[AVERAGE], labels, positive)
-        singles = {m: factories[m] for m in members}
-        factories = {**factories, AVERAGE: lambda: average_of(singles)}
+        factories = _with_vote(factories, members)
     partner_name = (max(cv_scores, key=lambda k: np.nan_to_num(cv_scores[k], nan=-1.0)) if cv_scores
                     else AVERAGE if AVERAGE in factories else next(iter(factories)))
     if AVERAGE in cv_scores and partner_name != AVERAGE and (
