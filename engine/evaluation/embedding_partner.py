@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 C = 30.0                 # BANKING77: C = 10 / 30 / 100 → 91.95 / 92.30 / 92.30 % on full data, 84.6 / 84.5 / 84.5 % at
                          # 10 per intent (seed 42), normalised embeddings
 MEMO_ROWS = 30_000       # ≈ 46 MB of 384-float embeddings; least recently used texts go first
-BATCH = 64
+BATCH = 32               # 1,000 BANKING77 texts in bf16 on 2 cores: 1.9-2.1 s at 32, 2.4 s at 64, 3.3 s at 256
 
 _lock = threading.Lock()
 _encoders: dict[str, tuple] = {}
@@ -61,8 +61,10 @@ def embedding_lr(base: str, pooling: str = "mean", max_length: int = 128, precis
     from sklearn.pipeline import make_pipeline
     return make_pipeline(PretrainedEmbedder(base, pooling, max_length, precision),
                          # sklearn's default tol (1e-4): at 1e-3 lbfgs stopped after 22 of the 66 iterations it
-                         # needs at C = 30 on full BANKING77, 91.2 instead of 92.3 %
-                         LogisticRegression(C=C, max_iter=3000))
+                         # needs at C = 30 on full BANKING77, 91.2 instead of 92.3 %. newton-cg: 384 dense dimensions
+                         # suit a second-order solver — 11 iterations instead of lbfgs's 66 there (2.0 vs 2.8 s;
+                         # 92.70 vs 92.30 %, the more converged optimum), 0.41 vs 0.85 s on 2,000 texts (same 87.7 %)
+                         LogisticRegression(C=C, max_iter=3000, solver="newton-cg"))
 
 
 def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_length: int = 128,

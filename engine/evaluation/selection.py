@@ -387,7 +387,15 @@ def _dump_partner(partner, root: Path) -> str:
     """partner.skops (temp name, checked, renamed) → its sha256."""
     import skops.io as sio
     tmp = root / f".{PARTNER_FILE}.{os.getpid()}.tmp"
-    sio.dump(partner, tmp)
+    # A soft vote keeps its fitted members twice — estimators_ and the named_estimators_ Bunch, the same objects —
+    # and skops writes each one out in full: the TF-IDF member's vocabulary twice, half of a 40 MB file (2,000
+    # BANKING77 texts; 1.5 vs 0.8 s to write). The Bunch is left out and rebuilt on load (`_named_members`).
+    named = vars(partner).pop("named_estimators_", None) if _is_vote(partner) else None
+    try:
+        sio.dump(partner, tmp)
+    finally:
+        if named is not None:
+            partner.named_estimators_ = named
     untrusted = set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES)
     if untrusted:   # would not load again: better to fail loudly now than at the first question
         tmp.unlink()
@@ -445,4 +453,20 @@ def load_partner(artifact_dir: str | Path, rec: dict):
     blob = (root / rec.get("partner_file", PARTNER_FILE)).read_bytes()
     if rec.get("partner_sha256") and hashlib.sha256(blob).hexdigest() != rec["partner_sha256"]:
         raise ValueError(f"{PARTNER_FILE} in {root} does not match selection.json (changed since evaluation)")
-    return sio.loads(blob, trusted=TRUSTED_TYPES)
+    return _named_members(sio.loads(blob, trusted=TRUSTED_TYPES))
+
+
+def _is_vote(model) -> bool:
+    from sklearn.ensemble import VotingClassifier
+    return isinstance(model, VotingClassifier)
+
+
+def _named_members(model):
+    """A soft vote saved without its named_estimators_ (see `_dump_partner`) gets it back as VotingClassifier.fit
+    builds it: each name of `estimators` → its fitted member, in order ('drop' stays 'drop')."""
+    if _is_vote(model) and hasattr(model, "estimators_") and "named_estimators_" not in vars(model):
+        from sklearn.utils import Bunch
+        fitted = iter(model.estimators_)
+        model.named_estimators_ = Bunch(**{name: est if isinstance(est, str) else next(fitted)
+                                           for name, est in model.estimators})
+    return model

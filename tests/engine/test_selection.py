@@ -325,6 +325,15 @@ def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_p
     members = np.mean([clone(make()).fit(X, y).predict_proba(chosen.inputs(val_texts)) for make in factories.values()],
                       axis=0)
     np.testing.assert_allclose(loaded.partner_proba(val_texts, ["bad", "good"]), members, atol=1e-8)
+    # each fitted member is written once (skops would write named_estimators_ as a second full copy) and the vote
+    # gets its names back on load, bound to the same fitted members; the object that was saved keeps its own
+    import zipfile
+    with zipfile.ZipFile(tmp_path / sel.PARTNER_FILE) as z:
+        schema = z.read("schema.json").decode()
+    assert "named_estimators_" not in schema and schema.count("RandomForestClassifier") == 2   # fitted + unfitted
+    assert list(loaded.partner.named_estimators_) == list(factories)
+    assert all(loaded.partner.named_estimators_[n] is e for n, e in zip(factories, loaded.partner.estimators_))
+    assert list(avg.named_estimators_) == list(factories)
 
 
 def test_a_weight_chosen_on_few_rows_is_pulled_toward_the_equal_blend():
