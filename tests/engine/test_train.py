@@ -82,6 +82,20 @@ def test_cancel_then_resume_completes_like_uninterrupted(tiny_bert, tmp_path):
     assert second.metrics == whole.metrics
 
 
+def test_no_checkpoint_is_written_after_the_last_evaluation_unless_kept(tiny_bert, tmp_path, monkeypatch):
+    """The artifact follows the last evaluation at once (and the checkpoint is then deleted): the last checkpoint is
+    the one before it, unless the caller keeps checkpoints."""
+    from engine import train_parts
+    cfg = config(tiny_bert, method="lora", epochs=2)          # 5 steps per epoch, evaluations at 5 and 10
+    monkeypatch.setattr(train_parts, "remove_checkpoint", lambda d: None)   # leave what was written to be read
+    res = train(cfg, dataset(), tmp_path / "out", checkpoint_dir=tmp_path / "ckpt")
+    assert res.status == "succeeded" and res.steps == 10 and (tmp_path / "out").exists()
+    assert torch.load(tmp_path / "ckpt" / "state.pt", weights_only=True)["step"] == 5
+    res = train(cfg, dataset(), tmp_path / "out2", checkpoint_dir=tmp_path / "kept", keep_checkpoints=True)
+    assert res.status == "succeeded"
+    assert torch.load(tmp_path / "kept" / "state.pt", weights_only=True)["step"] == 10
+
+
 class _Boom:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
