@@ -7,7 +7,8 @@ The real ftbot server (Bolt over HTTP, the notifier) runs against the fake Slack
     from an archived channel (is_archived) and from a private channel the bot is in; feedback clicks and a Deploy click
     come from the channel it never joined;
   * fails transiently, on `--share` of all Web API calls, drawn from a seeded generator: 429 with Retry-After, an
-    HTML 503, a slow answer, a dropped connection (before the call is applied).
+    HTML 503, a slow answer, a dropped connection before the call is applied, and one dropped after it was applied
+    (the message is posted or the chart shared, the answer lost: bot/delivery.py looks before posting again).
 Stories: 3 trainings (status message, thread milestones, two charts, the result; one fails) driven by writing run
 events, 30 questions (mentions), 10 feedback clicks and a Deploy click. For each story it prints where the outcome
 reached the requester (channel, thread, ephemeral, response_url, DM), or that it is recorded with the reason, what

@@ -5,8 +5,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
-from slack_sdk import WebClient
 
+from bot.delivery import web_client
 from bot.listeners import Deps, commands, feedback, files, home, modal, promotion, qa
 from bot.settings import Settings
 
@@ -16,7 +16,7 @@ GROUPS = (commands, modal, qa, feedback, home, files, promotion)
 def build_app(settings: Settings, deps: Deps | None = None) -> tuple[App, Deps]:
     deps = deps or Deps(settings=settings)
     # No rate-limit retry handler here: a 429 must never hold up an acknowledgement (the notifier has its own).
-    client = WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=10)
+    client = web_client(settings.bot_token, settings.api_url, timeout=10)
     app = App(
         client=client,
         signing_secret=settings.signing_secret,

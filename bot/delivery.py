@@ -12,6 +12,16 @@ Slack refuses every day. We sort what it says into two kinds:
 This is the only place that sleeps on Slack; no acknowledgement goes through it (Bolt's `ack()` answers the HTTP
 request itself). The notifier, answers, ephemeral replies, uploads, views.open/publish and response_url posts all do.
 `STATS` counts retries per call so bench/slack_chaos.py can show that no call was retried past the cap.
+
+**A message is posted once**, even when the connection drops after Slack applied the post (the answer is lost, the
+message is there): a retried chat.postMessage would post it twice. Each post carries a delivery id in its message
+metadata; after a failure that leaves it unknown whether Slack applied the call (no answer, or a 5xx), the next
+attempt first looks for that id in the channel's (or thread's) latest messages (conversations.history/replies, the
+history scopes the manifest already asks for) and takes the message it finds instead of posting again. When the
+lookup itself fails (a DM opened by user id, a scope missing) it posts again: a duplicate is better than silence.
+Charts are shared the same way: files_upload_v2's steps are retried one by one, and files.completeUploadExternal
+(which shares the file) only after files.info shows it is not shared yet. slack_sdk's own one-shot retry of a
+dropped connection is turned off for those two methods (`web_client`), since it would repeat them without looking.
 """
 from __future__ import annotations
 
@@ -24,9 +34,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
 log = logging.getLogger("ftbot.delivery")
 
@@ -195,7 +209,156 @@ def _run(what: str, attempt, policy: Policy | None, sleep) -> object:
 def call(client, method: str, *, policy: Policy | None = None, sleep=time.sleep, **kw):
     """`client.<method>(**kw)` with the policy. `method` is 'chat.postMessage' or 'chat_postMessage'."""
     fn = getattr(client, method.replace(".", "_"))
+    if method.replace("_", ".") == "chat.postMessage" and kw.get("channel") and "metadata" not in kw:
+        return _post_once(client, fn, kw, policy, sleep)
+    if method == "files_upload_v2" and kw.get("channel") and kw.get("file"):
+        return _upload_once(client, kw, policy, sleep)
     return _run(method, lambda: fn(**kw), policy, sleep)
+
+
+# ---- chat.postMessage exactly once ------------------------------------------------------------------------------
+POST_EVENT = "ftbot_post"          # message metadata event_type that carries a post's delivery id
+LOOKUP_MARGIN_S = 300              # how far back (before the first attempt) a lookup reads: clocks differ
+LOOKUP_LIMIT = 200
+
+
+def web_client(token: str, base_url: str, timeout: int) -> WebClient:
+    """The WebClient every part of the bot uses: slack_sdk's one retry of a dropped connection stays for every method
+    but chat.postMessage and files.completeUploadExternal, whose retries are `_post_once`'s and `_upload_once`'s
+    (they look before posting or sharing again)."""
+    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[_NoBlindRepost()])
+
+
+LOOK_FIRST = ("chat.postMessage", "files.completeUploadExternal")   # retried here only after looking
+
+
+class _NoBlindRepost(ConnectionErrorRetryHandler):
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
+        if str(getattr(request, "url", "")).rstrip("/").rsplit("/", 1)[-1] in LOOK_FIRST:
+            return False
+        return super()._can_retry(state=state, request=request, response=response, error=error)
+
+
+def _unknown_outcome(exc: BaseException) -> bool:
+    """True when the call may have been applied although it failed: no Slack answer at all, or a 5xx page. A 429 or
+    an error answer from Slack means it was not."""
+    if isinstance(exc, SlackApiError):
+        return (getattr(exc.response, "status_code", 200) or 200) >= 500
+    return True
+
+
+def _post_once(client, fn, kw: dict, policy: Policy | None, sleep):
+    delivery_id = uuid.uuid4().hex
+    kw = {**kw, "metadata": {"event_type": POST_EVENT, "event_payload": {"id": delivery_id}}}
+    since = time.time() - LOOKUP_MARGIN_S
+    unsure = [False]          # an earlier attempt may have posted
+
+    def look():
+        return find_post(client, kw["channel"], kw.get("thread_ts"), delivery_id, since, policy=policy, sleep=sleep)
+
+    def attempt():
+        if unsure[0] and (found := look()):
+            return found
+        try:
+            return fn(**kw)
+        except Exception as e:  # noqa: BLE001 — only noted here; _run sorts and re-raises it
+            unsure[0] = unsure[0] or _unknown_outcome(e)
+            raise
+
+    try:
+        return _run("chat.postMessage", attempt, policy, sleep)
+    except Unavailable:
+        # past the retry cap: the last attempt may still have landed; the caller's fallback would then say it twice
+        if unsure[0] and (found := look()):
+            return found
+        raise
+
+
+def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
+    """files_upload_v2's three steps, each retried on its own, the last one only after looking: an upload URL and
+    the bytes (an upload never completed is discarded by Slack, so repeating these is harmless), then
+    files.completeUploadExternal, which shares the file — after a failure of unknown outcome, files.info says
+    whether it was shared already. Retrying slack_sdk's files_upload_v2 as a whole would share the chart twice."""
+    path = Path(kw["file"])
+    data = path.read_bytes()
+    filename = kw.get("filename") or path.name
+    url = _run("files.getUploadURLExternal",
+               lambda: client.files_getUploadURLExternal(filename=filename, length=len(data)), policy, sleep)
+    file_id, upload_url = url["file_id"], url["upload_url"]
+    _run("files.upload", lambda: _send_bytes(upload_url, data, getattr(client, "timeout", 30)), policy, sleep)
+    files = [{"id": file_id, "title": kw.get("title") or filename}]
+    channel, thread_ts = kw["channel"], kw.get("thread_ts")
+    unsure = [False]
+
+    def attempt():
+        if unsure[0] and (found := _shared_file(client, file_id, channel, policy, sleep)):
+            return found
+        try:
+            resp = client.files_completeUploadExternal(files=files, channel_id=channel, thread_ts=thread_ts)
+        except Exception as e:  # noqa: BLE001 — only noted here; _run sorts and re-raises it
+            unsure[0] = unsure[0] or _unknown_outcome(e)
+            raise
+        out = dict(resp.data if hasattr(resp, "data") else resp)
+        if out.get("files"):
+            out["file"] = out["files"][0]
+        return out
+
+    try:
+        return _run("files.completeUploadExternal", attempt, policy, sleep)
+    except Unavailable:
+        if unsure[0] and (found := _shared_file(client, file_id, channel, policy, sleep)):
+            return found
+        raise
+
+
+def _send_bytes(url: str, data: bytes, timeout: float) -> None:
+    """POST a file's bytes to the upload URL files.getUploadURLExternal gave (what slack_sdk does in that step)."""
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            r.read()
+    except urllib.error.HTTPError as e:
+        body = e.read().decode("utf-8", "replace")[:200]
+        raise SlackApiError("file upload", _HookResponse(e.code, e.headers, body.strip() or f"http_{e.code}")) \
+            from None
+
+
+def _shared_file(client, file_id: str, channel: str, policy: Policy | None, sleep) -> dict | None:
+    """The file, as files.completeUploadExternal would have answered, when files.info shows it shared in `channel`."""
+    try:
+        f = _run("files.info", lambda: client.files_info(file=file_id), policy, sleep).get("file") or {}
+    except (DeliveryError, ValueError, TypeError) as e:   # cannot tell: complete it again
+        log.info("could not look up file %s: %s", file_id, e)
+        return None
+    shares = f.get("shares") or {}
+    where = {*(f.get("channels") or []), *(f.get("groups") or []), *(f.get("ims") or []),
+             *(shares.get("public") or {}), *(shares.get("private") or {})}
+    if channel not in where:
+        return None
+    log.info("file %s had been shared in %s before the connection failed", file_id, channel)
+    return {"ok": True, "files": [f], "file": f}
+
+
+def find_post(client, channel: str, thread_ts: str | None, delivery_id: str, since: float, *,
+              policy: Policy | None = None, sleep=time.sleep) -> dict | None:
+    """The message this bot posted with `delivery_id` in its metadata, as chat.postMessage would have answered
+    ({ok, channel, ts, message}), or None — also when the lookup itself fails. The lookup is retried like any call
+    (a transient failure of the lookup must not turn into a second post)."""
+    args = dict(channel=channel, oldest=f"{since:.6f}", include_all_metadata=True, limit=LOOKUP_LIMIT)
+    method = "conversations.replies" if thread_ts else "conversations.history"
+    try:
+        resp = _run(method, (lambda: client.conversations_replies(ts=thread_ts, **args)) if thread_ts
+                    else (lambda: client.conversations_history(**args)), policy, sleep)
+        messages = resp.get("messages") or []
+    except (DeliveryError, ValueError, TypeError) as e:   # a DM by user id, a missing scope, Slack down: post again
+        log.info("could not look for an earlier post in %s: %s", channel, e)
+        return None
+    for m in messages:
+        meta = m.get("metadata") or {}
+        if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("id") == delivery_id:
+            log.info("chat.postMessage in %s had landed before the connection failed (ts %s)", channel, m.get("ts"))
+            return {"ok": True, "channel": channel, "ts": m.get("ts"), "message": m}
+    return None
 
 
 # ---- response_url ---------------------------------------------------------------------------------------------

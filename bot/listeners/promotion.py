@@ -80,7 +80,7 @@ def decide(deps: Deps, client, channel: str, request_id: int, actor: Actor, *, a
     text, blks = bp.request_decided(req)
     if req.get("channel") and req.get("ts"):
         try:
-            client.chat_update(channel=req["channel"], ts=req["ts"], text=text, blocks=blks)
+            call(client, "chat.update", channel=req["channel"], ts=req["ts"], text=text, blocks=blks)
         except Exception as e:  # noqa: BLE001 — the outcome is still posted below
             log.warning("could not update request #%s: %s", request_id, deps.settings.redact(str(e)))
     where = req.get("channel") or channel
@@ -89,19 +89,20 @@ def decide(deps: Deps, client, channel: str, request_id: int, actor: Actor, *, a
                f"questions {bp._where(req['scope'])}")
     else:
         msg = f":x: request #{req['id']} rejected by <@{actor.id}>" + (f": {reason}" if reason else "")
-    client.chat_postMessage(channel=where, thread_ts=req.get("ts"), text=msg, reply_broadcast=bool(req.get("ts")))
+    call(client, "chat.postMessage", channel=where, thread_ts=req.get("ts"), text=msg,
+         reply_broadcast=bool(req.get("ts")))
 
 
 def post_report(deps: Deps, client, channel: str, rep: dict, daily: bool = False) -> str:
     """The report in the channel, its chart (PNG) in the report's thread. Returns the report message's ts."""
     text, blks = bp.report(rep, daily=daily)
-    resp = client.chat_postMessage(channel=channel, text=text, blocks=blks)
+    resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/delivery.py: once
     ts = resp["ts"]
     with tempfile.TemporaryDirectory(prefix="ftbot-report-") as tmp:
         png = deps.ops.challenger_report_png(rep, Path(tmp) / f"challenger-{rep['challenger_id']}.png")
         if png is not None:
-            client.files_upload_v2(channel=channel, thread_ts=ts, file=str(png), filename=png.name,
-                                   title="Agreement and confidence over time")
+            call(client, "files_upload_v2", channel=channel, thread_ts=ts, file=str(png), filename=png.name,
+                 title="Agreement and confidence over time")
     return ts
 
 
@@ -141,5 +142,5 @@ def register(app, deps: Deps) -> None:
 
 def _ephemeral(client, channel, user):
     def send(text, blks=None):
-        client.chat_postEphemeral(channel=channel, user=user, text=text, blocks=blks)
+        call(client, "chat.postEphemeral", channel=channel, user=user, text=text, blocks=blks)
     return send

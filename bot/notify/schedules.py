@@ -13,12 +13,12 @@ from typing import Callable
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.delivery import Reply
+from bot.delivery import Reply, web_client
 from bot.settings import Settings
 
 
 def schedule_notifier(settings: Settings, client: WebClient | None = None) -> Callable[[dict, dict], None]:
-    client = client or WebClient(token=settings.bot_token, base_url=settings.api_url, timeout=30)
+    client = client or web_client(settings.bot_token, settings.api_url, timeout=30)
 
     def notify(schedule: dict, result: dict) -> None:
         text = schedule_text(schedule, result)

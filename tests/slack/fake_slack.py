@@ -8,7 +8,11 @@ reactions.add, files.getUploadURLExternal → byte upload → files.completeUplo
 Refusals as a workspace gives them: channels the bot has not joined (`not_member` → not_in_channel), `archived`
 (is_archived), `gone` (channel_not_found); `dm_refused` users cannot be DMed (conversations.open → cannot_dm).
 `chaos(share, seed)` answers that share of Web API calls with a transient failure — 429 with Retry-After, a 5xx
-page, a slow answer, a dropped connection (before the call is applied) — drawn from a seeded generator.
+page, a slow answer, a dropped connection (before the call is applied), and with kind "drop_after" a connection that
+drops after the call was applied (the message is posted, the answer lost) — drawn from a seeded generator.
+`drop_after(method, times)` does the last one deterministically. conversations.history/replies read the messages
+back (with their metadata when include_all_metadata is set) and refuse channels as chat.postMessage does;
+`history_refused` makes them answer missing_scope. Message ts are epoch seconds like Slack's, unique and increasing.
 """
 from __future__ import annotations
 
@@ -39,7 +43,9 @@ class FakeSlack:
         self.files: dict[str, dict] = {}     # id → {name, content, channel, thread_ts, title, shared}
         self.transcript: list[str] = []
         self._429: dict[str, list] = {}
-        self._ts = itertools.count(1)
+        self._drop_after: dict[str, int] = {}
+        self._last_ts = 0.0
+        self.history_refused = False
         self.not_member: set[str] = set()
         self.archived: set[str] = set()
         self.gone: set[str] = set()
@@ -78,7 +84,12 @@ class FakeSlack:
         with self.lock:
             self._429[method] = [times, retry_after]
 
-    def chaos(self, share: float, seed: int = 0, *, kinds=("429", "5xx", "slow", "drop"), retry_after: int = 0,
+    def drop_after(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` are applied, then their connection drops without an answer."""
+        with self.lock:
+            self._drop_after[method] = times
+
+    def chaos(self, share: float, seed: int = 0, *, kinds=("429", "5xx", "slow", "drop", "drop_after"), retry_after: int = 0,
               slow_s: float = 0.3, methods: set | None = None) -> None:
         """From now on, `share` of Web API calls (of `methods`, default all but auth.test) fail transiently."""
         with self.lock:
@@ -132,7 +143,7 @@ class FakeSlack:
 
     # ---- Web API ------------------------------------------------------------------------------------------
     def api(self, method: str, params: dict, auth: str | None) -> tuple[int, dict, dict]:
-        slow = 0.0
+        slow, drop_after = 0.0, False
         with self.lock:
             self.log.append({"method": method, "params": params, "at": time.monotonic()})
             limit = self._429.get(method)
@@ -151,9 +162,22 @@ class FakeSlack:
                     return 503, b"<html>503 Service Unavailable</html>", {}
                 if kind == "drop":
                     return 0, None, {}
-                slow = c["slow_s"]
+                if kind == "drop_after":
+                    drop_after = True
+                else:
+                    slow = c["slow_s"]
+            if self._drop_after.get(method, 0) > 0:
+                self._drop_after[method] -= 1
+                self.log[-1]["injected"] = "drop_after"
+                drop_after = True
         if slow:
             time.sleep(slow)
+        if drop_after:
+            self._apply(method, params, auth)   # applied, then the connection drops: the caller never hears
+            return 0, None, {}
+        return self._apply(method, params, auth)
+
+    def _apply(self, method: str, params: dict, auth: str | None) -> tuple[int, dict, dict]:
         if method == "apps.connections.open":      # the one call made with the app-level token
             ok = self.app_token and auth == f"Bearer {self.app_token}" and self.socket_url
             return 200, ({"ok": True, "url": self.socket_url} if ok else {"ok": False, "error": "invalid_auth"}), {}
@@ -166,7 +190,30 @@ class FakeSlack:
             return 200, fn(params), {}
 
     def _new_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        self._last_ts = max(time.time(), self._last_ts + 1e-6)
+        return f"{self._last_ts:.6f}"
+
+    def _read(self, p, replies: bool):
+        if self.history_refused:
+            return {"ok": False, "error": "missing_scope", "needed": "channels:history"}
+        if err := self._refusal(p.get("channel")):
+            return {"ok": False, "error": err}
+        oldest = float(p.get("oldest") or 0)
+        limit = int(p.get("limit") or 100)
+        meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        out = [m for m in self.messages if m["channel"] == p["channel"] and float(m["ts"]) >= oldest]
+        if replies:     # the thread, oldest first
+            out = [m for m in out if m.get("thread_ts") == p.get("ts") or m["ts"] == p.get("ts")][:limit]
+        else:           # top-level messages, newest first
+            out = [m for m in out if not m.get("thread_ts")][::-1][:limit]
+        return {"ok": True, "messages": [{k: v for k, v in m.items() if meta or k != "metadata"} for m in out],
+                "has_more": False}
+
+    def m_conversations_history(self, p):
+        return self._read(p, replies=False)
+
+    def m_conversations_replies(self, p):
+        return self._read(p, replies=True)
 
     def m_auth_test(self, p):
         return {"ok": True, "url": "https://fake.slack/", "team": "Fake", "user": "ftbot", "team_id": TEAM,
@@ -186,6 +233,8 @@ class FakeSlack:
         ts = self._new_ts()
         msg = {"channel": p["channel"], "ts": ts, "thread_ts": p.get("thread_ts") or None, "text": p.get("text") or "",
                "blocks": _json(p.get("blocks")), "user": BOT_USER}
+        if p.get("metadata"):
+            msg["metadata"] = _json(p["metadata"])
         self.messages.append(msg)
         where = f"thread {msg['thread_ts']}" if msg["thread_ts"] else "channel"
         self._note(f"[{p['channel']} {where}] ftbot: {_flat(msg)}")
@@ -251,6 +300,18 @@ class FakeSlack:
                        f" {rec['title']}")
             out.append({"id": rec["id"], "title": rec["title"], "name": rec["name"]})
         return {"ok": True, "files": out}
+
+    def m_files_info(self, p):
+        rec = self.files.get(p.get("file") or "")
+        if rec is None:
+            return {"ok": False, "error": "file_not_found"}
+        shared = rec.get("channel") if rec.get("shared") and rec.get("by") != "user" else None
+        kind = "private" if shared and shared[:1] in "GD" else "public"
+        return {"ok": True, "file": {"id": rec["id"], "name": rec["name"], "title": rec.get("title"),
+                                     "channels": [shared] if shared and shared[:1] == "C" else [],
+                                     "groups": [shared] if shared and shared[:1] == "G" else [],
+                                     "ims": [shared] if shared and shared[:1] == "D" else [],
+                                     "shares": {kind: {shared: [{"ts": rec.get("thread_ts") or ""}]}} if shared else {}}}
 
     # ---- non-API endpoints --------------------------------------------------------------------------------
     def upload(self, fid: str, data: bytes) -> int:
