@@ -248,27 +248,33 @@ def _unknown_outcome(exc: BaseException) -> bool:
 
 
 def _post_once(client, fn, kw: dict, policy: Policy | None, sleep):
+    """chat.postMessage with a delivery id in its metadata, looked for before any repeat (module docstring)."""
     delivery_id = uuid.uuid4().hex
     kw = {**kw, "metadata": {"event_type": POST_EVENT, "event_payload": {"id": delivery_id}}}
     since = time.time() - LOOKUP_MARGIN_S
-    unsure = [False]          # an earlier attempt may have posted
+    return _look_first("chat.postMessage", lambda: fn(**kw),
+                       lambda: find_post(client, kw["channel"], kw.get("thread_ts"), delivery_id, since,
+                                         policy=policy, sleep=sleep), policy, sleep)
 
-    def look():
-        return find_post(client, kw["channel"], kw.get("thread_ts"), delivery_id, since, policy=policy, sleep=sleep)
+
+def _look_first(what: str, do, look, policy: Policy | None, sleep):
+    """`do()` under the policy; after a failure that may have been applied, `look()` before the next attempt, and
+    once more past the retry cap (the last attempt may have landed: the caller's fallback would say it twice).
+    What `look` finds stands for the answer that was lost."""
+    unsure = [False]
 
     def attempt():
         if unsure[0] and (found := look()):
             return found
         try:
-            return fn(**kw)
+            return do()
         except Exception as e:  # noqa: BLE001 — only noted here; _run sorts and re-raises it
             unsure[0] = unsure[0] or _unknown_outcome(e)
             raise
 
     try:
-        return _run("chat.postMessage", attempt, policy, sleep)
+        return _run(what, attempt, policy, sleep)
     except Unavailable:
-        # past the retry cap: the last attempt may still have landed; the caller's fallback would then say it twice
         if unsure[0] and (found := look()):
             return found
         raise
@@ -288,27 +294,15 @@ def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
     _run("files.upload", lambda: _send_bytes(upload_url, data, getattr(client, "timeout", 30)), policy, sleep)
     files = [{"id": file_id, "title": kw.get("title") or filename}]
     channel, thread_ts = kw["channel"], kw.get("thread_ts")
-    unsure = [False]
 
-    def attempt():
-        if unsure[0] and (found := _shared_file(client, file_id, channel, policy, sleep)):
-            return found
-        try:
-            resp = client.files_completeUploadExternal(files=files, channel_id=channel, thread_ts=thread_ts)
-        except Exception as e:  # noqa: BLE001 — only noted here; _run sorts and re-raises it
-            unsure[0] = unsure[0] or _unknown_outcome(e)
-            raise
+    def complete():
+        resp = client.files_completeUploadExternal(files=files, channel_id=channel, thread_ts=thread_ts)
         out = dict(resp.data if hasattr(resp, "data") else resp)
         if out.get("files"):
             out["file"] = out["files"][0]
         return out
-
-    try:
-        return _run("files.completeUploadExternal", attempt, policy, sleep)
-    except Unavailable:
-        if unsure[0] and (found := _shared_file(client, file_id, channel, policy, sleep)):
-            return found
-        raise
+    return _look_first("files.completeUploadExternal", complete,
+                       lambda: _shared_file(client, file_id, channel, policy, sleep), policy, sleep)
 
 
 def _send_bytes(url: str, data: bytes, timeout: float) -> None:
