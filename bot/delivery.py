@@ -291,7 +291,8 @@ def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
     url = _run("files.getUploadURLExternal",
                lambda: client.files_getUploadURLExternal(filename=filename, length=len(data)), policy, sleep)
     file_id, upload_url = url["file_id"], url["upload_url"]
-    _run("files.upload", lambda: _send_bytes(upload_url, data, getattr(client, "timeout", 30)), policy, sleep)
+    _run("files.upload", lambda: _post_url(upload_url, data, "application/octet-stream", getattr(client, "timeout", 30),
+                                           "file upload"), policy, sleep)
     files = [{"id": file_id, "title": kw.get("title") or filename}]
     channel, thread_ts = kw["channel"], kw.get("thread_ts")
 
@@ -303,18 +304,6 @@ def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
         return out
     return _look_first("files.completeUploadExternal", complete,
                        lambda: _shared_file(client, file_id, channel, policy, sleep), policy, sleep)
-
-
-def _send_bytes(url: str, data: bytes, timeout: float) -> None:
-    """POST a file's bytes to the upload URL files.getUploadURLExternal gave (what slack_sdk does in that step)."""
-    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            r.read()
-    except urllib.error.HTTPError as e:
-        body = e.read().decode("utf-8", "replace")[:200]
-        raise SlackApiError("file upload", _HookResponse(e.code, e.headers, body.strip() or f"http_{e.code}")) \
-            from None
 
 
 def _shared_file(client, file_id: str, channel: str, policy: Policy | None, sleep) -> dict | None:
@@ -371,20 +360,23 @@ def respond(url: str, *, text: str, blocks: list | None = None, response_type: s
         body["blocks"] = blocks
     data = json.dumps(body).encode()
 
-    def attempt():
-        req = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                r.read()
-        except urllib.error.HTTPError as e:
-            payload = e.read().decode("utf-8", "replace")[:200]
-            if e.code == 429 or e.code >= 500:
-                resp = _HookResponse(e.code, e.headers, payload)
-                raise SlackApiError("response_url", resp) from None
-            raise SlackApiError("response_url", _HookResponse(e.code, e.headers, payload.strip() or "expired_url")) \
-                from None
-    _run("response_url", attempt, policy, sleep)
+    _run("response_url", lambda: _post_url(url, data, "application/json; charset=utf-8", 10, "response_url",
+                                           empty_error="expired_url"), policy, sleep)
+
+
+def _post_url(url: str, data: bytes, content_type: str, timeout: float, what: str, *,
+              empty_error: str | None = None) -> None:
+    """POST to a URL Slack handed out (a response_url, a file's upload URL). An HTTP error becomes a SlackApiError
+    that `classify` sorts: 429 and 5xx transient, the rest permanent, named by the body (else `empty_error`, else
+    http_<code>)."""
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            r.read()
+    except urllib.error.HTTPError as e:
+        payload = e.read().decode("utf-8", "replace")[:200]
+        error = payload if e.code == 429 or e.code >= 500 else (payload.strip() or empty_error or f"http_{e.code}")
+        raise SlackApiError(what, _HookResponse(e.code, e.headers, error)) from None
 
 
 class _HookResponse(dict):

@@ -40,7 +40,7 @@ EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_windo
 
 def notifier_client(settings: Settings, max_429_retries: int | None = None) -> WebClient:
     # retries are bot/delivery.py's, one bounded policy for every call after an ack (slack_sdk keeps its single retry
-    # of a dropped connection except for chat.postMessage: delivery.web_client)
+    # of a dropped connection except for chat.postMessage and files.completeUploadExternal: delivery.web_client)
     return delivery.web_client(settings.bot_token, settings.api_url, timeout=30)
 
 
