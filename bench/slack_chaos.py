@@ -99,11 +99,18 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
 
         stories = []
 
+        def click_reached(user):
+            return _click_path(fake, user) or any(f["user"] == user
+                                                  for f in delivery_log.failures(settings.home, "reply"))
+
         def settle():
+            # every story told, not only recorded: a feedback is stored before its thanks goes out, and that reply
+            # may still be retrying (or falling back to response_url) when the last feedback row lands
             with connect(settings.home) as db:
                 pending = sent.runs_to_sync(db)
             return not pending and len(ops.feedbacks) == clicks and _deploy_seen(fake) and all(
-                _answer_path(fake, q, settings.home, delivery_log) for q in asked)
+                _answer_path(fake, q, settings.home, delivery_log) for q in asked) and all(
+                click_reached(f"UC{i:02d}") for i in range(clicks))
         end = time.monotonic() + timeout
         while time.monotonic() < end and not settle():
             time.sleep(0.2)
