@@ -211,7 +211,7 @@ def call(client, method: str, *, policy: Policy | None = None, sleep=time.sleep,
     fn = getattr(client, method.replace(".", "_"))
     if method.replace("_", ".") == "chat.postMessage" and kw.get("channel") and "metadata" not in kw:
         return _post_once(client, fn, kw, policy, sleep)
-    if method == "files_upload_v2" and kw.get("channel") and kw.get("file"):
+    if method == "files_upload_v2":
         return _upload_once(client, kw, policy, sleep)
     return _run(method, lambda: fn(**kw), policy, sleep)
 
@@ -280,16 +280,31 @@ def _look_first(what: str, do, look, policy: Policy | None, sleep):
         raise
 
 
+UPLOAD_KEYS = {"file", "content", "filename", "title", "alt_txt", "snippet_type", "channel", "thread_ts",
+               "initial_comment"}
+
+
 def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
     """files_upload_v2's three steps, each retried on its own, the last one only after looking: an upload URL and
     the bytes (an upload never completed is discarded by Slack, so repeating these is harmless), then
     files.completeUploadExternal, which shares the file — after a failure of unknown outcome, files.info says
-    whether it was shared already. Retrying slack_sdk's files_upload_v2 as a whole would share the chart twice."""
-    path = Path(kw["file"])
-    data = path.read_bytes()
-    filename = kw.get("filename") or path.name
+    whether it was shared already. Retrying slack_sdk's files_upload_v2 as a whole would share the chart twice.
+    One file into one channel (what the bot shares); any other argument is refused here rather than dropped."""
+    if unknown := sorted(set(kw) - UPLOAD_KEYS):
+        raise TypeError(f"files_upload_v2 through delivery.call takes {sorted(UPLOAD_KEYS)}, not {unknown}")
+    if ("file" in kw) == ("content" in kw) or not kw.get("channel"):
+        raise TypeError("files_upload_v2 through delivery.call takes a channel= and exactly one of file= or content=")
+    if "file" in kw:
+        path = Path(kw["file"])
+        data, default_name = path.read_bytes(), path.name
+    else:
+        content = kw["content"]
+        data, default_name = (content.encode("utf-8") if isinstance(content, str) else bytes(content)), "file"
+    filename = kw.get("filename") or default_name
     url = _run("files.getUploadURLExternal",
-               lambda: client.files_getUploadURLExternal(filename=filename, length=len(data)), policy, sleep)
+               lambda: client.files_getUploadURLExternal(filename=filename, length=len(data),
+                                                         alt_txt=kw.get("alt_txt"), snippet_type=kw.get("snippet_type")),
+               policy, sleep)
     file_id, upload_url = url["file_id"], url["upload_url"]
     _run("files.upload", lambda: _post_url(upload_url, data, "application/octet-stream", getattr(client, "timeout", 30),
                                            "file upload"), policy, sleep)
@@ -297,7 +312,8 @@ def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
     channel, thread_ts = kw["channel"], kw.get("thread_ts")
 
     def complete():
-        resp = client.files_completeUploadExternal(files=files, channel_id=channel, thread_ts=thread_ts)
+        resp = client.files_completeUploadExternal(files=files, channel_id=channel, thread_ts=thread_ts,
+                                                   initial_comment=kw.get("initial_comment"))
         out = dict(resp.data if hasattr(resp, "data") else resp)
         if out.get("files"):
             out["file"] = out["files"][0]

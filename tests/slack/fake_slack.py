@@ -294,7 +294,8 @@ class FakeSlack:
             rec = self.files.get(f["id"])
             if rec is None or rec["content"] is None:
                 return {"ok": False, "error": "file_not_found"}
-            rec.update(title=f.get("title"), channel=p.get("channel_id"), thread_ts=p.get("thread_ts"), shared=True)
+            rec.update(title=f.get("title"), channel=p.get("channel_id"), thread_ts=p.get("thread_ts"), shared=True,
+                       initial_comment=p.get("initial_comment"))
             where = f"thread {rec['thread_ts']}" if rec["thread_ts"] else "channel"
             self._note(f"[{rec['channel']} {where}] ftbot uploaded {rec['name']} ({len(rec['content'])} bytes):"
                        f" {rec['title']}")

@@ -140,3 +140,17 @@ def test_a_chart_whose_share_was_not_applied_is_shared_by_the_retry(fake, client
     shared = [f for f in fake.files.values() if f.get("shared") and f.get("channel") == "C0001"]
     assert len(shared) == 1 and resp["file"]["id"] == shared[0]["id"]
     assert not fake.calls("files.info")                        # Slack answered 429: nothing to look for
+
+
+def test_an_upload_keeps_its_comment_and_refuses_what_it_cannot_pass_on(fake, client):
+    """Content instead of a file, and the comment Slack shows with it, reach Slack; an argument the three-step upload
+    does not carry is refused at once rather than silently dropped."""
+    resp = delivery.call(client, "files_upload_v2", channel="C0001", content="label,n\ncard,3\n",
+                         filename="counts.csv", initial_comment="per-label counts")
+    rec = fake.files[resp["file"]["id"]]
+    assert rec["shared"] and rec["content"] == b"label,n\ncard,3\n" and rec["name"] == "counts.csv"
+    assert rec["initial_comment"] == "per-label counts"
+    before = len(fake.calls("files.getUploadURLExternal"))
+    with pytest.raises(TypeError, match="channels"):
+        delivery.call(client, "files_upload_v2", channels=["C0001"], content="x", filename="x.txt")
+    assert len(fake.calls("files.getUploadURLExternal")) == before      # refused before anything was sent
