@@ -219,7 +219,8 @@ def call(client, method: str, *, policy: Policy | None = None, sleep=time.sleep,
 # ---- chat.postMessage exactly once ------------------------------------------------------------------------------
 POST_EVENT = "ftbot_post"          # message metadata event_type that carries a post's delivery id
 LOOKUP_MARGIN_S = 300              # how far back (before the first attempt) a lookup reads: clocks differ
-LOOKUP_LIMIT = 200
+LOOKUP_LIMIT = 200                 # messages per page of conversations.history / replies (Slack allows up to 999)
+LOOKUP_PAGES = 10                  # pages read at most: 2,000 messages in the window before the post
 
 
 def web_client(token: str, base_url: str, timeout: int) -> WebClient:
@@ -345,18 +346,23 @@ def find_post(client, channel: str, thread_ts: str | None, delivery_id: str, sin
     (a transient failure of the lookup must not turn into a second post)."""
     args = dict(channel=channel, oldest=f"{since:.6f}", include_all_metadata=True, limit=LOOKUP_LIMIT)
     method = "conversations.replies" if thread_ts else "conversations.history"
+    read = (lambda **a: client.conversations_replies(ts=thread_ts, **a)) if thread_ts else client.conversations_history
+    cursor = None
     try:
-        resp = _run(method, (lambda: client.conversations_replies(ts=thread_ts, **args)) if thread_ts
-                    else (lambda: client.conversations_history(**args)), policy, sleep)
-        messages = resp.get("messages") or []
+        for _ in range(LOOKUP_PAGES):   # a busy thread: the newest replies (ours) are on its last page
+            page = dict(args, cursor=cursor) if cursor else args
+            resp = _run(method, lambda: read(**page), policy, sleep)
+            for m in resp.get("messages") or []:
+                meta = m.get("metadata") or {}
+                if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("id") == delivery_id:
+                    log.info("chat.postMessage in %s had landed before the connection failed (ts %s)", channel,
+                             m.get("ts"))
+                    return {"ok": True, "channel": channel, "ts": m.get("ts"), "message": m}
+            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+            if not (cursor and resp.get("has_more", True)):
+                break
     except (DeliveryError, ValueError, TypeError) as e:   # a DM by user id, a missing scope, Slack down: post again
         log.info("could not look for an earlier post in %s: %s", channel, e)
-        return None
-    for m in messages:
-        meta = m.get("metadata") or {}
-        if meta.get("event_type") == POST_EVENT and (meta.get("event_payload") or {}).get("id") == delivery_id:
-            log.info("chat.postMessage in %s had landed before the connection failed (ts %s)", channel, m.get("ts"))
-            return {"ok": True, "channel": channel, "ts": m.get("ts"), "message": m}
     return None
 
 

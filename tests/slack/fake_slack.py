@@ -203,11 +203,13 @@ class FakeSlack:
         meta = str(p.get("include_all_metadata")).lower() in ("1", "true")
         out = [m for m in self.messages if m["channel"] == p["channel"] and float(m["ts"]) >= oldest]
         if replies:     # the thread, oldest first
-            out = [m for m in out if m.get("thread_ts") == p.get("ts") or m["ts"] == p.get("ts")][:limit]
+            out = [m for m in out if m.get("thread_ts") == p.get("ts") or m["ts"] == p.get("ts")]
         else:           # top-level messages, newest first
-            out = [m for m in out if not m.get("thread_ts")][::-1][:limit]
-        return {"ok": True, "messages": [{k: v for k, v in m.items() if meta or k != "metadata"} for m in out],
-                "has_more": False}
+            out = [m for m in out if not m.get("thread_ts")][::-1]
+        start = int(p.get("cursor") or 0)          # Slack's cursors are opaque; an offset serves here
+        page, more = out[start:start + limit], start + limit < len(out)
+        return {"ok": True, "messages": [{k: v for k, v in m.items() if meta or k != "metadata"} for m in page],
+                "has_more": more, "response_metadata": {"next_cursor": str(start + limit) if more else ""}}
 
     def m_conversations_history(self, p):
         return self._read(p, replies=False)

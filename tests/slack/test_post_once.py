@@ -44,6 +44,19 @@ def test_in_a_thread_the_lookup_reads_the_thread(fake, client):
     assert fake.calls("conversations.replies") and not fake.calls("conversations.history")
 
 
+def test_in_a_busy_thread_the_lookup_reads_every_page(fake, client, monkeypatch):
+    """The thread reads oldest first, so the lost answer is on its last page: the lookup follows the cursor."""
+    monkeypatch.setattr(delivery, "LOOKUP_LIMIT", 4)
+    parent = delivery.call(client, "chat.postMessage", channel="C0001", text="question")["ts"]
+    for i in range(9):
+        delivery.call(client, "chat.postMessage", channel="C0001", thread_ts=parent, text=f"progress {i}")
+    fake.drop_after("chat.postMessage")
+    delivery.call(client, "chat.postMessage", channel="C0001", thread_ts=parent, text="answer")
+    assert [m["text"] for m in fake.channel_messages("C0001", thread_ts=parent)].count("answer") == 1
+    pages = fake.calls("conversations.replies")
+    assert len(pages) == 3 and pages[-1]["params"]["cursor"] == "8"     # 11 messages, 4 a page
+
+
 def test_a_post_dropped_before_slack_applied_it_is_posted_by_the_retry(fake, client):
     fake.chaos(1.0, kinds=("drop",), methods={"chat.postMessage"})
     original = fake.api
