@@ -252,6 +252,13 @@ def _post_once(client, fn, kw: dict, policy: Policy | None, sleep):
     """chat.postMessage with a delivery id in its metadata, looked for before any repeat (module docstring)."""
     delivery_id = uuid.uuid4().hex
     kw = {**kw, "metadata": {"event_type": POST_EVENT, "event_payload": {"id": delivery_id}}}
+    if str(kw["channel"])[:1] in ("U", "W"):
+        # a user id: Slack posts into the bot's DM with that user, whose history reads only by the D… id — post there
+        # by that id, so a lost answer can be looked up like any other
+        try:
+            kw["channel"] = dm_channel(client, kw["channel"], policy=policy)
+        except DeliveryError as e:
+            log.info("no DM id for %s (%s): posting by user id, without a lookup if the answer is lost", kw["channel"], e)
     since = time.time() - LOOKUP_MARGIN_S
     return _look_first("chat.postMessage", lambda: fn(**kw),
                        lambda: find_post(client, kw["channel"], kw.get("thread_ts"), delivery_id, since,

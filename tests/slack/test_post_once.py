@@ -167,3 +167,13 @@ def test_an_upload_keeps_its_comment_and_refuses_what_it_cannot_pass_on(fake, cl
     with pytest.raises(TypeError, match="channels"):
         delivery.call(client, "files_upload_v2", channels=["C0001"], content="x", filename="x.txt")
     assert len(fake.calls("files.getUploadURLExternal")) == before      # refused before anything was sent
+
+
+def test_a_post_to_a_user_id_goes_to_the_dm_and_is_looked_up_there(fake, client):
+    """chat.postMessage(channel=U…) lands in the bot's DM with that user, readable only by its D… id: the post goes
+    to that id (conversations.open), so a drop after Slack applied it is found, not repeated."""
+    fake.drop_after("chat.postMessage")
+    resp = delivery.call(client, "chat.postMessage", channel="UBOSS", text="your run finished")
+    [msg] = fake.channel_messages("DUBOSS")
+    assert resp["ts"] == msg["ts"] and resp["channel"] == "DUBOSS"
+    assert len(fake.calls("chat.postMessage")) == 1 and fake.calls("conversations.history")
