@@ -178,7 +178,9 @@ class TrainConfig:
     device: str | None = _key("auto, cpu or cuda", choices=DEVICES)
     gpus: int | None = _key("GPUs for this one run (data parallel through torchrun; batch_size stays the global batch)",
                             range=(1, 64))
-    precision: str | None = _key("auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32", choices=PRECISIONS)
+    precision: str | None = _key("auto (bf16 training where the device does bf16 natively: CUDA, CPUs with "
+                                 "AVX512-BF16 or AMX; fp32 elsewhere), bf16 or fp32; evaluation always runs in fp32",
+                                 choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         """Coerce every given value to its annotated type and check it; `None` means "not given"."""

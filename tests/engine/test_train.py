@@ -190,3 +190,31 @@ def test_forward_only_passes_use_bf16_only_where_the_hardware_has_it(monkeypatch
     with forward_autocast("auto", cpu)():
         out = torch.ones(4, 4) @ torch.ones(4, 4)
     assert out.dtype == torch.bfloat16
+
+
+def test_training_takes_bf16_where_the_hardware_has_it_and_evaluates_in_fp32(tiny_bert, tmp_path, monkeypatch):
+    """precision=auto trains under bf16 autocast where the device does bf16 natively (a CPU with AVX512-BF16/AMX,
+    as on CUDA), in fp32 on other CPUs or when fp32 is asked for. The evaluation that picks the checkpoint runs in
+    fp32 whatever training ran in: the validation scores stored for the report are what the saved model answers."""
+    import contextlib
+    import numpy as np
+    from engine import inference
+    from engine.train_parts import _autocast
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert _autocast(config(tiny_bert), cpu) is contextlib.nullcontext
+    assert _autocast(config(tiny_bert, precision="bf16"), cpu) is not contextlib.nullcontext
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    with _autocast(config(tiny_bert), cpu)():
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    assert _autocast(config(tiny_bert, precision="fp32"), cpu) is contextlib.nullcontext
+
+    data = dataset()
+    half = train(config(tiny_bert, method="full", precision="bf16"), data, tmp_path / "bf16")
+    full = train(config(tiny_bert, method="full", precision="fp32"), data, tmp_path / "fp32")
+    assert half.status == full.status == "succeeded"
+    assert _losses(half) != _losses(full)                     # the bf16 run did train in bf16
+    stored = np.load(tmp_path / "bf16" / "validation_proba.npy")
+    fresh = inference.get_predictor(tmp_path / "bf16").finetuned_proba([e.text for e in data.validation])
+    np.testing.assert_allclose(stored, fresh, atol=1e-5)
