@@ -290,8 +290,10 @@ def end_to_end(args) -> dict:
             subprocess.run([sys.executable, "-m", "bot", "dataset", "add", "e2e", str(csv_path), "--json"], env=env,
                            check=True, capture_output=True, cwd=str(common.REPO))
             t_reg = time.perf_counter() - t
+            extra = [x for k, v in json.loads(args.ours_options or "{}").items() for x in ("--set", f"{k}={v}")]
             proc = subprocess.run([sys.executable, "-m", "bot", "train", "e2e", "--method", "full", "--epochs",
-                                   str(args.epochs), "--threads", str(args.threads), "--json", "--no-progress"],
+                                   str(args.epochs), "--threads", str(args.threads), "--json", "--no-progress",
+                                   *extra],
                                   env=env, check=True, capture_output=True, text=True, cwd=str(common.REPO))
             ours_s = time.perf_counter() - t
             run = json.loads(proc.stdout.strip().splitlines()[-1])
