@@ -258,7 +258,8 @@ def _post_once(client, fn, kw: dict, policy: Policy | None, sleep):
         try:
             kw["channel"] = dm_channel(client, kw["channel"], policy=policy)
         except DeliveryError as e:
-            log.info("no DM id for %s (%s): posting by user id, without a lookup if the answer is lost", kw["channel"], e)
+            log.info("no DM id for %s (%s): posting by user id, without a lookup if the answer is lost",
+                     kw["channel"], e)
     since = time.time() - LOOKUP_MARGIN_S
     return _look_first("chat.postMessage", lambda: fn(**kw),
                        lambda: find_post(client, kw["channel"], kw.get("thread_ts"), delivery_id, since,
