@@ -18,7 +18,8 @@ message is there): a retried chat.postMessage would post it twice. Each post car
 metadata; after a failure that leaves it unknown whether Slack applied the call (no answer, or a 5xx), the next
 attempt first looks for that id in the channel's (or thread's) latest messages (conversations.history/replies, the
 history scopes the manifest already asks for) and takes the message it finds instead of posting again. When the
-lookup itself fails (a DM opened by user id, a scope missing) it posts again: a duplicate is better than silence.
+lookup itself fails (a scope missing, Slack down) it posts again: a duplicate is better than silence. A post
+addressed to a user id goes to the DM's D… id (conversations.open), the only id whose history can be read.
 Charts are shared the same way: files_upload_v2's steps are retried one by one, and files.completeUploadExternal
 (which shares the file) only after files.info shows it is not shared yet. slack_sdk's own one-shot retry of a
 dropped connection is turned off for those two methods (`web_client`), since it would repeat them without looking.
@@ -252,7 +253,7 @@ def _post_once(client, fn, kw: dict, policy: Policy | None, sleep):
     """chat.postMessage with a delivery id in its metadata, looked for before any repeat (module docstring)."""
     delivery_id = uuid.uuid4().hex
     kw = {**kw, "metadata": {"event_type": POST_EVENT, "event_payload": {"id": delivery_id}}}
-    if str(kw["channel"])[:1] in ("U", "W"):
+    if is_user(str(kw["channel"])):
         # a user id: Slack posts into the bot's DM with that user, whose history reads only by the D… id — post there
         # by that id, so a lost answer can be looked up like any other
         try:
@@ -369,7 +370,7 @@ def find_post(client, channel: str, thread_ts: str | None, delivery_id: str, sin
             cursor = (resp.get("response_metadata") or {}).get("next_cursor")
             if not (cursor and resp.get("has_more", True)):
                 break
-    except (DeliveryError, ValueError, TypeError) as e:   # a DM by user id, a missing scope, Slack down: post again
+    except (DeliveryError, ValueError, TypeError) as e:   # a missing scope, Slack down: post again
         log.info("could not look for an earlier post in %s: %s", channel, e)
     return None
 

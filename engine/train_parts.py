@@ -116,9 +116,8 @@ def forward_autocast(precision: str | None, device: torch.device) -> Callable:
 
 def _autocast(config: TrainConfig, device: torch.device) -> Callable:
     """Training's forward and backward: bf16 autocast (the weights and the optimizer stay fp32) where the device does
-    bf16 natively, or when asked for. On this CPU (AVX512-BF16) the 2,000-text full fine-tune's training loop takes
-    ~6 s less of a ~48-s path to a validated model; BANKING77's accuracy figures in docs/benchmarks.md (issue 14,
-    stop 14) were re-measured with it."""
+    bf16 natively, or when asked for. On this CPU (AVX512-BF16) the 2,000-text full fine-tune's 125 steps take 20
+    instead of 25.5 s; the accuracy figures in docs/benchmarks.md (issue 14, stop 14) were re-measured with it."""
     bf16 = config.precision == "bf16" or (config.precision == "auto" and bf16_native(device))
     if not bf16:
         return contextlib.nullcontext

@@ -89,8 +89,8 @@ class FakeSlack:
         with self.lock:
             self._drop_after[method] = times
 
-    def chaos(self, share: float, seed: int = 0, *, kinds=("429", "5xx", "slow", "drop", "drop_after"), retry_after: int = 0,
-              slow_s: float = 0.3, methods: set | None = None) -> None:
+    def chaos(self, share: float, seed: int = 0, *, kinds=("429", "5xx", "slow", "drop", "drop_after"),
+              retry_after: int = 0, slow_s: float = 0.3, methods: set | None = None) -> None:
         """From now on, `share` of Web API calls (of `methods`, default all but auth.test) fail transiently."""
         with self.lock:
             self._chaos = {"share": share, "rng": random.Random(seed), "kinds": tuple(kinds),
