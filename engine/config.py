@@ -151,6 +151,10 @@ class TrainConfig:
     head_init: str | None = _key("how the head starts: random; probe (a logistic regression on the pretrained "
                                  "embeddings, fitted before the first step); auto = probe when the training data has "
                                  "at most 50 examples per label on average, else random", choices=HEAD_INITS)
+    contrastive_epochs: float | None = _key("text data: passes of a contrastive pre-stage before the head is fitted "
+                                            "(each text paired with another of its label against the other labels' "
+                                            "texts in the batch, engine/contrastive.py); 0 = off",
+                                            range=(0, 100))
     column_features: bool | None = _key("tabular data: the head also reads the raw columns (numbers standardised, "
                                         "categories one-hot) beside the text embedding")
     tabular_text: str | None = _key("tabular data: what the encoder reads of a row; full (every column as "
@@ -324,6 +328,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
           "lora_dropout": 0.0, "target_modules": "auto", "seed": 42, "budget": None, "patience": 3,
           "warmup_ratio": 0.06, "weight_decay": 0.01, "l1": 0.0, "l2": 0.0, "max_grad_norm": 1.0,
           "label_smoothing": 0.0, "dropout": None, "pooling": "mean", "head_init": "random",
+          "contrastive_epochs": 0.0,
           "column_features": False, "tabular_text": "full", "train_rows": 0, "row_budget": 0,
           "blend_holdout": 0.0, "serve": "auto", "refit": "auto", "metric": "macro_f1", "evals_per_epoch": 1, "group_by_length": True,
           "threads": 0, "device": "auto", "gpus": 1, "precision": "auto"},

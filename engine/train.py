@@ -67,7 +67,7 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
         emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
                       message=(f"resumed at step {st.step}" if resumed else "started") +
                       f": {s.built.trainable_params:,} of {s.built.total_params:,} parameters train" +
-                      _probe_note(s.probe, resumed)))
+                      _contrastive_note(s.contrastive, resumed) + _probe_note(s.probe, resumed, s.contrastive)))
 
         order, order_epoch, last_emit = None, None, 0.0
         t_loop, steps_here, examples_here, train_s = time.monotonic(), 0, 0, 0.0
@@ -191,12 +191,22 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                 torch.cuda.empty_cache()
 
 
-def _probe_note(probe: dict | None, resumed: bool) -> str:
+def _contrastive_note(stage: dict | None, resumed: bool) -> str:
+    if not stage or resumed:            # a resumed run's weights come from the checkpoint
+        return ""
+    if not stage.get("ran"):
+        return f"; no contrastive pre-stage ({stage.get('why')})"
+    return (f"; contrastive pre-stage: {stage['steps']} steps over {stage['pairs']:,} same-label pairs, loss "
+            f"{stage['loss_first']:.3f} → {stage['loss_last']:.3f} in {stage['seconds']:.0f} s")
+
+
+def _probe_note(probe: dict | None, resumed: bool, stage: dict | None = None) -> str:
     if not probe or resumed:            # a resumed run's head comes from the checkpoint, not from the probe
         return ""
     if not probe.get("fitted"):
         return f"; head starts at random ({probe.get('why')})"
-    return (f"; head starts from a linear probe on the pretrained embeddings "
+    what = "the pre-stage's embeddings" if (stage or {}).get("ran") else "the pretrained embeddings"
+    return (f"; head starts from a linear probe on {what} "
             f"(training accuracy {probe['train_accuracy']:.3f} on {probe['examples']:,} examples)")
 
 

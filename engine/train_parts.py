@@ -71,6 +71,7 @@ class Setup:
     tabular_text: str = "full"   # resolved: what the encoder reads of a tabular row ('auto' decided here)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
     rows: Any = None             # engine.rows.RowPlan: the rows the transformer sees, held-out rows, epochs
+    contrastive: dict | None = None   # contrastive_epochs > 0: what the pre-stage did (engine/contrastive.py)
     last_val_proba: Any = None   # the last evaluation's validation probabilities (numpy, rows in s.val order)
 
 
@@ -187,11 +188,24 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     params = [p for _, p in model_parameters(model) if p.requires_grad]
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
+    if prepare_pre_loss and config.loss_alpha > 0:
+        with _autocast(config, device)():
+            pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
+    contrastive = None
+    if prepare_pre_loss and config.contrastive_epochs > 0:
+        if data.kind == "tabular":
+            raise ConfigError("contrastive_epochs", config.contrastive_epochs,
+                              "0 for this dataset: the contrastive pre-stage pairs texts, and this is a table")
+        from engine import contrastive as con
+        # runs before the probe, so the head is fitted on the embeddings the stage shaped
+        contrastive = con.run(model, batches, config.contrastive_epochs, config.lr, config.seed,
+                              _autocast(config, device), device, config.max_grad_norm)
     head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
         share = None
-        if features is None and data.kind != "tabular":
+        if features is None and data.kind != "tabular" and not (contrastive or {}).get("ran"):
             # the encoder read the texts as they are, at step 0 it is the untouched base: these are the embeddings
             # the report's text partner needs for the same training texts
             from engine.evaluation.embedding_partner import remember
@@ -200,15 +214,11 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
                                               [texts[i] for i in idx], emb)
         probe = fit_probe(model, batches, 2 * config.batch_size, forward_autocast(config.precision, device),
                           config.seed, on_embeddings=share)
-    pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
-    if prepare_pre_loss and config.loss_alpha > 0:
-        with _autocast(config, device)():
-            pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
     fp = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
-                 head_init, text_mode, probe, rows)
+                 head_init, text_mode, probe, rows, contrastive)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -374,7 +384,7 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
               "features": features,
-              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text}
+              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text, "contrastive_used": s.contrastive}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     if s.rows is not None:   # which training rows the transformer never saw: the blend's weight is chosen on them
         (out / ROWS_FILE).write_text(json.dumps(s.rows.to_dict()))
@@ -427,6 +437,8 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
     order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
     tokens_epoch = s.batches.padded_tokens(order)
     run_tokens = tokens_epoch * (s.rows.epochs if s.rows is not None else config.epochs)
+    if config.contrastive_epochs:   # each pass embeds every text twice (anchor and a positive), forward and backward
+        run_tokens += 2 * tokens_epoch * config.contrastive_epochs
     eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
     per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
     if timed and order:
