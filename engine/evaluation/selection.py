@@ -26,6 +26,7 @@ TRUSTED_TYPES, never arbitrary pickled objects) and the choice as `selection.jso
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -390,20 +391,18 @@ def _dump_partner(partner, root: Path) -> str:
     # A soft vote keeps its fitted members twice — estimators_ and the named_estimators_ Bunch, the same objects —
     # and skops writes each one out in full: the TF-IDF member's vocabulary twice, half of a 40 MB file (2,000
     # BANKING77 texts; 1.5 vs 0.8 s to write). The Bunch is left out and rebuilt on load (`_named_members`).
-    named = vars(partner).pop("named_estimators_", None) if _is_vote(partner) else None
-    try:
-        sio.dump(partner, tmp)
-    finally:
-        if named is not None:
-            partner.named_estimators_ = named
+    # A shallow copy loses the Bunch, so the fitted object itself is never changed: another thread may be using it.
+    to_write = partner
+    if _is_vote(partner) and "named_estimators_" in vars(partner):
+        to_write = copy.copy(partner)
+        del to_write.named_estimators_
+    sio.dump(to_write, tmp)
     untrusted = set(sio.get_untrusted_types(file=tmp)) - set(TRUSTED_TYPES)
     if untrusted:   # would not load again: better to fail loudly now than at the first question
         tmp.unlink()
         raise RuntimeError(f"partner model holds types outside TRUSTED_TYPES: {sorted(untrusted)}")
     os.replace(tmp, root / PARTNER_FILE)
     return hashlib.sha256((root / PARTNER_FILE).read_bytes()).hexdigest()
-
-
 
 
 def refit_partner(artifact_dir: str | Path, texts: Sequence[str], labels: Sequence[str]) -> dict | None:

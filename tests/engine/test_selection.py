@@ -293,7 +293,7 @@ def test_tabular_text_auto_reads_categories_only_for_big_tables():
     assert TrainConfig.from_options({"tabular_text": "categories"}, "tabular").resolved_tabular_text(10) == "categories"
 
 
-def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_path):
+def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_path, monkeypatch):
     """The `average` partner's CV score is the score of the mean of the members' out-of-fold probabilities; when it
     is served it saves and loads through skops like any partner, and answers with the mean of its members."""
     from sklearn.base import clone
@@ -319,7 +319,15 @@ def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_p
     # served as the partner: stored, loaded without pickle, answering with the mean of its members
     avg = sel.average_of(factories).fit(X, y)
     chosen = sel.Selection({**chosen.record, "partner": sel.AVERAGE}, avg, chosen.inputs, chosen.served_proba)
+    import skops.io as sio
+    real_dump, during = sio.dump, []
+
+    def watching_dump(obj, file):
+        during.append(list(getattr(avg, "named_estimators_", {})))   # what another thread would see meanwhile
+        return real_dump(obj, file)
+    monkeypatch.setattr(sio, "dump", watching_dump)
     sel.save(chosen, tmp_path)
+    assert during == [list(factories)]          # the fitted vote was never changed while it was written
     loaded = sel.load(tmp_path)
     val_texts = [e.text for e in data.validation]
     members = np.mean([clone(make()).fit(X, y).predict_proba(chosen.inputs(val_texts)) for make in factories.values()],
