@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from engine.config import TrainConfig
+from engine.errors import ConfigError
 
-from engine.batching import Batches
-from engine.classifier import Classifier, model_parameters
+if TYPE_CHECKING:   # torch is imported where the stage runs: the plan checks and sizes it without loading torch
+    import torch
+    from engine.batching import Batches
+    from engine.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,23 @@ CONTRASTIVE_SCALE = 20.0       # 1 / temperature of the cosine similarities (Mul
 CONTRASTIVE_LR_SHARE = 0.2     # of the run's lr: full fine-tune 1e-4 → 2e-5 (SetFit's), LoRA 1e-3 → 2e-4
 
 
+def check(config: TrainConfig, data_kind: str) -> None:
+    """The stage pairs texts: a table's rows are not texts of a label (the plan refuses it before launch)."""
+    if config.contrastive_epochs and data_kind == "tabular":
+        raise ConfigError("contrastive_epochs", config.contrastive_epochs,
+                          "0 for this dataset: the contrastive pre-stage pairs texts, and this is a table")
+
+
+def examples_seen(config: TrainConfig, train_examples: int) -> float:
+    """Texts the stage runs forward and backward (anchor and positive of each pair): the plan's time estimate."""
+    return 2.0 * config.contrastive_epochs * train_examples
+
+
 def pair_batches(labels: list[int], epochs: float, seed: int,
                  batch_size: int = CONTRASTIVE_BATCH) -> list[list[tuple[int, int]]]:
     """Batches of (anchor, positive) example indices, at most one pair per label in a batch; every example is an
     anchor once per epoch (a fractional epoch takes a seeded share). Deterministic in the seed."""
+    import numpy as np
     rng = np.random.default_rng([seed, 7919])
     by_label: dict[int, list[int]] = {}
     for i, y in enumerate(labels):
@@ -66,15 +82,8 @@ def pair_batches(labels: list[int], epochs: float, seed: int,
     return out
 
 
-def steps_for(labels: list[int], epochs: float) -> int:
-    """How many steps the stage will take (the plan's estimate); equals len(pair_batches(...)) up to the last
-    batches of a label-skewed set."""
-    if epochs <= 0 or len(set(labels)) < 2:
-        return 0
-    return math.ceil(round(epochs * len(labels)) / max(2, min(CONTRASTIVE_BATCH, len(set(labels)))))
-
-
 def _embed(model: Classifier, batches: Batches, idx: list[int], device) -> torch.Tensor:
+    import torch
     b = batches.collate(idx, device)
     out = model(b["input_ids"], b["attention_mask"], b.get("features"))
     return torch.nn.functional.normalize(out.pooled.float(), dim=-1)
@@ -83,6 +92,8 @@ def _embed(model: Classifier, batches: Batches, idx: list[int], device) -> torch
 def run(model: Classifier, batches: Batches, epochs: float, lr: float, seed: int, autocast,
         device: torch.device, max_grad_norm: float = 1.0) -> dict:
     """Tune the model's trainable encoder weights contrastively. → a summary for the progress thread."""
+    import torch
+    from engine.classifier import model_parameters
     t0 = time.monotonic()
     plan = pair_batches(list(batches.labels), epochs, seed)
     if not plan:

@@ -60,6 +60,8 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         raise TrainingError("the dataset needs both training and validation examples")
     from engine.rows import plan_rows
     _check_features(config, data)
+    from engine.contrastive import check as check_contrastive, examples_seen
+    check_contrastive(config, data.kind)
     fitted = None
     if structure is None:
         fitted = _features(config, data)
@@ -68,7 +70,7 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
     steps_per_epoch = math.ceil(len(rows.use) / config.batch_size)
     total = max(1, round(rows.epochs * steps_per_epoch))
     evals = min(total, math.ceil(rows.epochs) * config.evals_per_epoch)
-    train_examples = total * config.batch_size
+    train_examples = total * config.batch_size + examples_seen(config, len(rows.use))
     eval_examples = evals * len(rows.validation)
     device = _device(config)
     if examples_per_s:

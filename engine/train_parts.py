@@ -193,11 +193,9 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
         with _autocast(config, device)():
             pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
     contrastive = None
+    from engine import contrastive as con
+    con.check(config, data.kind)
     if prepare_pre_loss and config.contrastive_epochs > 0:
-        if data.kind == "tabular":
-            raise ConfigError("contrastive_epochs", config.contrastive_epochs,
-                              "0 for this dataset: the contrastive pre-stage pairs texts, and this is a table")
-        from engine import contrastive as con
         # runs before the probe, so the head is fitted on the embeddings the stage shaped
         contrastive = con.run(model, batches, config.contrastive_epochs, config.lr, config.seed,
                               _autocast(config, device), device, config.max_grad_norm)
@@ -437,8 +435,9 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
     order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
     tokens_epoch = s.batches.padded_tokens(order)
     run_tokens = tokens_epoch * (s.rows.epochs if s.rows is not None else config.epochs)
-    if config.contrastive_epochs:   # each pass embeds every text twice (anchor and a positive), forward and backward
-        run_tokens += 2 * tokens_epoch * config.contrastive_epochs
+    if config.contrastive_epochs:   # the pre-stage: every text twice per pass (anchor, positive), forward and backward
+        from engine.contrastive import examples_seen
+        run_tokens += tokens_epoch * examples_seen(config, 1)
     eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
     per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
     if timed and order:

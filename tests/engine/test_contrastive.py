@@ -72,9 +72,18 @@ def test_the_stage_moves_what_trains_and_separates_the_labels(tiny_bert, method)
     assert not torch.equal(after.built.model.head.weight, before.built.model.head.weight)
 
 
-def test_the_stage_is_refused_for_tables(tiny_bert):
+def test_the_stage_is_refused_for_tables_before_launch_and_counted_in_the_plan(tiny_bert):
+    from engine.train import plan
+    tabular = config(tiny_bert, method="full", column_features=True, contrastive_epochs=1)
     with pytest.raises(ConfigError, match="contrastive_epochs.*table"):
-        parts.setup(config(tiny_bert, method="full", column_features=True, contrastive_epochs=1), _credit())
+        plan(tabular, _credit(), timed=False)                       # the plan, shown before anything loads
+    with pytest.raises(ConfigError, match="contrastive_epochs.*table"):
+        parts.setup(tabular, _credit())
+    # the estimate grows by the stage's texts: 2 passes × 2 texts a pair × 36 texts on top of 1 epoch of 36
+    off = plan(config(tiny_bert, epochs=1, batch_size=12), dataset(), timed=False)
+    on = plan(config(tiny_bert, epochs=1, batch_size=12, contrastive_epochs=2), dataset(), timed=False)
+    assert on.total_steps == off.total_steps
+    assert on.estimated_seconds == pytest.approx(off.estimated_seconds * (36 + 144 + 12 / 3) / (36 + 12 / 3))
 
 
 def test_a_run_with_the_stage_trains_and_says_so(tiny_bert, tmp_path):
