@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from engine.config import TrainConfig
-from engine.errors import ConfigError
+from engine.errors import ConfigError, TrainingError
 
 if TYPE_CHECKING:   # torch is imported where the stage runs: the plan checks and sizes it without loading torch
     import torch
@@ -35,50 +35,52 @@ CONTRASTIVE_SCALE = 20.0       # 1 / temperature of the cosine similarities (Mul
 CONTRASTIVE_LR_SHARE = 0.2     # of the run's lr: full fine-tune 1e-4 → 2e-5 (SetFit's), LoRA 1e-3 → 2e-4
 
 
-def check(config: TrainConfig, data_kind: str) -> None:
-    """The stage pairs texts: a table's rows are not texts of a label (the plan refuses it before launch)."""
-    if config.contrastive_epochs and data_kind == "tabular":
+def passes(config: TrainConfig, data_kind: str, train_examples: int, num_labels: int) -> float:
+    """How many passes the stage makes for this training set (`auto` decided here). A number given for a table is
+    refused: the stage pairs texts, and a table's rows are not texts of a label (the plan says so before launch)."""
+    if data_kind == "tabular" and config.contrastive_epochs not in (None, "auto", 0):
         raise ConfigError("contrastive_epochs", config.contrastive_epochs,
                           "0 for this dataset: the contrastive pre-stage pairs texts, and this is a table")
+    return config.resolved_contrastive(train_examples, num_labels, data_kind)
 
 
-def examples_seen(config: TrainConfig, train_examples: int) -> float:
+def examples_seen(epochs: float, train_examples: int) -> float:
     """Texts the stage runs forward and backward (anchor and positive of each pair): the plan's time estimate."""
-    return 2.0 * config.contrastive_epochs * train_examples
+    return 2.0 * epochs * train_examples
 
 
 def pair_batches(labels: list[int], epochs: float, seed: int,
                  batch_size: int = CONTRASTIVE_BATCH) -> list[list[tuple[int, int]]]:
     """Batches of (anchor, positive) example indices, at most one pair per label in a batch; every example is an
-    anchor once per epoch (a fractional epoch takes a seeded share). Deterministic in the seed."""
+    anchor once per epoch (a fractional epoch takes a seeded share). Deterministic in the seed. Linear in the
+    number of pairs: each batch draws its labels at random, weighted by the pairs they have left, so large labels
+    drain as fast as small ones and few pairs are left with no other label to contrast with."""
     import numpy as np
     rng = np.random.default_rng([seed, 7919])
     by_label: dict[int, list[int]] = {}
     for i, y in enumerate(labels):
         by_label.setdefault(int(y), []).append(i)
-    width = max(2, min(batch_size, len(by_label)))
     pairs: list[tuple[int, int, int]] = []
     for _ in range(math.ceil(epochs)):
         for y, idx in by_label.items():
-            for a in idx:
-                others = [j for j in idx if j != a]
-                pairs.append((y, a, int(rng.choice(others)) if others else a))
-    rng.shuffle(pairs)
-    pairs = pairs[:max(1, round(epochs * len(labels)))]
-    # greedy fill: take pairs in order, deferring a pair whose label the batch already holds
-    out, pending = [], pairs
-    while pending:
-        batch, seen, rest = [], set(), []
-        for y, a, p in pending:
-            if len(batch) < width and y not in seen:
-                batch.append((a, p))
-                seen.add(y)
-            else:
-                rest.append((y, a, p))
-        if len(batch) < 2:              # only one label left: no negative to contrast with
-            break
-        out.append(batch)
-        pending = rest
+            for pos, a in enumerate(idx):
+                if len(idx) == 1:
+                    pairs.append((y, a, a))        # alone: itself, two dropout views (SimCSE)
+                    continue
+                k = int(rng.integers(len(idx) - 1))  # any other text of the label
+                pairs.append((y, a, idx[k if k < pos else k + 1]))
+    order = rng.permutation(len(pairs))[:max(1, round(epochs * len(labels)))]
+    queues: dict[int, list[tuple[int, int]]] = {}
+    for n in order:
+        y, a, p = pairs[n]
+        queues.setdefault(y, []).append((a, p))
+    width = max(2, min(batch_size, len(queues)))
+    out = []
+    while sum(1 for q in queues.values() if q) >= 2:
+        live = [y for y, q in queues.items() if q]
+        left = np.array([len(queues[y]) for y in live], dtype=float)
+        picks = rng.choice(len(live), size=min(width, len(live)), replace=False, p=left / left.sum())
+        out.append([queues[live[k]].pop() for k in sorted(picks)])
     return out
 
 
@@ -116,7 +118,8 @@ def run(model: Classifier, batches: Batches, epochs: float, lr: float, seed: int
             loss = (torch.nn.functional.cross_entropy(sim, target)
                     + torch.nn.functional.cross_entropy(sim.T, target)) / 2
             if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"the contrastive loss became {loss.item()}")
+                raise TrainingError(f"the contrastive pre-stage's loss became {loss.item()}; lower lr (the stage "
+                                    f"runs at {CONTRASTIVE_LR_SHARE:g} × lr) or contrastive_epochs")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm > 0:

@@ -60,17 +60,17 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         raise TrainingError("the dataset needs both training and validation examples")
     from engine.rows import plan_rows
     _check_features(config, data)
-    from engine.contrastive import check as check_contrastive, examples_seen
-    check_contrastive(config, data.kind)
+    from engine.contrastive import examples_seen, passes
+    rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
+    contrastive = passes(config, data.kind, len(rows.use), len(data.labels))
     fitted = None
     if structure is None:
         fitted = _features(config, data)
         structure = _measure_structure(config, data, fitted)
-    rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
     steps_per_epoch = math.ceil(len(rows.use) / config.batch_size)
     total = max(1, round(rows.epochs * steps_per_epoch))
     evals = min(total, math.ceil(rows.epochs) * config.evals_per_epoch)
-    train_examples = total * config.batch_size + examples_seen(config, len(rows.use))
+    train_examples = total * config.batch_size + examples_seen(contrastive, len(rows.use))
     eval_examples = evals * len(rows.validation)
     device = _device(config)
     if examples_per_s:

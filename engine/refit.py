@@ -97,6 +97,8 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     # start as the first fit did; with `auto` the resolution could flip on the larger row count
     cfg = dataclasses.replace(config, epochs=epochs, blend_holdout=0.0, patience=0, budget=budget,
                               head_init=first.get("head_init_used") or config.head_init,
+                              contrastive_epochs=first.get("contrastive_epochs_used",
+                                                           config.contrastive_epochs),
                               tabular_text=first.get("tabular_text_used") or config.tabular_text)
     both = dataclasses.replace(
         data, train=list(data.train) + list(data.validation),

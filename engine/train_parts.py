@@ -71,7 +71,8 @@ class Setup:
     tabular_text: str = "full"   # resolved: what the encoder reads of a tabular row ('auto' decided here)
     probe: dict | None = None    # head_init=probe: what the linear probe reached on the training examples
     rows: Any = None             # engine.rows.RowPlan: the rows the transformer sees, held-out rows, epochs
-    contrastive: dict | None = None   # contrastive_epochs > 0: what the pre-stage did (engine/contrastive.py)
+    contrastive: dict | None = None   # what the contrastive pre-stage did (engine/contrastive.py), if it ran
+    contrastive_passes: float = 0.0   # resolved contrastive_epochs ('auto' decided on this training set)
     last_val_proba: Any = None   # the last evaluation's validation probabilities (numpy, rows in s.val order)
 
 
@@ -194,11 +195,11 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
             pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
     contrastive = None
     from engine import contrastive as con
-    con.check(config, data.kind)
-    if prepare_pre_loss and config.contrastive_epochs > 0:
+    passes = con.passes(config, data.kind, len(train_ex), len(data.labels))
+    if prepare_pre_loss and passes > 0:
         # runs before the probe, so the head is fitted on the embeddings the stage shaped
-        contrastive = con.run(model, batches, config.contrastive_epochs, config.lr, config.seed,
-                              _autocast(config, device), device, config.max_grad_norm)
+        contrastive = con.run(model, batches, passes, config.lr, config.seed, _autocast(config, device), device,
+                              config.max_grad_norm)
     head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
@@ -216,7 +217,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
     return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
-                 head_init, text_mode, probe, rows, contrastive)
+                 head_init, text_mode, probe, rows, contrastive, passes)
 
 
 # ---- evaluation ------------------------------------------------------------------------------------------
@@ -382,7 +383,8 @@ def write_artifact(s: Setup, st: State, config: TrainConfig, data: PreparedDatas
               "data_sha256": data.sha256, "task_kind": data.kind, "labels": b.labels, "lora_targets": b.lora_targets,
               "num_layers": b.num_layers, "trainable_params": b.trainable_params, "total_params": b.total_params,
               "features": features,
-              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text, "contrastive_used": s.contrastive}
+              "head_init_used": s.head_init, "tabular_text_used": s.tabular_text, "contrastive_used": s.contrastive,
+              "contrastive_epochs_used": s.contrastive_passes}
     (out / "config.json").write_text(json.dumps(record, indent=2, ensure_ascii=False))
     if s.rows is not None:   # which training rows the transformer never saw: the blend's weight is chosen on them
         (out / ROWS_FILE).write_text(json.dumps(s.rows.to_dict()))
@@ -435,9 +437,9 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
     order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
     tokens_epoch = s.batches.padded_tokens(order)
     run_tokens = tokens_epoch * (s.rows.epochs if s.rows is not None else config.epochs)
-    if config.contrastive_epochs:   # the pre-stage: every text twice per pass (anchor, positive), forward and backward
-        from engine.contrastive import examples_seen
-        run_tokens += tokens_epoch * examples_seen(config, 1)
+    from engine.contrastive import examples_seen
+    # the pre-stage: every text twice per pass (anchor, positive), forward and backward
+    run_tokens += tokens_epoch * examples_seen(s.contrastive_passes, 1)
     eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
     per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
     if timed and order:

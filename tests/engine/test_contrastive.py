@@ -80,10 +80,42 @@ def test_the_stage_is_refused_for_tables_before_launch_and_counted_in_the_plan(t
     with pytest.raises(ConfigError, match="contrastive_epochs.*table"):
         parts.setup(tabular, _credit())
     # the estimate grows by the stage's texts: 2 passes × 2 texts a pair × 36 texts on top of 1 epoch of 36
-    off = plan(config(tiny_bert, epochs=1, batch_size=12), dataset(), timed=False)
+    off = plan(config(tiny_bert, epochs=1, batch_size=12, contrastive_epochs=0), dataset(), timed=False)
     on = plan(config(tiny_bert, epochs=1, batch_size=12, contrastive_epochs=2), dataset(), timed=False)
     assert on.total_steps == off.total_steps
     assert on.estimated_seconds == pytest.approx(off.estimated_seconds * (36 + 144 + 12 / 3) / (36 + 12 / 3))
+    # auto: 2 passes at 12 per label (≤ 16), none at 20 per label
+    auto = plan(config(tiny_bert, epochs=1, batch_size=12), dataset(), timed=False)
+    assert auto.estimated_seconds == pytest.approx(on.estimated_seconds)
+    bigger = dataset(n_train=60)
+    assert plan(config(tiny_bert, epochs=1, batch_size=12), bigger, timed=False).estimated_seconds == pytest.approx(
+        plan(config(tiny_bert, epochs=1, batch_size=12, contrastive_epochs=0), bigger, timed=False).estimated_seconds)
+
+
+def test_auto_runs_the_stage_on_scarce_text_only_and_the_refit_repeats_the_first_fits_choice(tiny_bert, tmp_path):
+    from engine.config import TrainConfig
+    text, table = TrainConfig.from_options({}, "text"), TrainConfig.from_options({}, "tabular")
+    assert text.contrastive_epochs == "auto" and table.contrastive_epochs == 0
+    assert text.resolved_contrastive(616, 77) == 2.0 and text.resolved_contrastive(2000, 77) == 0.0
+    assert TrainConfig.parse({"contrastive_epochs": "auto"}).resolved_contrastive(10, 2, "tabular") == 0.0
+    for bad in ("x", -1, 101, "nan"):
+        with pytest.raises(ConfigError, match="auto, or a number of passes"):
+            TrainConfig.parse({"contrastive_epochs": bad})
+    # 45 training texts, 15 per label: the first fit runs the stage; the refit on 45 + 12 = 19 per label would
+    # not under `auto`, but repeats the first fit's choice so that it trains what was selected
+    import json
+    from engine.refit import refit
+    from engine.evaluate import report
+    data = dataset(n_train=45, n_val=12)
+    cfg = config(tiny_bert, epochs=2, refit="on")
+    first = train(cfg, data, tmp_path / "run")
+    assert first.status == "succeeded", first.error
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["contrastive_epochs_used"] == 2.0
+    report(tmp_path / "run", data, baselines=False, measure_forgetting=False, plots=False)
+    record = refit(cfg, data, tmp_path / "run")
+    assert record["status"] == "succeeded", record
+    again = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert again["contrastive_epochs_used"] == 2.0 and again["contrastive_used"]["ran"]
 
 
 def test_a_run_with_the_stage_trains_and_says_so(tiny_bert, tmp_path):
