@@ -206,4 +206,5 @@ def help_text() -> str:
 
 
 TRAIN_KEYS_SHOWN = ("base", "method", "alpha", "freeze", "epochs", "lr", "batch_size", "max_length", "r",
-                    "lora_alpha", "lora_dropout", "seed", "budget", "patience", "column_features", "head_init", "gpus")
+                    "lora_alpha", "lora_dropout", "seed", "budget", "patience", "column_features", "head_init",
+                    "contrastive_epochs", "gpus")
