@@ -76,8 +76,7 @@ def pair_batches(labels: list[int], epochs: float, seed: int,
         queues.setdefault(y, []).append((a, p))
     width = max(2, min(batch_size, len(queues)))
     out = []
-    while sum(1 for q in queues.values() if q) >= 2:
-        live = [y for y, q in queues.items() if q]
+    while len(live := [y for y, q in queues.items() if q]) >= 2:
         left = np.array([len(queues[y]) for y in live], dtype=float)
         picks = rng.choice(len(live), size=min(width, len(live)), replace=False, p=left / left.sum())
         out.append([queues[live[k]].pop() for k in sorted(picks)])
@@ -117,16 +116,17 @@ def run(model: Classifier, batches: Batches, epochs: float, lr: float, seed: int
             target = torch.arange(len(batch), device=sim.device)
             loss = (torch.nn.functional.cross_entropy(sim, target)
                     + torch.nn.functional.cross_entropy(sim.T, target)) / 2
-            if not math.isfinite(loss.item()):
-                raise TrainingError(f"the contrastive pre-stage's loss became {loss.item()}; lower lr (the stage "
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingError(f"the contrastive pre-stage's loss became {value}; lower lr (the stage "
                                     f"runs at {CONTRASTIVE_LR_SHARE:g} × lr) or contrastive_epochs")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             optimizer.step()
-            first = loss.item() if first is None else first
-            last = loss.item()
+            first = value if first is None else first
+            last = value
     finally:
         model.train(was_training)
     summary = {"ran": True, "steps": len(plan), "pairs": sum(len(b) for b in plan), "loss_first": round(first, 4),

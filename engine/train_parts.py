@@ -23,6 +23,7 @@ from engine.errors import ConfigError, TrainingError
 from engine.losses import PreLoss, mix, task_loss
 from engine.artifact import save_trained, saved_kind
 from engine.classifier import Built, build, model_parameters
+from engine import contrastive as con
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "state.pt"
@@ -189,17 +190,16 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
     params = [p for _, p in model_parameters(model) if p.requires_grad]
     optimizer = _optimizer(model, config)
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total), total)
+    autocast = _autocast(config, device)
     pre = PreLoss(built.pre_loss, built.tokenizer, config.seed)
     if prepare_pre_loss and config.loss_alpha > 0:
-        with _autocast(config, device)():
+        with autocast():
             pre.prepare(model, batches, batch_size=2 * config.batch_size)   # before any update: θ₀ / frozen embeddings
     contrastive = None
-    from engine import contrastive as con
     passes = con.passes(config, data.kind, len(train_ex), len(data.labels))
     if prepare_pre_loss and passes > 0:
         # runs before the probe, so the head is fitted on the embeddings the stage shaped
-        contrastive = con.run(model, batches, passes, config.lr, config.seed, _autocast(config, device), device,
-                              config.max_grad_norm)
+        contrastive = con.run(model, batches, passes, config.lr, config.seed, autocast, device, config.max_grad_norm)
     head_init, probe = config.resolved_head_init(len(train_ex), len(data.labels)), None
     if prepare_pre_loss and head_init == "probe":
         from engine.head_init import fit_probe
@@ -215,7 +215,7 @@ def setup(config: TrainConfig, data: PreparedDataset, prepare_pre_loss: bool = T
                           config.seed, on_embeddings=share)
     fp = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
     fingerprint = json.dumps([fp, data.sha256, len(data.train), data.labels], sort_keys=True, default=str)
-    return Setup(built, batches, val, device, _autocast(config, device), params, optimizer, scheduler, pre,
+    return Setup(built, batches, val, device, autocast, params, optimizer, scheduler, pre,
                  steps_per_epoch, total, {s for s in evals if s >= 1}, max(1, total // HISTORY_STEPS), fingerprint,
                  head_init, text_mode, probe, rows, contrastive, passes)
 
@@ -437,9 +437,8 @@ def estimate_seconds(s: Setup, config: TrainConfig, timed: bool = True) -> float
     order = s.batches.order(config.batch_size, config.seed, 0, config.group_by_length)
     tokens_epoch = s.batches.padded_tokens(order)
     run_tokens = tokens_epoch * (s.rows.epochs if s.rows is not None else config.epochs)
-    from engine.contrastive import examples_seen
     # the pre-stage: every text twice per pass (anchor, positive), forward and backward
-    run_tokens += tokens_epoch * examples_seen(s.contrastive_passes, 1)
+    run_tokens += tokens_epoch * con.examples_seen(s.contrastive_passes, 1)
     eval_tokens = s.val.padded_tokens(s.val.eval_order(2 * config.batch_size)) * len(s.eval_steps)
     per_token = 2e-6 * s.built.total_params / 22e6        # MiniLM on a few CPU cores ≈ 2 µs per token (rough)
     if timed and order:
