@@ -21,8 +21,10 @@ history scopes the manifest already asks for) and takes the message it finds ins
 lookup itself fails (a scope missing, Slack down) it posts again: a duplicate is better than silence. A post
 addressed to a user id goes to the DM's D… id (conversations.open), the only id whose history can be read.
 Charts are shared the same way: files_upload_v2's steps are retried one by one, and files.completeUploadExternal
-(which shares the file) only after files.info shows it is not shared yet. slack_sdk's own one-shot retry of a
-dropped connection is turned off for those two methods (`web_client`), since it would repeat them without looking.
+(which shares the file) only after files.info shows it is not shared yet. A form opens once too: views.open's
+trigger_id is single-use, so a repeat after a lost answer is refused with `exchanged_trigger_id`, which then means
+"opened" (`_open_once`). slack_sdk's own one-shot retry of a dropped connection is turned off for those three methods
+(`web_client`), since it would repeat them without looking.
 """
 from __future__ import annotations
 
@@ -214,6 +216,8 @@ def call(client, method: str, *, policy: Policy | None = None, sleep=time.sleep,
         return _post_once(client, fn, kw, policy, sleep)
     if method == "files_upload_v2":
         return _upload_once(client, kw, policy, sleep)
+    if method.replace("_", ".") == "views.open":
+        return _open_once(fn, kw, policy, sleep)
     return _run(method, lambda: fn(**kw), policy, sleep)
 
 
@@ -226,12 +230,13 @@ LOOKUP_PAGES = 10                  # pages read at most: 2,000 messages in the w
 
 def web_client(token: str, base_url: str, timeout: int) -> WebClient:
     """The WebClient every part of the bot uses: slack_sdk's one retry of a dropped connection stays for every method
-    but chat.postMessage and files.completeUploadExternal, whose retries are `_post_once`'s and `_upload_once`'s
-    (they look before posting or sharing again)."""
+    but chat.postMessage, files.completeUploadExternal and views.open, whose retries are `_post_once`'s,
+    `_upload_once`'s and `_open_once`'s (they look before posting, sharing or opening again)."""
     return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[_NoBlindRepost()])
 
 
-LOOK_FIRST = ("chat.postMessage", "files.completeUploadExternal")   # retried here only after looking
+# retried here only after looking (views.open: after reading what the repeat's refusal says)
+LOOK_FIRST = ("chat.postMessage", "files.completeUploadExternal", "views.open")
 
 
 class _NoBlindRepost(ConnectionErrorRetryHandler):
@@ -288,6 +293,33 @@ def _look_first(what: str, do, look, policy: Policy | None, sleep):
         if unsure[0] and (found := look()):
             return found
         raise
+
+
+# ---- views.open once ------------------------------------------------------------------------------------------
+EXCHANGED = "exchanged_trigger_id"
+
+
+def _open_once(fn, kw: dict, policy: Policy | None, sleep):
+    """views.open, retried after a dropped connection like any call — but a trigger_id opens one view, and Slack
+    answers a repeat with `exchanged_trigger_id`. After an attempt of unknown outcome that answer means the lost
+    attempt opened the form: the caller hears success (it would otherwise tell the user the form did not open while
+    it is on their screen). Without an earlier unsure attempt the refusal stands."""
+    unsure = [False]
+
+    def attempt():
+        try:
+            return fn(**kw)
+        except SlackApiError as e:
+            if unsure[0] and classify(e)[1] == EXCHANGED:
+                log.info("views.open: the trigger was exchanged by the attempt whose answer was lost; the form is open")
+                return {"ok": True, "view": None, "opened_by_lost_attempt": True}
+            unsure[0] = unsure[0] or _unknown_outcome(e)
+            raise
+        except Exception:  # noqa: BLE001 — a dropped connection or timeout: noted, then sorted by _run
+            unsure[0] = True
+            raise
+
+    return _run("views.open", attempt, policy, sleep)
 
 
 UPLOAD_KEYS = {"file", "content", "filename", "title", "alt_txt", "snippet_type", "channel", "thread_ts",

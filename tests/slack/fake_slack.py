@@ -265,6 +265,9 @@ class FakeSlack:
         return {"ok": True, "message_ts": self._new_ts()}
 
     def m_views_open(self, p):
+        # a trigger_id opens one view: Slack answers a second views.open with it `exchanged_trigger_id`
+        if any(v["trigger_id"] == p.get("trigger_id") for v in self.views):
+            return {"ok": False, "error": "exchanged_trigger_id"}
         view = _json(p.get("view"))
         self.views.append({"trigger_id": p.get("trigger_id"), "view": view})
         self._note(f"[modal opened] {view.get('title', {}).get('text')}")

@@ -177,3 +177,36 @@ def test_a_post_to_a_user_id_goes_to_the_dm_and_is_looked_up_there(fake, client)
     [msg] = fake.channel_messages("DUBOSS")
     assert resp["ts"] == msg["ts"] and resp["channel"] == "DUBOSS"
     assert len(fake.calls("chat.postMessage")) == 1 and fake.calls("conversations.history")
+
+
+# ---- views.open: a trigger opens one form ----------------------------------------------------------------------
+def test_a_form_that_opened_before_the_drop_is_reported_open(fake, client):
+    """The connection drops after Slack opened the form; the repeat is refused with exchanged_trigger_id, which after
+    a lost answer means the form is on the user's screen: the caller hears success, and nothing opened twice."""
+    fake.drop_after("views.open")
+    resp = delivery.call(client, "views.open", trigger_id="trig.x", view={"type": "modal", "title":
+                         {"type": "plain_text", "text": "t"}, "blocks": []})
+    assert resp["ok"] and resp["opened_by_lost_attempt"]
+    assert len(fake.views) == 1 and len(fake.calls("views.open")) == 2    # slack_sdk did not repeat it on its own
+
+
+def test_an_exchanged_trigger_without_a_lost_answer_is_a_refusal(fake, client):
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": []}
+    delivery.call(client, "views.open", trigger_id="trig.y", view=view)
+    with pytest.raises(delivery.Refused) as err:
+        delivery.call(client, "views.open", trigger_id="trig.y", view=view)
+    assert err.value.error == "exchanged_trigger_id" and len(fake.views) == 1
+
+
+def test_slash_train_form_opened_before_the_drop_says_no_warning(qdriver, fake, home):
+    """The whole app: `/ft train` opens the form, the answer is lost; the user sees the form once and no
+    'the form could not open' reply."""
+    from tests.slack.helpers import add_dataset_row
+    add_dataset_row(home, "banking")
+    fake.drop_after("views.open")
+    status, _, _ = qdriver.command("train", tag="form")
+    assert status == 200
+    fake.wait_for(lambda: len(fake.calls("views.open")) >= 2, 5, "the repeat of views.open")
+    time.sleep(0.5)                                                   # a warning would be posted right after
+    assert len(fake.views) == 1
+    assert not [r for r in fake.responses if "could not open" in str(r)]
