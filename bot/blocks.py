@@ -26,6 +26,30 @@ def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, MAX_TEXT)}]}
 
 
+def plain(text: str | None, blocks: list | None, limit: int = MESSAGE_TEXT_MAX // 4) -> str:
+    """The words of a message without its blocks, for when Slack refuses the blocks (or the size): headers, section
+    texts and fields, context lines and image alt texts, in order. A builder's `text=` is often only a gist ('Recent
+    runs'), so the blocks' words are what the reader needs; `text` when the blocks hold none. Buttons and menus
+    cannot be carried by plain text and are left out. Cut to `limit` UTF-16 units (10,000: a quarter of Slack's
+    message text limit, in case the size was the refusal)."""
+    lines: list[str] = []
+    for b in blocks or []:
+        if not isinstance(b, dict):
+            continue
+        kind = b.get("type")
+        if kind in ("header", "section") and isinstance(b.get("text"), dict):
+            lines.append(str(b["text"].get("text") or ""))
+        if kind == "section":
+            lines.extend(str(f.get("text") or "") for f in b.get("fields") or [] if isinstance(f, dict))
+        elif kind == "context":
+            lines.append(" ".join(str(e.get("text") or e.get("alt_text") or "") for e in b.get("elements") or []
+                                  if isinstance(e, dict)))
+        elif kind == "image" and b.get("alt_text"):
+            lines.append(f"[{b['alt_text']}]")
+    body = "\n".join(line for line in lines if line.strip())
+    return cut(body or str(text or ""), limit)
+
+
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
     b = {"type": "button", "text": {"type": "plain_text", "text": text, "emoji": True}, "action_id": action_id,
          "value": value}

@@ -435,11 +435,19 @@ def _post_url(url: str, data: bytes, content_type: str, timeout: float, what: st
     req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            r.read()
+            body = r.read(4096)
     except urllib.error.HTTPError as e:
         payload = e.read().decode("utf-8", "replace")[:200]
         error = payload if e.code == 429 or e.code >= 500 else (payload.strip() or empty_error or f"http_{e.code}")
         raise SlackApiError(what, _HookResponse(e.code, e.headers, error)) from None
+    # a response_url may refuse with 200 and {"ok": false, "error": …}: a refusal, not a delivery
+    if body[:1] == b"{":
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(doc, dict) and doc.get("ok") is False:
+            raise SlackApiError(what, _HookResponse(200, {}, str(doc.get("error") or "refused")))
 
 
 class _HookResponse(dict):
@@ -473,7 +481,8 @@ class Reply:
     """Where the reply to one request goes and how it falls back: the channel (or an ephemeral there), then the
     request's `response_url` while it is valid (it works in channels the bot has not joined), then the requester's
     DM. The first path that works wins; if the first one failed, `delivery_failures` gets a row saying why and which
-    path reached the requester (or `none`)."""
+    path reached the requester (or `none`). When Slack refuses the message itself (`MESSAGE_ERRORS`: its blocks, its
+    size), another path would refuse it alike: the same path carries its words without blocks (`PATH:plain`)."""
 
     def __init__(self, client, home, *, user: str | None, channel: str | None, kind: str, ref=None,
                  thread_ts: str | None = None, response_url: str | None = None, log_redact=None):
@@ -505,7 +514,13 @@ class Reply:
             except (Refused, Unavailable) as e:
                 log.warning("%s %s: %s by %s failed: %s", self.kind, self.ref or "", e.method, path, e.error)
                 first_error = first_error or e
-                continue
+                if not (isinstance(e, Refused) and e.message_level):
+                    continue
+                # Slack refuses this message, not this place: every path would refuse it the same way, so the same
+                # path gets its words alone, without blocks and shorter (bot/blocks.py plain) — never silence
+                path = self._plain(path, text, blocks, public, first_error)
+                if path is None:
+                    continue
             self.paths.append(path)
             if first_error is not None:
                 self._record(first_error, path)
@@ -513,6 +528,18 @@ class Reply:
         self.paths.append("none")
         self._record(first_error or Refused("reply", "no_path"), "none")
         return "none"
+
+    def _plain(self, path, text, blocks, public, error) -> str | None:
+        """The message's words without blocks by `path` after Slack refused its blocks or size → 'PATH:plain', or
+        None when that fails too."""
+        from bot.blocks import plain
+        words = plain(text, blocks) or "(this reply could not be shown in Slack)"
+        try:
+            if self._try(path, words, None, public, error):
+                return f"{path}:plain"
+        except (Refused, Unavailable) as e:
+            log.warning("%s %s: plain text by %s failed too: %s", self.kind, self.ref or "", path, e.error)
+        return None
 
     def _try(self, path, text, blocks, public, error) -> bool:
         if path == "channel":

@@ -12,7 +12,8 @@ page, a slow answer, a dropped connection (before the call is applied), and with
 drops after the call was applied (the message is posted, the answer lost) — drawn from a seeded generator.
 `drop_after(method, times)` does the last one deterministically. conversations.history/replies read the messages
 back (with their metadata when include_all_metadata is set) and refuse channels as chat.postMessage does;
-`history_refused` makes them answer missing_scope. Message ts are epoch seconds like Slack's, unique and increasing.
+`history_refused` makes them answer missing_scope; `refuse_blocks` (an error code) refuses every message that carries
+blocks — chat.postMessage/postEphemeral answer it, a response_url answers 400 with it as the body, as webhooks do. Message ts are epoch seconds like Slack's, unique and increasing.
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class FakeSlack:
         self._drop_after: dict[str, int] = {}
         self._last_ts = 0.0
         self.history_refused = False
+        self.refuse_blocks: str | None = None  # set: every message with blocks is refused with this error
         self.not_member: set[str] = set()
         self.archived: set[str] = set()
         self.gone: set[str] = set()
@@ -228,7 +230,7 @@ class FakeSlack:
         return {"ok": True, "channel": {"id": "D" + user}}
 
     def m_chat_postMessage(self, p):
-        if err := self._refusal(p.get("channel")):
+        if err := self._refusal(p.get("channel")) or self._blocks_refusal(p):
             return {"ok": False, "error": err}
         if len(p.get("text") or "") > 40000:
             return {"ok": False, "error": "msg_too_long"}
@@ -256,13 +258,16 @@ class FakeSlack:
         return {"ok": False, "error": "message_not_found"}
 
     def m_chat_postEphemeral(self, p):
-        if err := self._refusal(p.get("channel")):
+        if err := self._refusal(p.get("channel")) or self._blocks_refusal(p):
             return {"ok": False, "error": err}
         e = {"channel": p.get("channel"), "user": p.get("user"), "text": p.get("text") or "",
              "blocks": _json(p.get("blocks")), "thread_ts": p.get("thread_ts")}
         self.ephemerals.append(e)
         self._note(f"[{e['channel']} only for {e['user']}] ftbot: {_flat(e)}")
         return {"ok": True, "message_ts": self._new_ts()}
+
+    def _blocks_refusal(self, p) -> str | None:
+        return self.refuse_blocks if self.refuse_blocks and _json(p.get("blocks")) else None
 
     def m_views_open(self, p):
         # a trigger_id opens one view: Slack answers a second views.open with it `exchanged_trigger_id`
@@ -421,7 +426,10 @@ def _handler(fake: FakeSlack):
             if path.startswith("/upload/v1/"):
                 return self._send(fake.upload(path.rsplit("/", 1)[1], raw), b"OK - 2", ctype="text/plain")
             if path.startswith("/response/"):
-                fake.respond(path.split("/", 2)[2], json.loads(raw or b"{}"))
+                body = json.loads(raw or b"{}")
+                if err := fake._blocks_refusal(body):       # as incoming webhooks do: 400, the error as the body
+                    return self._send(400, err.encode(), ctype="text/plain")
+                fake.respond(path.split("/", 2)[2], body)
                 return self._send(200, b"ok", ctype="text/plain")
             self._send(404, {"ok": False})
 

@@ -101,6 +101,57 @@ def test_answer_in_a_refusing_channel_goes_to_the_asker_by_dm(qdriver, fake, hom
     assert (f["error"], f["path"]) == ("is_archived", "dm")
 
 
+def test_an_answer_whose_blocks_slack_refuses_arrives_as_plain_text(qdriver, fake, home):
+    """Slack refuses the message itself (invalid_blocks): every path would refuse it alike, so the same path carries
+    the words without blocks; the failure is recorded with that path — not silence, not a DM of the same blocks."""
+    fake.refuse_blocks = "invalid_blocks"
+    ts, _ = qdriver.mention("where is my card?")
+    [msg] = fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 5, "the plain answer")
+    assert "Freeze your card" in msg["text"] and not msg["blocks"]
+    [f] = fake.wait_for(lambda: delivery_log.failures(home, "answer"), 5, "failure row")
+    assert (f["error"], f["path"]) == ("invalid_blocks", "channel:plain")
+    assert not fake.channel_messages("DUADMIN")
+
+
+def test_a_command_reply_whose_blocks_are_refused_by_the_response_url_arrives_as_plain_text(qdriver, fake, home):
+    """A response_url refuses as webhooks do (HTTP 400, `invalid_blocks` as the body)."""
+    add_dataset_row(home, "banking")
+    fake.refuse_blocks = "invalid_blocks"
+    qdriver.command("datasets", tag="h")
+    [r] = fake.wait_for(lambda: [r for r in fake.responses if r["tag"] == "h"], 5, "the plain reply")
+    assert "banking" in r["text"] and "blocks" not in r          # the blocks' words, not only the gist
+    [f] = fake.wait_for(lambda: delivery_log.failures(home), 5, "failure row")
+    assert (f["error"], f["path"]) == ("invalid_blocks", "response_url:plain")
+
+
+def test_a_response_url_that_refuses_with_200_and_ok_false_is_a_refusal():
+    """A Slack-handed URL answering 200 with {"ok": false, "error": …}: delivery.respond raises the refusal instead of
+    reporting a delivery (real HTTP on 127.0.0.1)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            data = json.dumps({"ok": False, "error": "invalid_blocks"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(delivery.Refused) as err:
+            delivery.respond(f"http://127.0.0.1:{srv.server_port}/r", text="hi", blocks=[{"type": "divider"}])
+        assert err.value.error == "invalid_blocks" and err.value.message_level
+    finally:
+        srv.shutdown()
+
+
 def test_429_on_an_answer_is_retried_not_dropped(qdriver, fake):
     fake.rate_limit("chat.postMessage", times=2, retry_after=0)
     ts, _ = qdriver.mention("where is my card?")

@@ -68,3 +68,19 @@ def test_very_long_failure_and_answer_fallback_text():
     text, blks = blocks.answer({"question_id": 1, "answer": "<!channel> & <@U1> & more", "confidence": 0.9,
                                 "intent": "x", "run_id": 1})
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+
+
+def test_plain_carries_the_words_of_the_blocks_not_only_the_gist():
+    """What a reply falls back to when Slack refuses its blocks (bot/delivery.py Reply): every dataset line, the
+    header, a context line; the buttons are left out; the size stays under the limit and cuts keep mentions whole."""
+    rows = [{"name": f"set_{i}", "rows": 100 + i, "labels": ["a", "b"], "kind": "text"} for i in range(5)]
+    text, blks = blocks.datasets_list(rows)
+    _valid(blks)
+    out = blocks.plain(text, blks + [blocks.context("by <@U0123ABCD>"),
+                                     {"type": "actions", "elements": [blocks.button("Go", "go", "1")]}])
+    assert all(f"set_{i}" in out for i in range(5)) and "*Datasets* (5)" in out and "<@U0123ABCD>" in out
+    assert "Go" not in out
+    long = [blocks.section("<@U0123ABCD> " * 200) for _ in range(20)]
+    cut_out = blocks.plain("gist", long, limit=1000)
+    assert units(cut_out) <= 1000 and cut_out[:-1].count("<") == cut_out[:-1].count(">")
+    assert blocks.plain("only the gist", None) == "only the gist"
