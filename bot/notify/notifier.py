@@ -179,18 +179,32 @@ class Notifier:
                 except Refused as e:
                     if not e.message_level:
                         raise
-                    # Slack rejects this message, not the channel: say it in a few plain words instead, once.
-                    log.warning("run #%s: %s refused (%s); posting a short version", run_id, key, e.error)
-                    delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
-                                        method="chat.postMessage", error=e.error, path="short")
-                    resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts,
-                                         text=short or "(this update could not be shown in Slack)")
+                    resp = self._post_plainer(run_id, key, channel, thread_ts, text, blks, short, e)
                 ts = resp["ts"]
         except BaseException:
             messages.release(self.home, key)
             raise
         messages.record(self.home, key, ts, digest)
         return ts
+
+    def _post_plainer(self, run_id: int, key: str, channel: str, thread_ts: str | None, text: str | None,
+                      blks: list | None, short: str | None, refusal: Refused) -> dict:
+        """Slack rejects this message, not the channel: its words without blocks (the final result keeps its
+        figures), else a few plain words — once, recorded with the path that reached the channel."""
+        tries = ([("plain", blocks.plain(text, blks))] if blks else []) + \
+            [("short", short or "(this update could not be shown in Slack)")]
+        for n, (path, words) in enumerate(tries):
+            log.warning("run #%s: %s refused (%s); posting it as %s text", run_id, key, refusal.error, path)
+            try:
+                resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=words)
+            except Refused as e:
+                if not e.message_level or n == len(tries) - 1:
+                    raise
+                continue
+            delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
+                                method="chat.postMessage", error=refusal.error, path=path)
+            return resp
+        raise refusal   # not reached: the last try returns or raises
 
     def _upload(self, key: str, channel: str, run_id: int, thread_ts: str, path: Path, title: str) -> None:
         if key in self._known or not path.is_file():

@@ -97,3 +97,22 @@ def test_transient_errors_are_retried_within_the_cap(settings, fake, home):
     assert delivery.STATS.max_retries <= delivery.POLICY.max_retries
     assert sum(fake.injected.values()) >= 1
     assert runs_ops.status(home, run["id"])["delivery_problem"] is None
+
+
+def test_a_result_whose_blocks_slack_refuses_is_posted_as_its_words(settings, fake, home):
+    """Slack refuses the final message's blocks (invalid_blocks): the channel still gets the result with its figures
+    (the blocks' words, plain), once; the refusal is recorded with path 'plain'."""
+    add_dataset_row(home)
+    run = add_run(home)
+    fake.refuse_blocks = "invalid_blocks"
+    n = Notifier(settings)
+    n.min_edit_s = 0
+    start_run(home, run["id"])
+    finish_run(home, run["id"])
+    n.sync_once()
+    n.sync_once()
+    top = fake.channel_messages("C0001", top_level=True)
+    final = [m for m in top if "Baseline" in m["text"]]
+    assert len(final) == 1 and not final[0]["blocks"]
+    assert "accuracy 50.0%" in final[0]["text"]                   # the figures, not only "`/ft status` has the details"
+    assert {f["path"] for f in delivery_log.failures(home, "run", run["id"])} == {"plain"}
