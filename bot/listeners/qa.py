@@ -15,8 +15,10 @@ from bot import blocks
 from bot.listeners import Deps, log
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+# edits, deletions and system notices; not `thread_broadcast`: a thread reply also sent to the channel is a user's
+# question like any other reply (with a mention it also comes as app_mention, collapsed on channel and ts)
 _IGNORED_SUBTYPES = {"bot_message", "message_changed", "message_deleted", "channel_join", "channel_leave",
-                     "thread_broadcast", "message_replied", "channel_topic", "channel_purpose"}
+                     "message_replied", "channel_topic", "channel_purpose"}
 
 
 def register(app, deps: Deps) -> None:

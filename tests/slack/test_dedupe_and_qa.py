@@ -77,7 +77,8 @@ def test_plain_channel_messages_are_ignored_but_thread_replies_are_questions(qdr
     qdriver.event({"type": "message", "channel_type": "channel", "user": "U2", "text": "lunch?",
                    "ts": "1710000002.000100", "channel": "C0001"})
     ts, _ = qdriver.mention("how do I top up?")
-    fake.wait_for(lambda: len(qa.asked) == 1, 5, "first question")
+    # the thread is the bot's answer thread once the answer is posted: only then is a plain reply a question
+    fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 5, "first answer")
     qdriver.event({"type": "message", "channel_type": "channel", "user": "U2", "text": "and with a card?",
                    "ts": "1710000003.000100", "thread_ts": ts, "channel": "C0001"})
     fake.wait_for(lambda: len(qa.asked) == 2, 5, "follow-up in the answer thread")

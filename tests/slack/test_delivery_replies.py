@@ -171,6 +171,20 @@ def test_private_channel_replies_in_an_answer_thread_are_answered(qdriver, fake,
     assert [a["question"] for a in qa.asked] == ["where is my card?", "and my pin?"]
 
 
+def test_a_reply_also_sent_to_the_channel_is_answered_once(qdriver, fake, qa):
+    """A thread reply with "Also send to #channel" ticked arrives as a message of subtype thread_broadcast: a user's
+    question like any reply (not an edit or a system message), answered in the thread once."""
+    ts, _ = qdriver.mention("where is my card?")
+    fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 5, "first answer")
+    qdriver.event({"type": "message", "subtype": "thread_broadcast", "channel_type": "channel", "channel": "C0001",
+                   "user": "UADMIN", "text": "and my pin?", "ts": "1710000099.000002", "thread_ts": ts,
+                   "root": {"ts": ts, "user": "UADMIN", "text": "<@UBOT> where is my card?"}})
+    fake.wait_for(lambda: len(fake.channel_messages("C0001", thread_ts=ts)) == 2, 5, "answer to the broadcast reply")
+    time.sleep(0.3)
+    assert [a["question"] for a in qa.asked] == ["where is my card?", "and my pin?"]
+    assert len(fake.channel_messages("C0001", thread_ts=ts)) == 2
+
+
 def test_ask_answers_in_the_channel_and_in_a_thread_only_when_slack_names_one(qdriver, fake):
     qdriver.command("ask where is my card?", tag="plain")
     fake.wait_for(lambda: [r for r in fake.responses if r["tag"] == "plain" and r["response_type"] == "in_channel"],
