@@ -5,11 +5,12 @@
 The real ftbot server (Bolt over HTTP, the notifier) runs against the fake Slack Web API, which
   * refuses permanently: one training was started in a channel the bot never joined (not_in_channel), questions come
     from an archived channel (is_archived) and from a private channel the bot is in; feedback clicks and a Deploy click
-    come from the channel it never joined;
+    come from the channel it never joined; in one channel Slack refuses every message that carries blocks
+    (invalid_blocks), where a training and questions are answered as plain text (`thread:plain`);
   * fails transiently, on `--share` of all Web API calls, drawn from a seeded generator: 429 with Retry-After, an
     HTML 503, a slow answer, a dropped connection before the call is applied, and one dropped after it was applied
     (the message is posted or the chart shared, the answer lost: bot/delivery.py looks before posting again).
-Stories: 3 trainings (status message, thread milestones, two charts, the result; one fails) driven by writing run
+Stories: 4 trainings (status message, thread milestones, two charts, the result; one fails) driven by writing run
 events, 30 questions (mentions), 10 feedback clicks and a Deploy click. For each story it prints where the outcome
 reached the requester (channel, thread, ephemeral, response_url, DM), or that it is recorded with the reason, what
 was lost (neither), what was posted twice, the most retries of one call, and the slowest acknowledgement.
@@ -32,7 +33,7 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 
 TOKEN, SECRET = "xoxb-chaos-token", "chaos-signing-secret"
-OK, NOT_JOINED, ARCHIVED, PRIVATE = "CJOINED", "CNOTJOINED", "CARCHIVED", "GPRIVATE"
+OK, NOT_JOINED, ARCHIVED, PRIVATE, NO_BLOCKS = "CJOINED", "CNOTJOINED", "CARCHIVED", "GPRIVATE", "CNOBLOCKS"
 
 
 def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int = 30, clicks: int = 10,
@@ -60,6 +61,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
     fake = FakeSlack(TOKEN).start()
     fake.not_member.add(NOT_JOINED)
     fake.archived.add(ARCHIVED)
+    fake.refuse_blocks_in[NO_BLOCKS] = "invalid_blocks"   # Slack refuses the message itself, not the channel
     settings = Settings.from_env({"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
                                   "SLACK_API_URL": fake.api_url, "FTBOT_ADMINS": "UADMIN",
                                   "FTBOT_HOME": str(home / "home"), "FTBOT_SLACK_UPDATE_S": "0.2"})
@@ -76,7 +78,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
         for name in ("loss_curve", "confusion"):
             (art / "plots" / f"{name}.png").write_bytes(b"\x89PNG " + name.encode())
         trainings = [add_run(settings.home, channel=ch, user=u)
-                     for ch, u in ((OK, "UT1"), (NOT_JOINED, "UT2"), (OK, "UT3"))]
+                     for ch, u in ((OK, "UT1"), (NOT_JOINED, "UT2"), (OK, "UT3"), (NO_BLOCKS, "UT4"))]
         for i, r in enumerate(trainings):
             start_run(settings.home, r["id"])
             for step in (3, 6, 9):
@@ -86,7 +88,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
 
         asked = []
         for i in range(questions):
-            ch = ARCHIVED if i % 6 == 1 else PRIVATE if i % 6 == 2 else OK
+            ch = ARCHIVED if i % 6 == 1 else PRIVATE if i % 6 == 2 else NO_BLOCKS if i % 6 == 3 else OK
             ts, res = driver.mention(f"question {i}: where is my card?", channel=ch, user=f"UQ{i:02d}")
             acks += [r[2] for r in res]
             asked.append({"story": f"question {i}", "channel": ch, "user": f"UQ{i:02d}", "ts": ts})
@@ -155,11 +157,15 @@ def _training_story(fake, r, home, delivery_log) -> dict:
     finals = [m for m in fake.messages if not m.get("thread_ts") and f"run #{r['id']} " in (m["text"] or "")
               and (row["status"] in m["text"] or "finished" in m["text"])]
     where = [m["channel"] for m in finals]
+    # the status message: its text starts "run #N " — or, posted as plain words after Slack refused its blocks,
+    # holds "*run #N ·"
     roots = {m["ts"] for m in fake.messages if not m.get("thread_ts") and m["channel"] in (origin, f"D{user}")
-             and (m["text"] or "").startswith(f"run #{r['id']} ")}
+             and ((m["text"] or "").startswith(f"run #{r['id']} ") or f"*run #{r['id']} ·" in (m["text"] or ""))}
     thread = [m for m in fake.messages if m.get("thread_ts") in roots]
     charts = [f for f in fake.files.values() if f.get("by") == "bot" and f.get("shared") and f.get("thread_ts") in roots]
     path = ("channel" if origin in where else "dm" if f"D{user}" in where else None)
+    if path and not any(m.get("blocks") for m in finals):
+        path += ":plain"          # Slack refused the result's blocks: its words reached the channel
     return {"story": f"training run #{r['id']} ({row['status']})", "requester": user, "channel": origin,
             "reached_by": path or ("recorded: " + (row.get("delivery_problem") or "")
                                    if row.get("delivery_problem") else "lost"),
@@ -168,8 +174,8 @@ def _training_story(fake, r, home, delivery_log) -> dict:
 
 
 def _answer_path(fake, q, home, delivery_log) -> str | None:
-    if [m for m in fake.channel_messages(q["channel"], thread_ts=q["ts"]) if "Freeze" in (m["text"] or "")]:
-        return "thread"
+    if got := [m for m in fake.channel_messages(q["channel"], thread_ts=q["ts"]) if "Freeze" in (m["text"] or "")]:
+        return "thread" if got[0].get("blocks") else "thread:plain"
     if [m for m in fake.channel_messages("D" + q["user"]) if "Freeze" in (m["text"] or "")]:
         return "dm"
     rec = [f for f in delivery_log.failures(home, "answer") if f["user"] == q["user"] and f["path"] == "none"]

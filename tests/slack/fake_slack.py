@@ -13,7 +13,7 @@ drops after the call was applied (the message is posted, the answer lost) — dr
 `drop_after(method, times)` does the last one deterministically. conversations.history/replies read the messages
 back (with their metadata when include_all_metadata is set) and refuse channels as chat.postMessage does;
 `history_refused` makes them answer missing_scope; `refuse_blocks` (an error code) refuses every message that carries
-blocks — chat.postMessage/postEphemeral answer it, a response_url answers 400 with it as the body, as webhooks do. Message ts are epoch seconds like Slack's, unique and increasing.
+blocks (`refuse_blocks_in`: only in the channels it maps to a code) — chat.postMessage/postEphemeral answer it, a response_url answers 400 with it as the body, as webhooks do. Message ts are epoch seconds like Slack's, unique and increasing.
 """
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ class FakeSlack:
         self._last_ts = 0.0
         self.history_refused = False
         self.refuse_blocks: str | None = None  # set: every message with blocks is refused with this error
+        self.refuse_blocks_in: dict[str, str] = {}  # channel → the error its messages with blocks are refused with
         self.not_member: set[str] = set()
         self.archived: set[str] = set()
         self.gone: set[str] = set()
@@ -267,7 +268,8 @@ class FakeSlack:
         return {"ok": True, "message_ts": self._new_ts()}
 
     def _blocks_refusal(self, p) -> str | None:
-        return self.refuse_blocks if self.refuse_blocks and _json(p.get("blocks")) else None
+        error = self.refuse_blocks or self.refuse_blocks_in.get(p.get("channel") or "")
+        return error if error and _json(p.get("blocks")) else None
 
     def m_views_open(self, p):
         # a trigger_id opens one view: Slack answers a second views.open with it `exchanged_trigger_id`
