@@ -120,8 +120,8 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     res = train(cfg, both, tmp, on_progress=progress, should_stop=should_stop, keep_last=True)
     record.update(epochs=round(epochs, 3), steps=res.steps, train_s=round(res.wall_s, 1),
                   train_examples_per_s=round(res.train_examples_per_s, 1))
-    if res.status == "succeeded" and res.reason == "budget":   # cut short: fewer epochs than chosen, keep the first
-        res.status, res.reason = "skipped", f"the time budget ran out after {res.steps} of its steps"
+    if res.reason == "budget":   # cut short (or spent before its first step): fewer epochs than chosen, keep the first
+        res.status, res.reason, res.error = "skipped", f"the time budget ran out after {res.steps} of its steps", None
     if res.status != "succeeded":
         shutil.rmtree(tmp, ignore_errors=True)
         record.update(status=res.status, transformer=f"first fit kept: {res.error or res.reason}",

@@ -153,6 +153,12 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                 if stop:
                     break
 
+        if stop == "budget" and st.step == 0:
+            # nothing trained: an artifact now would be the untouched model, reported as a success and deployable
+            result.status, result.reason = "failed", "budget"
+            result.error = (f"the time budget of {config.budget:g}s was spent before the first training step "
+                            f"(setup took {time.monotonic() - t_start:.1f}s); raise budget")
+            return result
         if st.last_eval_step != st.step or st.best_state is None:   # budget stop between evaluations
             parts.evaluate_and_track(s, st, config)
         if stop:

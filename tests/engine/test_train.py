@@ -220,3 +220,16 @@ def test_training_takes_bf16_where_the_hardware_has_it_and_evaluates_in_fp32(tin
     stored = np.load(tmp_path / "bf16" / "validation_proba.npy")
     fresh = inference.get_predictor(tmp_path / "bf16").finetuned_proba([e.text for e in data.validation])
     np.testing.assert_allclose(stored, fresh, atol=1e-5)
+
+
+def test_a_budget_spent_before_the_first_step_fails_and_writes_nothing(tiny_bert, tmp_path):
+    """A budget shorter than setup would otherwise end 'succeeded' with the untouched model as the artifact."""
+    cfg = config(tiny_bert, method="full", epochs=2, budget="1s")
+
+    def slow():                          # the first check comes after more than the whole budget
+        time.sleep(1.1)
+        return None
+    res = train(cfg, dataset(), tmp_path / "out", should_stop=slow)
+    assert res.status == "failed" and res.steps == 0
+    assert "before the first training step" in res.error and "raise budget" in res.error
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
