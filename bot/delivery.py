@@ -309,14 +309,11 @@ def _open_once(fn, kw: dict, policy: Policy | None, sleep):
     def attempt():
         try:
             return fn(**kw)
-        except SlackApiError as e:
-            if unsure[0] and classify(e)[1] == EXCHANGED:
+        except Exception as e:  # noqa: BLE001 — only noted here; _run sorts and re-raises it
+            if unsure[0] and isinstance(e, SlackApiError) and classify(e)[1] == EXCHANGED:
                 log.info("views.open: the trigger was exchanged by the attempt whose answer was lost; the form is open")
                 return {"ok": True, "view": None, "opened_by_lost_attempt": True}
             unsure[0] = unsure[0] or _unknown_outcome(e)
-            raise
-        except Exception:  # noqa: BLE001 — a dropped connection or timeout: noted, then sorted by _run
-            unsure[0] = True
             raise
 
     return _run("views.open", attempt, policy, sleep)

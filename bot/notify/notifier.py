@@ -191,20 +191,20 @@ class Notifier:
                       blks: list | None, short: str | None, refusal: Refused) -> dict:
         """Slack rejects this message, not the channel: its words without blocks (the final result keeps its
         figures), else a few plain words — once, recorded with the path that reached the channel."""
-        tries = ([("plain", blocks.plain(text, blks))] if blks else []) + \
-            [("short", short or "(this update could not be shown in Slack)")]
-        for n, (path, words) in enumerate(tries):
+        def post(path: str, words: str) -> dict:
             log.warning("run #%s: %s refused (%s); posting it as %s text", run_id, key, refusal.error, path)
-            try:
-                resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=words)
-            except Refused as e:
-                if not e.message_level or n == len(tries) - 1:
-                    raise
-                continue
+            resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=words)
             delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
                                 method="chat.postMessage", error=refusal.error, path=path)
             return resp
-        raise refusal   # not reached: the last try returns or raises
+
+        if blks:
+            try:
+                return post("plain", blocks.plain(text, blks))
+            except Refused as e:
+                if not e.message_level:
+                    raise
+        return post("short", short or "(this update could not be shown in Slack)")
 
     def _upload(self, key: str, channel: str, run_id: int, thread_ts: str, path: Path, title: str) -> None:
         if key in self._known or not path.is_file():

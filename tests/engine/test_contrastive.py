@@ -18,7 +18,7 @@ def test_pairs_hold_one_label_per_batch_and_every_text_is_an_anchor_each_epoch()
     labels = [i % 5 for i in range(23)] + [5]          # label 5 has a single text
     plan = con.pair_batches(labels, 2, seed=3, batch_size=4)
     anchors = Counter(a for batch in plan for a, _ in batch)
-    # the greedy fill may leave a last few pairs of one label with no other label to contrast with
+    # the weighted draw may leave a last few pairs of one label with no other label to contrast with
     assert sum(anchors.values()) >= 2 * len(labels) - 4
     assert all(n <= 2 for n in anchors.values())
     for batch in plan:

@@ -13,7 +13,8 @@ drops after the call was applied (the message is posted, the answer lost) — dr
 `drop_after(method, times)` does the last one deterministically. conversations.history/replies read the messages
 back (with their metadata when include_all_metadata is set) and refuse channels as chat.postMessage does;
 `history_refused` makes them answer missing_scope; `refuse_blocks` (an error code) refuses every message that carries
-blocks (`refuse_blocks_in`: only in the channels it maps to a code) — chat.postMessage/postEphemeral answer it, a response_url answers 400 with it as the body, as webhooks do. Message ts are epoch seconds like Slack's, unique and increasing.
+blocks (`refuse_blocks_in`: only in the channels it maps to a code) — chat.postMessage/postEphemeral answer it, a response_url answers 400 with it as the body, as webhooks do
+(200 with {"ok": false} under `response_url_refuses_with_200`). Message ts are epoch seconds like Slack's, unique and increasing.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class FakeSlack:
         self.history_refused = False
         self.refuse_blocks: str | None = None  # set: every message with blocks is refused with this error
         self.refuse_blocks_in: dict[str, str] = {}  # channel → the error its messages with blocks are refused with
+        self.response_url_refuses_with_200 = False   # a response_url refusal as 200 + {"ok": false}, not as a 400
         self.not_member: set[str] = set()
         self.archived: set[str] = set()
         self.gone: set[str] = set()
@@ -430,6 +432,8 @@ def _handler(fake: FakeSlack):
             if path.startswith("/response/"):
                 body = json.loads(raw or b"{}")
                 if err := fake._blocks_refusal(body):       # as incoming webhooks do: 400, the error as the body
+                    if fake.response_url_refuses_with_200:
+                        return self._send(200, {"ok": False, "error": err})
                     return self._send(400, err.encode(), ctype="text/plain")
                 fake.respond(path.split("/", 2)[2], body)
                 return self._send(200, b"ok", ctype="text/plain")

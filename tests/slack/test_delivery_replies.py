@@ -124,32 +124,14 @@ def test_a_command_reply_whose_blocks_are_refused_by_the_response_url_arrives_as
     assert (f["error"], f["path"]) == ("invalid_blocks", "response_url:plain")
 
 
-def test_a_response_url_that_refuses_with_200_and_ok_false_is_a_refusal():
+def test_a_response_url_that_refuses_with_200_and_ok_false_is_a_refusal(fake):
     """A Slack-handed URL answering 200 with {"ok": false, "error": …}: delivery.respond raises the refusal instead of
-    reporting a delivery (real HTTP on 127.0.0.1)."""
-    import json
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class H(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            data = json.dumps({"ok": False, "error": "invalid_blocks"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *a):
-            pass
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        with pytest.raises(delivery.Refused) as err:
-            delivery.respond(f"http://127.0.0.1:{srv.server_port}/r", text="hi", blocks=[{"type": "divider"}])
-        assert err.value.error == "invalid_blocks" and err.value.message_level
-    finally:
-        srv.shutdown()
+    reporting a delivery (real HTTP to the fake's response_url)."""
+    fake.refuse_blocks, fake.response_url_refuses_with_200 = "invalid_blocks", True
+    with pytest.raises(delivery.Refused) as err:
+        delivery.respond(fake.response_url("r"), text="hi", blocks=[{"type": "divider"}])
+    assert err.value.error == "invalid_blocks" and err.value.message_level
+    assert not fake.responses
 
 
 def test_429_on_an_answer_is_retried_not_dropped(qdriver, fake):
