@@ -56,8 +56,8 @@ def score(artifact: Path, test, run_data=None, cfg=None) -> dict:
     from engine.inference import get_predictor
     selection, refitted = None, None
     if run_data is not None:
-        from engine.evaluate import report
-        from engine.refit import refit
+        from engine.evaluation.report import report
+        from engine.recipes.refit import refit
         selection = report(artifact, run_data, measure_forgetting=False, plots=False).get("selection")
         if cfg is not None:
             refitted = refit(cfg, run_data, artifact)
@@ -83,7 +83,7 @@ def score(artifact: Path, test, run_data=None, cfg=None) -> dict:
 
 def tfidf(train, test) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
-    from engine.evaluation.baseline import tfidf_lr
+    from engine.partners import tfidf_lr
     m = tfidf_lr().fit([e.text for e in train], [e.label for e in train])
     p = m.predict([e.text for e in test])
     y = [e.label for e in test]

@@ -76,8 +76,9 @@ def baselines(d, test_rows, test_y, positive: str, refit: bool = True) -> dict:
     from engine.evaluation.costs import best_threshold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
-    from engine.evaluation.baseline import _frame, numeric_columns, tabular_gb, tabular_lr
-    from engine.evaluation.selection import random_forest
+    from engine.data.values import numeric_columns
+    from engine.partners import frame as _frame, tabular_gb, tabular_lr
+    from engine.partners import random_forest
     cols = list(d.feature_columns)
     numeric = set(numeric_columns(list(d.raw_train) + list(d.raw_validation), cols))
     X_tr, X_va, X_te = (_frame(r, cols, numeric) for r in (d.raw_train, d.raw_validation, test_rows))
@@ -150,9 +151,9 @@ def taiwan_csv(rows: int | None, seed: int = 42) -> Path:
 def run_ours(cfg, d, test, positive, is_pos_val, is_pos_test) -> dict:
     """train → report (selection of finetuned / baseline / blend on validation) → test figures of each candidate."""
     import numpy as np
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     from engine.inference import get_predictor
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     from engine.train import train
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -316,7 +317,7 @@ def scale_one(args) -> None:
     threads = common.setup_threads(args.threads)
     from engine.config import TrainConfig
     from engine.data import prepare_dataset, save_dataset
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     from engine.train import train
     phases, rss, cpu = {}, {}, {}
     t_all = time.perf_counter()

@@ -50,10 +50,11 @@ def main() -> None:
     import numpy as np
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from engine.evaluation.baseline import _frame, numeric_columns, tabular_lr
+    from engine.data.values import numeric_columns
+    from engine.partners import frame as _frame, tabular_lr
     from engine.evaluation.costs import GERMAN_CREDIT, best_threshold, expected_cost
-    from engine.evaluation.selection import average_of, random_forest
-    from engine.evaluation.baseline import tabular_gb
+    from engine.partners import average_of, random_forest
+    from engine.partners import tabular_gb
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--seeds", default="42,1,2")
     args = p.parse_args()

@@ -35,7 +35,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
 class Classifier(nn.Module):
     """encoder → pooling → dropout → Linear. `pre_head` (frozen, optional) maps hidden states to vocab logits.
     With `num_features` (tabular column features, engine/features.py) a second linear map of the features is added
-    to the logits: a logistic regression on the raw columns beside the text head (engine/train_parts.py gives it a
+    to the logits: a logistic regression on the raw columns beside the text head (engine/training/setup.py gives it a
     higher learning rate: it starts from zero knowledge of the columns and must move far in few steps)."""
 
     def __init__(self, encoder: nn.Module, num_labels: int, pooling: str, dropout: float,

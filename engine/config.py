@@ -39,6 +39,23 @@ REFIT_MAX_ROWS = 2000
 # Key names users type → dataclass attribute (only where they differ).
 KEY_ALIASES = {"alpha": "loss_alpha"}
 
+# How keys are shown: the core keys in `/ft help` and the README; the rest by recipe in `/ft help keys` and
+# docs/training-keys.md. Every key is in exactly one group.
+KEY_GROUPS: dict[str, tuple[str, ...]] = {
+    "core": ("base", "method", "alpha", "pre_loss", "freeze", "epochs", "lr", "batch_size", "max_length", "r", "seed",
+             "budget", "metric", "gpus", "serve"),
+    "LoRA": ("lora_alpha", "lora_dropout", "target_modules"),
+    "optimisation": ("head_lr", "patience", "warmup_ratio", "weight_decay", "l1", "l2", "max_grad_norm",
+                     "label_smoothing", "dropout", "pooling", "evals_per_epoch", "group_by_length"),
+    "probe head (engine/recipes/probe_head.py)": ("head_init",),
+    "contrastive pre-stage (engine/recipes/contrastive.py)": ("contrastive_epochs",),
+    "tables (engine/features.py, engine/recipes/row_plan.py)": ("column_features", "tabular_text", "train_rows",
+                                                                "row_budget", "blend_holdout"),
+    "refit (engine/recipes/refit.py)": ("refit",),
+    "hardware": ("threads", "device", "precision"),
+}
+CORE_KEYS = KEY_GROUPS["core"]
+
 
 def _key(help: str, **kw):
     """A training key: no default of its own (DEFAULTS holds them), a help string, optional `choices`."""
@@ -167,15 +184,16 @@ class TrainConfig:
                                  "at most 50 examples per label on average, else random", choices=HEAD_INITS)
     contrastive_epochs: float | str | None = _key(
         "text data: passes of a contrastive pre-stage before the head is fitted (each text paired with another of "
-        "its label against the other labels' texts in the batch, engine/contrastive.py); 0 = off; auto = 2 when the "
-        "training data has at most 16 examples per label on average, else 0",
+        "its label against the other labels' texts in the batch, engine/recipes/contrastive.py); 0 = off; auto = 2 "
+        "when the training data has at most 16 examples per label on average, else 0",
         parse=lambda key, v: parse_contrastive(v, key))
     column_features: bool | None = _key("tabular data: the head also reads the raw columns (numbers standardised, "
                                         "categories one-hot) beside the text embedding")
     tabular_text: str | None = _key("tabular data: what the encoder reads of a row; full (every column as "
                                     "'column: value') or categories (only the non-numeric columns: the numbers reach "
-                                    "the head as column features; ~3x fewer tokens); auto = categories when the table has more "
-                                    "training rows than train_rows (speed matters), else full", choices=TABULAR_TEXTS)
+                                    "the head as column features; ~3x fewer tokens); auto = categories when the table "
+                                    "has more training rows than train_rows (speed matters), else full",
+                                    choices=TABULAR_TEXTS)
     train_rows: int | None = _key("at most this many training rows go to the transformer (a stratified, seeded "
                                   "subset fixed for the run; the rest are held out for the blend); 0 = all",
                                   range=(0, 10**9))
@@ -188,8 +206,9 @@ class TrainConfig:
                              "baseline and blend), finetuned, blend or baseline", choices=SERVES)
     refit: str | None = _key("after evaluation and model selection, train again on train + validation rows for "
                              "the best checkpoint's number of epochs and serve that model (its partner refitted "
-                             "too); the reported figures stay those of the first fit. auto = on for datasets of at "
-                             f"most {REFIT_MAX_ROWS:,} rows", choices=REFITS)
+                             "too); the reported figures stay those of the first fit, and the served weights are "
+                             f"marked as not validated. auto = on for text datasets of at most {REFIT_MAX_ROWS:,} "
+                             "rows, off for tables", choices=REFITS)
     metric: str | None = _key("validation metric for early stopping and the best checkpoint", choices=METRICS)
     evals_per_epoch: int | None = _key("validation evaluations per epoch", range=(1, 100))
     group_by_length: bool | None = _key("batch texts of similar length together (less padding)")
@@ -278,10 +297,11 @@ class TrainConfig:
             return mode
         return "categories" if self.train_rows and train_examples > self.train_rows else "full"
 
-    def resolved_refit(self, rows: int) -> bool:
-        """'auto' → refit when the dataset (train + validation) has at most REFIT_MAX_ROWS rows."""
+    def resolved_refit(self, rows: int, task_kind: str = "text") -> bool:
+        """'auto' → refit text datasets (train + validation) of at most REFIT_MAX_ROWS rows; tables keep the model
+        whose held-out figures the report shows (engine/recipes/refit.py)."""
         mode = self.refit or "off"
-        return mode == "on" or (mode == "auto" and rows <= REFIT_MAX_ROWS)
+        return mode == "on" or (mode == "auto" and task_kind != "tabular" and rows <= REFIT_MAX_ROWS)
 
     def resolved_contrastive(self, train_examples: int, num_labels: int, task_kind: str = "text") -> float:
         """'auto' → CONTRASTIVE_AUTO_EPOCHS on text with ≤ CONTRASTIVE_MAX_PER_LABEL examples per label on average,
@@ -324,31 +344,15 @@ class TrainConfig:
 
 
 # The one table of defaults. Rows apply in order "*" < method < task kind < "kind/method"; users' keys override all.
-# Each choice that differs from "*" was measured by bench/ (see docs/benchmarks.md):
-# - lora_dropout 0 (was 0.05): PEFT skips the dropout copy of every adapted input; BANKING77 LoRA 39.6 vs 30.9 ex/s
-#   in one run (bench/train_speed.py), 10 per intent 83.65 vs 83.45 % (bench/banking77.py).
-# - text epochs 15 (was 5): BANKING77 10 per intent, held-out 20 %: LoRA 79.95 → 83.45 %, full 80.85 → 82.60 %; the
-#   patience=3 early stop ends it sooner while it no longer improves.
-# - text contrastive_epochs auto (was 0): a contrastive pre-stage where data is scarcer still (≤ 16 per label).
-#   BANKING77 registered at 10 per intent (8 train), LoRA, 2 threads, seeds 42/1/2: served 84.30/85.15/82.65 →
-#   85.45/85.85/82.70 % (mean +0.64 pt), fine-tuned alone 83.80/84.40/81.75 → 85.10/85.50/82.10 % (+0.91 pt); +33 s
-#   a fit at 616 texts. Not at 26 per label (the 2,000-text speed path) or the demo's 32: not measured there.
-# - text head_init auto (was random): a probe head where data is scarce. BANKING77 10 per intent, seeds 42/1/2: LoRA
-#   83.45/83.30/83.00 → 85.60/85.00/83.85 % (mean +1.57 pt), full FT 82.60/83.40/83.05 → 86.15/83.75/85.80 % (+2.22
-#   pt); the demo sample 96.67 → 97.78 %; BANKING77 full data (~100 per label) LoRA 91.10 → 90.20 %, hence probe only
-#   up to PROBE_MAX_PER_LABEL. Tabular keeps random: German Credit full FT AUC 0.792 → 0.780 with a probe.
-# - tabular column_features on: German Credit (367 training rows, full FT 4 epochs) ROC AUC 0.749 → 0.783, expected
-#   cost 0.610 → 0.543 per applicant, ahead of logistic regression on the raw columns (0.780 / 0.562).
-# - tabular tabular_text auto (categories above train_rows rows; full below it: German Credit's fine-tuned model
-#   alone was 0.765 AUC with categories, 0.781 with the full text, seed 42), train_rows 2000, row_budget 4000, blend_holdout 0.2 (issue 14): a 21k-row
-#   table (Taiwan credit) trains and evaluates in minutes on 2 CPU cores instead of hours; the transformer sees a
-#   capped stratified subset, the rows it never sees choose the blend weight with gradient boosting & co.
-#   (docs/benchmarks.md, "Tables of real size").
-# - tabular metric roc_auc (was macro_f1): a credit table is ranked (ROC AUC) and decided by the cost threshold, not
-#   by the argmax decision macro-F1 reads; on an imbalanced table (Taiwan: 22 % default) macro-F1 at 0.5 picks a
-#   checkpoint for its calibration near 0.5, AUC for its ranking. Selection compares models by AUC too.
-# - refit auto: small datasets (≤ REFIT_MAX_ROWS rows) train again on train + validation once the model is chosen
-#   (engine/refit.py).
+# Why each row differs from "*" (the measurements are in docs/benchmarks.md, "Why the defaults are what they are"):
+# - lora_dropout 0: PEFT then skips the dropout copy of every adapted input (faster, no loss of accuracy).
+# - text epochs 15 with early stopping: short runs stopped before few-shot intents had converged.
+# - text head_init / contrastive_epochs auto: a probe head and a contrastive pre-stage where examples are scarce.
+# - tables: the head also reads the raw columns (column_features); the transformer sees a capped, stratified subset
+#   of a large table and never the held-out rows that choose the blend weight (train_rows, row_budget,
+#   blend_holdout); checkpoints are chosen by ROC AUC, as the cost threshold ranks applicants.
+# - refit auto: small text datasets train again on train + validation once the model is chosen; tables keep the
+#   validated model.
 PROBE_MAX_PER_LABEL = 50
 CONTRASTIVE_MAX_PER_LABEL = 16
 CONTRASTIVE_AUTO_EPOCHS = 2.0

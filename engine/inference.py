@@ -1,4 +1,4 @@
-"""Q&A inference: a tuned classifier answers customer-service questions, or offers a human when unsure.
+"""Q&A inference: a run's served model answers customer-service questions, or offers a human when unsure.
 
 `get_predictor(artifact_dir)` keeps the last few loaded models (LRU keyed by resolved path + the weights' mtime), so
 after the first question each one costs one forward pass. Loading is thread-safe: the Slack bot asks from several
@@ -17,6 +17,8 @@ from typing import Sequence
 import numpy as np
 
 from engine.errors import NotFound
+from engine.served import layout
+from engine.served.model import ServedModel, fingerprint_files
 
 DEFAULT_FALLBACK = ("I'm not sure I understood. Could you rephrase it? A colleague can help — reply 'human' and "
                     "we'll pass your question on.")
@@ -40,7 +42,7 @@ class Answer:
 
 def read_qa(artifact_dir: str | Path) -> dict:
     """qa.json with defaults filled in: {threshold, answers, fallback, no_answer[, decision]}."""
-    path = Path(artifact_dir) / "qa.json"
+    path = Path(artifact_dir) / layout.QA
     qa = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     qa.setdefault("threshold", DEFAULT_THRESHOLD)
     qa.setdefault("answers", {})
@@ -49,60 +51,24 @@ def read_qa(artifact_dir: str | Path) -> dict:
     return qa
 
 
-def _accepted_inputs(model) -> set[str] | None:
-    """Names the model's forward takes (None: it takes **kwargs, pass everything the tokenizer gave)."""
-    import inspect
-
-    try:
-        params = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
-
-
-def _logits(model, enc):
-    out = model(**enc)
-    if hasattr(out, "logits"):
-        return out.logits
-    return out[0] if isinstance(out, (tuple, list)) else out
-
-
 class Predictor:
-    """A loaded tuned classifier plus its Q&A settings (qa.json, re-read when the file changes)."""
+    """A run's served model (engine/served/model.py) plus its Q&A settings (qa.json, re-read when the file changes).
+    `Predictor(trained, artifact_dir)` takes an already loaded transformer (engine.served.transformer.Trained)."""
 
-    def __init__(self, trained, artifact_dir: str | Path):
-        import torch
-
-        self.trained = trained
-        self.model = trained.model
-        self.tokenizer = trained.tokenizer
-        self.labels: list[str] = list(trained.labels)
-        cfg = getattr(trained, "config", None) or {}
-        self.max_length = int(cfg.get("max_length") or 128)
+    def __init__(self, trained, artifact_dir: str | Path, served: ServedModel | None = None):
+        from engine.served.transformer import TransformerScorer
         self.artifact_dir = Path(artifact_dir)
-        first = next(iter(list(self.model.parameters()) or list(self.model.buffers())), None)
-        self.device = first.device if first is not None else torch.device("cpu")
-        self._torch = torch
-        self._inputs = _accepted_inputs(self.model)     # e.g. drop token_type_ids for a forward that lacks it
-        self.features = getattr(trained, "features", None)   # tabular: column features parsed from the row text
-        # what the encoder reads of a tabular row (engine/features.py), as training resolved it
-        self.tabular_text = cfg.get("tabular_text_used") or "full"
-        self._sel_lock = threading.Lock()
-        self._sel_mtime: int | None = -1
-        self._sel = None
+        scorer = TransformerScorer(trained) if trained is not None else None
+        self.model_served = served or ServedModel.load(self.artifact_dir, transformer=scorer)
+        self.labels: list[str] = list(self.model_served.labels)
         self._qa_lock = threading.Lock()
-        # HF fast tokenizers reset truncation/padding state on every call and raise "Already borrowed" when two
-        # threads do so at once (huggingface/tokenizers#537); tokenizing takes ~0.5 ms, so a lock costs nothing.
-        self._tok_lock = threading.Lock()
         self._qa_mtime: int | None = -1
         self._qa: dict = {}
 
     # ---- settings -----------------------------------------------------------------------------
     @property
     def qa(self) -> dict:
-        path = self.artifact_dir / "qa.json"
+        path = self.artifact_dir / layout.QA
         mtime = path.stat().st_mtime_ns if path.exists() else None
         if mtime != self._qa_mtime:
             with self._qa_lock:
@@ -112,74 +78,24 @@ class Predictor:
         return self._qa
 
     @property
-    def selection(self):
-        """selection.json + partner (engine/evaluation/selection.py), re-read when evaluation rewrites it; None
-        before the run was evaluated."""
-        from engine.evaluation import selection as sel
-        path = self.artifact_dir / sel.SELECTION_FILE
-        mtime = path.stat().st_mtime_ns if path.exists() else None
-        if mtime != self._sel_mtime:
-            with self._sel_lock:
-                if mtime != self._sel_mtime:
-                    self._sel = sel.load(self.artifact_dir)
-                    self._sel_mtime = mtime
-        return self._sel
+    def served(self) -> str:
+        """What answers: 'finetuned', 'blend' or 'baseline'."""
+        return self.model_served.kind
 
     @property
-    def served(self) -> str:
-        """What answers: 'finetuned', 'blend' or 'baseline' (selection.json's `served`; the model alone before it)."""
-        s = self.selection
-        return (s.record.get("served") or "finetuned") if s is not None else "finetuned"
+    def trained(self):
+        """The loaded fine-tuned transformer (model, tokenizer, labels, config)."""
+        return self.model_served.transformer.trained
 
     # ---- prediction ---------------------------------------------------------------------------
-    def _encode(self, texts: Sequence[str], padding: bool):
-        with self._tok_lock:
-            enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length,
-                                 padding="longest" if padding else False, return_tensors="pt")
-        return {k: v.to(self.device) for k, v in enc.items() if self._inputs is None or k in self._inputs}
-
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, which: str | None = None) -> np.ndarray:
         """Class probabilities of what is served (`which`: 'finetuned', 'baseline' or 'blend' to ask for one),
         shape (len(texts), len(labels)), columns in `labels` order."""
-        which = which or self.served
-        if which == "finetuned":
-            return self.finetuned_proba(texts, batch_size)
-        sel = self.selection
-        if sel is None:
-            raise NotFound(f"{self.artifact_dir} has no evaluated baseline or blend to serve")
-        if sel.partner is None:           # the fine-tuned model is served; someone asked for another candidate
-            from engine.evaluation.selection import load_partner
-            sel.partner = load_partner(self.artifact_dir, sel.record)
-        texts = [str(t) for t in texts]
-        if not texts:
-            return np.zeros((0, len(self.labels)))
-        base = sel.partner_proba(texts, self.labels)
-        if which == "baseline":
-            return base
-        w = float(sel.record.get("weight", 0.5))
-        return w * self.finetuned_proba(texts, batch_size) + (1 - w) * base
+        return self.model_served.predict_proba(texts, batch_size, which)
 
     def finetuned_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """The fine-tuned model's own probabilities. Texts are batched by length so padding stays small; a single
-        text is tokenized without padding."""
-        texts = [str(t) for t in texts]
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
-        if not texts:
-            return out
-        torch = self._torch
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for s in range(0, len(order), batch_size):
-                idx = order[s:s + batch_size]
-                chunk = [texts[i] for i in idx]
-                enc = self._encode(self.features.model_texts(chunk, self.tabular_text) if self.features is not None
-                                   else chunk, padding=len(idx) > 1)
-                if self.features is not None:
-                    enc["features"] = torch.as_tensor(self.features.transform([texts[i] for i in idx]),
-                                                      device=self.device)
-                logits = _logits(self.model, enc).double()   # float64: rows sum to 1 for sklearn
-                out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-        return out
+        """The fine-tuned model's own probabilities."""
+        return self.model_served.finetuned_proba(texts, batch_size)
 
     def answer(self, text: str) -> Answer:
         """The answer for the predicted intent; below the confidence threshold the fallback that offers a human."""
@@ -232,23 +148,22 @@ def _evict() -> None:
 
 
 def model_bytes(pred: "Predictor") -> int:
-    """Bytes held by a loaded model's parameters and buffers (the bulk of its memory)."""
-    return int(sum(t.numel() * t.element_size() for t in list(pred.model.parameters()) + list(pred.model.buffers())))
+    """Bytes held by a loaded model's transformer (the bulk of its memory; 0 while it is not loaded)."""
+    served = pred.model_served
+    return served.transformer.nbytes() if served.transformer_loaded else 0
 
 
 def _fingerprint(root: Path) -> int:
-    """Latest mtime of the weights and label map: a retrained/replaced artifact at the same path reloads, while
-    writing metrics.json or qa.json beside them does not."""
-    paths = [root / "label_map.json", root / "config.json", root / "model"]
-    if (root / "model").is_dir():
-        paths += list((root / "model").iterdir())
-    return max((p.stat().st_mtime_ns for p in paths if p.exists()), default=0)
+    """Latest mtime of what answers (weights, label map, served.json, partner): a retrained or re-chosen artifact at
+    the same path reloads, while writing metrics.json or qa.json beside them does not."""
+    return max((p.stat().st_mtime_ns for p in fingerprint_files(root) if p.exists()), default=0)
 
 
 def _load(root: Path) -> Predictor:
-    from engine.artifact import load_trained
-
-    return Predictor(load_trained(root, merge=True), root)
+    served = ServedModel.load(root)
+    if served.kind != "baseline":
+        served.transformer          # load it now, under the loader's lock, not on the first question
+    return Predictor(None, root, served=served)
 
 
 def get_predictor(artifact_dir: str | Path) -> Predictor:

@@ -134,7 +134,7 @@ def l2sp_loss(model, theta0: dict[str, torch.Tensor]) -> torch.Tensor:
 @torch.no_grad()
 def frozen_embeddings(model, batches, batch_size: int = 64, rows=None) -> torch.Tensor:
     """Pooled embeddings in eval mode (no dropout): of every training example by example index, or of the example
-    indices `rows` in that order (engine/head_init.py fits its probe on a subset)."""
+    indices `rows` in that order (engine/recipes/probe_head.py fits its probe on a subset)."""
     from engine.classifier import pool
     was_training = model.training
     model.eval()

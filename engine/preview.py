@@ -58,9 +58,9 @@ def preview(config: TrainConfig, data: PreparedDataset, *, examples_per_s: float
         return _timed(config, data)
     if not data.train or not data.validation:
         raise TrainingError("the dataset needs both training and validation examples")
-    from engine.rows import plan_rows
+    from engine.recipes.row_plan import plan_rows
     _check_features(config, data)
-    from engine.contrastive import examples_seen, passes
+    from engine.recipes.contrastive import examples_seen, passes
     rows = plan_rows(config, [e.label for e in data.train], [e.label for e in data.validation])
     contrastive = passes(config, data.kind, len(rows.use), len(data.labels))
     fitted = None
@@ -130,9 +130,10 @@ def _device(config: TrainConfig) -> str:
 
 def _timed(config: TrainConfig, data: PreparedDataset) -> Plan:
     """Two real steps on a throwaway model (`ftbot train --time-steps`)."""
-    from engine import train_parts as parts
-    s = parts.setup(config, data, prepare_pre_loss=False)
-    seconds = parts.estimate_seconds(s, config, timed=True)
+    from engine.training.estimate import estimate_seconds
+    from engine.training.setup import setup
+    s = setup(config, data, prepare_pre_loss=False)
+    seconds = estimate_seconds(s, config, timed=True)
     b = s.built
     return Plan(b.trainable_params, b.total_params, config.frozen_description(), b.pre_loss, b.lora_targets,
                 seconds, s.total_steps, s.device.type, b.family,

@@ -1,8 +1,8 @@
 """The training loop: one readable function, a fixed order per step (forward, mix losses, backward, clip, optimizer
 step, scheduler step, log), one progress callback, and a result that says succeeded/failed/cancelled even on OOM.
 
-Setup, evaluation, checkpoints and the artifact are helpers around it (engine/train_parts.py) so that the loop
-reads top to bottom.
+Setup, validation, checkpoints and the candidate it writes are helpers around it (engine/training/) so that the
+loop reads top to bottom.
 """
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ from engine.errors import FtbotError, TrainingError
 from engine.losses import mix, penalties, task_loss
 from engine.progress import Plan, Progress, TrainResult
 from engine import distributed as dist
-from engine import train_parts as parts
+from engine.device import resolve_device
+from engine.training import checkpoints
+from engine.training.candidate import write_candidate
+from engine.training.setup import State, safe_callback, seed_everything, setup
+from engine.training.validation import evaluate_and_track, restore_best
 
 log = logging.getLogger(__name__)
 
@@ -43,27 +47,27 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
     checkpoints and writes the artifact, and only its `should_stop` counts.
 
     `keep_last`: evaluate once, at the end, and keep the final weights (a refit on train + validation,
-    engine/refit.py: there is no held-out row left to choose a checkpoint on)."""
+    engine/recipes/refit.py: there is no held-out row left to choose a checkpoint on)."""
     t_start = time.monotonic()
     ctx = dist.from_env()
-    emit = parts.safe_callback(on_progress if ctx.leader else None)
+    emit = safe_callback(on_progress if ctx.leader else None)
     result = TrainResult(status="failed")
     threads_before = torch.get_num_threads()
     s, group = None, False
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
-        device = dist.device_for(ctx, parts.resolve_device(config))
+        device = dist.device_for(ctx, resolve_device(config))
         group = dist.init(ctx, device)
-        parts.seed_everything(config.seed)
-        s = parts.setup(config, data, device=device)
+        seed_everything(config.seed)
+        s = setup(config, data, device=device)
         if keep_last:
             s.eval_steps = {s.total_steps}
         dist.broadcast_parameters(s.params, ctx)
-        model, st = s.built.model, parts.State()
+        model, st = s.built.model, State()
         result.trainable_params, result.total_params = s.built.trainable_params, s.built.total_params
         result.pre_loss = s.built.pre_loss
-        resumed = resume and checkpoint_dir is not None and parts.load_checkpoint(s, st, checkpoint_dir)
+        resumed = resume and checkpoint_dir is not None and checkpoints.load_checkpoint(s, st, checkpoint_dir)
         emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
                       message=(f"resumed at step {st.step}" if resumed else "started") +
                       f": {s.built.trainable_params:,} of {s.built.total_params:,} parameters train" +
@@ -81,7 +85,7 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
             decision = dist.agree(decision, ctx, s.device)
             if decision == CANCEL:
                 if checkpoint_dir is not None and ctx.leader:
-                    parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
+                    checkpoints.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
                 emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch,
                               message=f"cancelled: {reason}"))
                 result.status, result.reason = "cancelled", str(reason or "cancelled by rank 0")
@@ -139,7 +143,7 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
 
             if st.step in s.eval_steps:
                 # every copy evaluates the same weights (so each keeps the same best state); rank 0's call wins
-                early = parts.evaluate_and_track(s, st, config) == "early_stop"
+                early = evaluate_and_track(s, st, config) == "early_stop"
                 if dist.agree(int(early), ctx, s.device):
                     stop = "early_stop"
                 emit(Progress("eval", st.step, s.total_steps, st.step / s.steps_per_epoch,
@@ -149,7 +153,7 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                 # best copy and the optimizer state (full fine-tune of MiniLM: ~360 MB, 0.6 s of a 50-s run)
                 last = bool(stop) or st.step >= s.total_steps
                 if checkpoint_dir is not None and ctx.leader and (keep_checkpoints or not last):
-                    parts.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
+                    checkpoints.save_checkpoint(s, st, checkpoint_dir, elapsed_s=time.monotonic() - t_start)
                 if stop:
                     break
 
@@ -160,16 +164,16 @@ def train(config: TrainConfig, data: PreparedDataset, out_dir: str | Path, *, ch
                             f"(setup took {time.monotonic() - t_start:.1f}s); raise budget")
             return result
         if st.last_eval_step != st.step or st.best_state is None:   # budget stop between evaluations
-            parts.evaluate_and_track(s, st, config)
+            evaluate_and_track(s, st, config)
         if stop:
             message = (f"time budget of {config.budget:.0f}s reached; keeping the best weights" if stop == "budget"
                        else f"early stop: no {config.metric} improvement in {config.patience} evaluations")
             emit(Progress("milestone", st.step, s.total_steps, st.step / s.steps_per_epoch, message=message))
-        parts.restore_best(s, st)
+        restore_best(s, st)
         if ctx.leader:
-            result.artifact_dir = str(parts.write_artifact(s, st, config, data, out_dir))
+            result.artifact_dir = str(write_candidate(s, st, config, data, out_dir))
         if checkpoint_dir is not None and not keep_checkpoints and ctx.leader:
-            parts.remove_checkpoint(checkpoint_dir)
+            checkpoints.remove_checkpoint(checkpoint_dir)
         result.status, result.reason, result.stopped_early = "succeeded", stop, stop == "early_stop"
         result.metrics, result.history, result.best_step, result.steps = st.best_metrics, st.history, st.best_step, st.step
         result.train_examples_per_s = examples_here / max(train_s, 1e-9)

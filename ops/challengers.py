@@ -10,8 +10,6 @@ of a scope are pinned so that loading one never evicts the other.
 """
 from __future__ import annotations
 
-import json
-
 import contextlib
 import logging
 import os
@@ -375,14 +373,11 @@ def labelled_scores(home, champion: dict, challenger: dict, files: list[str]) ->
 
 
 def _refitted(artifact_path: str | None) -> bool:
-    """Whether a run's served model was trained again on its validation rows (config.json `refitted`)."""
+    """Whether a run's served model was trained again on its validation rows (engine/served/model.py)."""
     if not artifact_path:
         return False
-    try:
-        cfg = json.loads((Path(artifact_path) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (cfg.get("refitted") or {}).get("status") == "succeeded"
+    from engine.served.model import was_refitted
+    return was_refitted(artifact_path)
 
 
 def report(home, scope: str, *, files: list[str] | None = None, labelled: bool = True) -> dict:

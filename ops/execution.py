@@ -78,8 +78,8 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     """Run one already-claimed run here: train, evaluate, write the artifact atomically, finish the record.
     Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
     from engine import distributed
-    from engine.evaluate import report as evaluate_report
-    from engine.refit import refit
+    from engine.evaluation.report import report as evaluate_report
+    from engine.recipes.refit import refit
     from engine.train import train
 
     run_id = int(run_id)

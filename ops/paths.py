@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.served import layout
 from storage.db import home_dir
 
 RUN_FOLDER = re.compile(r"^(?:\.(\d+)\.(tmp|ckpt)|(\d+))$")   # runs/<id>, runs/.<id>.tmp, runs/.<id>.ckpt
@@ -64,3 +65,8 @@ def parse_run_folder(name: str) -> tuple[int, str] | None:
     if not m:
         return None
     return int(m.group(1) or m.group(3)), m.group(2) or "final"
+
+
+def run_plot(artifact_path, name: str) -> Path:
+    """A chart the report drew into a run's artifact folder (engine/served/layout.py), e.g. 'loss_curve'."""
+    return layout.plot(artifact_path, name)

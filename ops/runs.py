@@ -147,7 +147,7 @@ def evaluate(home, run_id, *, dataset: str | None = None, file=None, actor: Acto
     """Evaluate a finished run on a registered dataset (its validation split when it is the training set, all
     rows otherwise) or on a `text,label` file."""
     from engine.data import read_labeled_file
-    from engine.evaluate import evaluate_examples
+    from engine.evaluation.report import evaluate_examples
 
     with access.acting(home, actor, "eval", f"run:{run_id}") as note:
         with connect(home) as db:

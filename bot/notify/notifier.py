@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 
 from ops import delivery as delivery_log
 from ops import messages
+from ops.paths import run_plot
 from storage.errors import StorageError
 
 from bot import blocks, delivery
@@ -121,7 +122,7 @@ class Notifier:
         if root and run["status"] == "succeeded" and run.get("artifact_path"):
             for name, title in PLOTS:
                 self._upload(f"{k}file:{name}", channel, run_id, root,
-                             Path(run["artifact_path"]) / "plots" / f"{name}.png", title)
+                             run_plot(run["artifact_path"], name), title)
         text, blks = blocks.final_message(run, story.previous)
         self._post(k + "final", channel, run_id, None, text, blks, short=f"run #{run_id} {run['status']}: "
                    f"`/ft status {run_id}` has the details")

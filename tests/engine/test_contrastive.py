@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 import torch
 
-from engine import contrastive as con
-from engine import train_parts as parts
+from engine.recipes import contrastive as con
+from engine.training import setup as parts
 from engine.errors import ConfigError
 from engine.train import train
 from tests.engine.test_features import _credit
@@ -104,8 +104,8 @@ def test_auto_runs_the_stage_on_scarce_text_only_and_the_refit_repeats_the_first
     # 45 training texts, 15 per label: the first fit runs the stage; the refit on 45 + 12 = 19 per label would
     # not under `auto`, but repeats the first fit's choice so that it trains what was selected
     import json
-    from engine.refit import refit
-    from engine.evaluate import report
+    from engine.recipes.refit import refit
+    from engine.evaluation.report import report
     data = dataset(n_train=45, n_val=12)
     cfg = config(tiny_bert, epochs=2, refit="on")
     first = train(cfg, data, tmp_path / "run")

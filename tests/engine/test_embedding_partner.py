@@ -1,4 +1,4 @@
-"""The text partner on the pretrained encoder's embeddings (engine/evaluation/embedding_partner.py) and its place in
+"""The text partner on the pretrained encoder's embeddings (engine/recipes/embedding_partner.py) and its place in
 the selection: candidates, soft vote, equal-vote blend weight, storage without weights or pickle."""
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.evaluation import embedding_partner as ep
-from engine.evaluation import selection as sel
-from engine.evaluation.baseline import tfidf_lr
+from engine.partners import tfidf_lr
+from engine.recipes import blend as sel
+from engine.recipes import embedding_partner as ep
+from engine.served import layout
+from engine.served.model import ServedModel
+from engine.served.partner import proba_in
 
 # Each label's test questions share no content word with its training questions: only meaning links them.
 TRAIN = {
@@ -83,11 +86,11 @@ def test_text_selection_offers_both_partners_and_their_soft_vote(tmp_path, tiny_
     assert rec["weight"] == sel.fixed_weight(rec["partner"], 2)
     assert sel.fixed_weight(sel.AVERAGE, 2) == pytest.approx(1 / 3, abs=1e-4) and sel.fixed_weight("tfidf_lr", 2) == 0.5
     # stored and loaded through skops (our transformer is a trusted type; its file holds settings, not weights)
-    sel.save(chosen, tmp_path)
-    assert (tmp_path / sel.PARTNER_FILE).stat().st_size < 10_000_000      # MiniLM's weights alone are 90 MB
+    chosen.served_model(tmp_path).save()
+    assert (tmp_path / layout.PARTNER).stat().st_size < 10_000_000      # MiniLM's weights alone are 90 MB
     ep.clear()                                                   # a fresh process: the encoder loads again
-    loaded = sel.load(tmp_path)
-    np.testing.assert_allclose(loaded.partner_proba(xv, labels), sel.proba_in(chosen.partner, xv, labels), atol=1e-6)
+    loaded = ServedModel.load(tmp_path)
+    np.testing.assert_allclose(loaded.baseline_proba(xv), proba_in(chosen.partner, xv, labels), atol=1e-6)
 
 
 
@@ -106,16 +109,24 @@ def test_two_class_text_still_cross_validates_both_partners_and_their_vote():
     assert rec["extra_rows"] == len(x)            # served baseline: every training row scored out of fold
 
 
-def test_the_probe_heads_embeddings_are_the_partners(tiny_bert):
-    """Training's probe head embeds the training texts with the untouched encoder; the partner takes them from the
-    memo instead of embedding them again, and they are the embeddings it would have computed itself."""
+def test_the_probe_heads_embeddings_are_the_partners(tiny_bert, tmp_path):
+    """Training's probe head embeds the training texts with the untouched encoder and writes them with the candidate;
+    the report hands them to the partner's memo, so the partner does not embed them again, and they are the
+    embeddings it would have computed itself."""
     import engine.classifier as clf
-    from engine import train_parts as parts
+    from engine.train import train
+    from engine.evaluation.report import _hand_over_probe_embeddings
     from tests.engine.train_helpers import config, dataset
     data = dataset(n_train=30, n_val=6)
-    cfg = config(tiny_bert, head_init="probe")
-    parts.seed_everything(cfg.seed)
-    parts.setup(cfg, data)
+    cfg = config(tiny_bert, head_init="probe", epochs=1, contrastive_epochs=0)   # the encoder reads texts as is
+    ep.clear()
+    res = train(cfg, data, tmp_path / "probe-run")
+    assert res.status == "succeeded", res.error
+    art = tmp_path / "probe-run"
+    assert (art / layout.PROBE_EMBEDDINGS).exists()
+    ep.clear()
+    _hand_over_probe_embeddings(art, data)
+    assert not (art / layout.PROBE_EMBEDDINGS).exists()          # a hand-over, not part of what is served
     texts = [e.text for e in data.train]
     handed = ep.embeddings(cfg.base, texts, cfg.pooling, cfg.max_length)
     assert len(ep._memo) == len(set(texts))       # all from the probe: nothing else was embedded

@@ -77,7 +77,7 @@ def text_run(tiny_bert, tmp_path_factory):
     inference.clear_cache()
     data = _text_data()
     art = _train(tiny_bert, data, tmp_path_factory.mktemp("runs") / "text", lr=5e-3)
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     return art, data, report(art, data)
 
 
@@ -85,7 +85,7 @@ def text_run(tiny_bert, tmp_path_factory):
 def credit_run(tiny_bert, tmp_path_factory):
     data = _credit_data()
     art = _train(tiny_bert, data, tmp_path_factory.mktemp("runs") / "credit", lr=5e-3)
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     return art, data, report(art, data)
 
 
@@ -109,7 +109,7 @@ def test_the_tfidf_baseline_is_the_fitted_member_of_the_partner_vote(text_run):
     """The baseline table scores the TF-IDF model the selection fitted (inside the soft vote, on label indices)
     instead of fitting it again: its figures equal a fresh fit's on the same rows."""
     from sklearn.metrics import accuracy_score, f1_score
-    from engine.evaluation.baseline import tfidf_lr
+    from engine.partners import tfidf_lr
     _, data, rep = text_run
     assert rep["selection"]["partner"] == "average"
     fresh = tfidf_lr().fit([e.text for e in data.train], [e.label for e in data.train])
@@ -139,7 +139,7 @@ def test_forgetting_positive_after_training_and_zero_for_untouched_copy(text_run
 
 
 def test_evaluate_examples_same_metrics_and_unknown_labels(text_run):
-    from engine.evaluate import evaluate_examples
+    from engine.evaluation.report import evaluate_examples
     art, data, rep = text_run
     out = evaluate_examples(art, data.validation)
     assert out["accuracy"] == pytest.approx(rep["accuracy"]) and out["confusion"] == rep["confusion"]
@@ -166,7 +166,7 @@ def test_predictor_on_trained_artifact(text_run):
 
 
 def test_binary_report_costs_baselines_and_stored_threshold(credit_run):
-    from engine.evaluate import evaluate_examples
+    from engine.evaluation.report import evaluate_examples
     art, data, rep = credit_run
     assert rep["positive_label"] == "bad"
     for key in ("roc_auc", "ks", "threshold", "expected_cost"):
@@ -189,7 +189,7 @@ def test_report_reuses_the_best_evaluation_scores_only_for_the_same_validation_r
     prediction pass — and they equal what the saved model predicts. Other validation rows: predicted again."""
     import shutil
     from engine import inference
-    from engine.evaluate import report
+    from engine.evaluation.report import report
 
     art, data, rep = text_run
     assert rep["validation_scores_from"] == "the best in-training evaluation"

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from engine.data import serialize_row
 from engine.data.types import Example, PreparedDataset
 from engine.errors import ConfigError
-from engine.evaluate import evaluate_examples
+from engine.evaluation.report import evaluate_examples
 from engine.features import ColumnFeatures, parse
 from engine.inference import get_predictor
 from engine.train import train

@@ -8,7 +8,8 @@ import torch
 from engine.config import TrainConfig
 from engine.errors import ConfigError
 from engine.train import train
-from engine import train_parts as parts
+from engine.training import setup as parts
+from engine.training.validation import evaluate
 from tests.engine.test_features import _credit
 from tests.engine.train_helpers import config, dataset
 
@@ -27,7 +28,7 @@ def test_probe_head_separates_the_training_data_before_any_step(tiny_bert):
     enc_r, enc_p = random_init.built.model.encoder.state_dict(), probe.built.model.encoder.state_dict()
     assert all(torch.equal(enc_r[k], enc_p[k]) for k in enc_r)
     assert not torch.equal(random_init.built.model.head.weight, probe.built.model.head.weight)
-    before = {"random": parts.evaluate(random_init, 16), "probe": parts.evaluate(probe, 16)}
+    before = {"random": evaluate(random_init, 16), "probe": evaluate(probe, 16)}
     # on held-out examples the probe head is a working classifier at step 0, the random one is at chance (3 classes)
     assert before["probe"]["accuracy"] >= 0.75 > before["random"]["accuracy"] + 0.2
     assert before["probe"]["loss"] < before["random"]["loss"]
@@ -43,7 +44,7 @@ def test_probe_for_two_classes_fills_both_rows_and_the_column_features(tiny_bert
     assert fw.abs().sum() > 0                                               # no longer the zero start
     # the amount decides the label ("bad" above 4,500): its standardised column weighs towards "bad" (row 0)
     assert fw[0, 0] > 0 > fw[1, 0]
-    assert parts.evaluate(s, 16)["accuracy"] >= 0.85
+    assert evaluate(s, 16)["accuracy"] >= 0.85
 
 
 def test_a_label_missing_from_training_keeps_a_low_logit(tiny_bert):
@@ -55,7 +56,7 @@ def test_a_label_missing_from_training_keeps_a_low_logit(tiny_bert):
 
 
 def test_large_training_sets_fit_the_probe_on_a_seeded_subset(tiny_bert, monkeypatch):
-    from engine import head_init
+    from engine.recipes import probe_head as head_init
     monkeypatch.setattr(head_init, "PROBE_MAX_EXAMPLES", 30)
     data = dataset(n_train=60, n_val=12)
     _, a = _setup(tiny_bert, data, head_init="probe")

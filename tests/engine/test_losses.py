@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine import train_parts as parts
+from engine.training import setup as parts
 from engine.losses import PreLoss, mask_tokens, mix, penalties
 from engine.classifier import build
 from engine.train import train

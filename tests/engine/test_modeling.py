@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
-from engine import artifact, base_models, classifier, train_parts
+import engine.train
+from engine import base_models, classifier
+from engine.served import transformer as artifact
 from engine.errors import ModelLoadError
 from engine.train import train
 from tests.engine.train_helpers import config, dataset
@@ -60,7 +62,7 @@ def test_load_trained_reproduces_logits(request, tmp_path, monkeypatch, method, 
     """Logits of the in-memory model just before saving == logits of the loaded artifact (LoRA merged)."""
     texts = ["my card was stolen", "convert dollar to euro", "repay my mortgage early please", "hi"]
     seen = {}
-    original = train_parts.write_artifact
+    original = engine.train.write_candidate
 
     def capture(s, st, cfg, data, out_dir):
         model = s.built.model.eval()
@@ -69,7 +71,7 @@ def test_load_trained_reproduces_logits(request, tmp_path, monkeypatch, method, 
             seen["logits"] = model(enc["input_ids"], enc["attention_mask"]).logits.clone()
         return original(s, st, cfg, data, out_dir)
 
-    monkeypatch.setattr(train_parts, "write_artifact", capture)
+    monkeypatch.setattr(engine.train, "write_candidate", capture)
     cfg = config(request.getfixturevalue(base), method=method, lr=5e-3, epochs=2, freeze=freeze)
     res = train(cfg, dataset(24, 6), tmp_path / "art")
     assert res.status == "succeeded", res.error

@@ -16,7 +16,7 @@ from tests.engine.test_evaluate_report import _text_data
 
 def _first_fit(tiny_bert, out: Path, data, **opts):
     from engine.config import TrainConfig
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     from engine.train import train
     cfg = TrainConfig.from_options({"base": str(tiny_bert), "epochs": 2, "batch_size": 8, "max_length": 32,
                                     "device": "cpu", "threads": 1, "lr": 5e-3, "serve": "blend", **opts},
@@ -37,7 +37,7 @@ def _with_validation_only_word(data):
 
 @pytest.fixture(scope="module")
 def refitted(tiny_bert, tmp_path_factory):
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     data = _with_validation_only_word(_text_data())
     cfg, art, rep = _first_fit(tiny_bert, tmp_path_factory.mktemp("refit") / "run", data)
     before = tmp_path_factory.mktemp("before") / "run"
@@ -47,7 +47,10 @@ def refitted(tiny_bert, tmp_path_factory):
 
 
 def test_refit_trains_both_models_on_every_row_and_keeps_the_first_fits_choices(refitted):
-    from engine.evaluation.selection import load_partner
+    from engine.served.partner import load as load_partner_file
+
+    def load_partner(d, s):
+        return load_partner_file(d, s["partner_sha256"])
     cfg, data, art, before, rep, record = refitted
     rows = len(data.train) + len(data.validation)
     assert record["status"] == "succeeded" and record["rows"] == rows == 51
@@ -59,7 +62,7 @@ def test_refit_trains_both_models_on_every_row_and_keeps_the_first_fits_choices(
     old, new = load_file(str(before / "head.safetensors")), load_file(str(art / "head.safetensors"))
     assert any(not np.allclose(old[k].numpy(), new[k].numpy()) for k in old)
     # the partner learnt the validation-only word; the first one had never seen it
-    sel_before, sel_after = (json.loads((d / "selection.json").read_text()) for d in (before, art))
+    sel_before, sel_after = (json.loads((d / "served.json").read_text()) for d in (before, art))
     # (the TF-IDF model, alone or as a member of the soft vote with the embedding partner)
     tfidf = lambda m: m.named_estimators_["tfidf_lr"] if hasattr(m, "named_estimators_") else m
     p_before, p_after = (tfidf(load_partner(d, s)) for d, s in ((before, sel_before), (art, sel_after)))
@@ -68,20 +71,20 @@ def test_refit_trains_both_models_on_every_row_and_keeps_the_first_fits_choices(
     full_after = load_partner(art, sel_after)
     # a soft vote's members are fitted on encoded labels: its own classes_ name them
     assert full_after.classes_[list(p_after.classes_).index(p_after.predict(["zorblax"])[0])] == "transfer"
-    assert sel_after["partner_refit"]["rows"] == rows
+    assert sel_after["refitted"]["partner"]["rows"] == rows and sel_after["validated"] is False
     # the choice, the weight and the reported figures are the first fit's
     for key in ("served", "weight", "scores", "partner"):
         assert sel_after[key] == sel_before[key]
     metrics = json.loads((art / "metrics.json").read_text())
     assert metrics["accuracy"] == rep["accuracy"] and metrics["refitted"]["status"] == "succeeded"
-    assert json.loads((art / "config.json").read_text())["refitted"]["rows"] == rows
+    assert json.loads((art / "meta.json").read_text())["refitted"]["rows"] == rows
     # the stored validation scores were of the first fit's weights: gone
     assert not (art / "validation_proba.npy").exists() and (before / "validation_proba.npy").exists()
     assert not (art / ".refit").exists()
 
 
 def test_refitted_artifact_answers_with_the_new_weights(refitted):
-    from engine.artifact import load_trained
+    from engine.served.transformer import load_trained
     from engine.config import TrainConfig
     from engine.inference import get_predictor
     cfg, data, art, before, _, _ = refitted
@@ -95,16 +98,17 @@ def test_refitted_artifact_answers_with_the_new_weights(refitted):
 
 
 def test_a_cancelled_refit_keeps_the_first_fit_served(tiny_bert, tmp_path):
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     data = _text_data(seed=3)
     cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data)
     head = (art / "head.safetensors").read_bytes()
-    partner_sha = json.loads((art / "selection.json").read_text())["partner_sha256"]
+    partner_sha = json.loads((art / "served.json").read_text())["partner_sha256"]
     record = refit(cfg, data, art, should_stop=lambda: "cancelled by the test")
     assert record["status"] == "cancelled" and "first fit kept" in record["transformer"]
     assert (art / "head.safetensors").read_bytes() == head            # the first fit's weights, untouched
     assert not (art / ".refit").exists() and (art / "validation_proba.npy").exists()
-    assert json.loads((art / "selection.json").read_text())["partner_sha256"] != partner_sha   # partner refit done
+    # what is served is replaced whole or not at all: the first fit's partner too
+    assert json.loads((art / "served.json").read_text())["partner_sha256"] == partner_sha
 
 
 def test_refit_auto_applies_to_small_datasets_only(tiny_bert):
@@ -119,7 +123,7 @@ def test_refit_auto_applies_to_small_datasets_only(tiny_bert):
 
 
 def test_refit_off_leaves_the_artifact_alone(tiny_bert, tmp_path):
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     data = _text_data(seed=4)
     cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data, refit="off")
     head = (art / "head.safetensors").read_bytes()
@@ -129,7 +133,7 @@ def test_refit_off_leaves_the_artifact_alone(tiny_bert, tmp_path):
 
 def test_refit_gets_only_what_is_left_of_the_time_budget(tiny_bert, tmp_path):
     import dataclasses
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     data = _text_data(seed=6)
     cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data)
     head = (art / "head.safetensors").read_bytes()
@@ -140,7 +144,7 @@ def test_refit_gets_only_what_is_left_of_the_time_budget(tiny_bert, tmp_path):
 
 
 def test_a_served_baseline_is_refitted_alone_and_the_artifact_says_so(tiny_bert, tmp_path):
-    from engine.refit import refit
+    from engine.recipes.refit import refit
     data = _text_data(seed=7)
     cfg, art, _ = _first_fit(tiny_bert, tmp_path / "run", data, serve="baseline")
     head = (art / "head.safetensors").read_bytes()
@@ -148,4 +152,4 @@ def test_a_served_baseline_is_refitted_alone_and_the_artifact_says_so(tiny_bert,
     assert record["status"] == "succeeded" and record["transformer"].startswith("not refitted")
     assert record["partner"]["rows"] == len(data.train) + len(data.validation)
     assert (art / "head.safetensors").read_bytes() == head
-    assert json.loads((art / "config.json").read_text())["refitted"]["partner"]["rows"] == record["rows"]
+    assert json.loads((art / "served.json").read_text())["refitted"]["partner"]["rows"] == record["rows"]

@@ -1,4 +1,4 @@
-"""Best model wins on validation (engine/evaluation/selection.py), rows the transformer sees (engine/rows.py), and the
+"""Best model wins on validation (engine/recipes/blend.py), rows the transformer sees (engine/recipes/row_plan.py), and the
 deployed predictor serving the selected model from an artifact that loads without unpickling."""
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import random
 import numpy as np
 import pytest
 
-from engine.evaluation import selection as sel
-from engine.rows import plan_rows, stratified_subset
+from engine.partners import average_of
+from engine.recipes import blend as sel
+from engine.recipes.row_plan import plan_rows, stratified_subset
+from engine.served import layout
+from engine.served.model import ServedModel
+from engine.served.partner import TRUSTED_TYPES
 
 LABELS = ["neg", "pos"]
 
@@ -135,7 +139,7 @@ def _credit(seed=1, n_train=90, n_val=40):
 def credit_run(tiny_bert, tmp_path_factory):
     from engine import inference
     from engine.config import TrainConfig
-    from engine.evaluate import report
+    from engine.evaluation.report import report
     from engine.train import train
     inference.clear_cache()
     data = _credit()
@@ -172,18 +176,18 @@ def test_cost_threshold_is_chosen_on_validation_and_out_of_fold_training_rows(cr
     assert s["extra_rows"] == len(data.train)
     # recompute: the chosen partner's out-of-fold scores on the same folds (seeded by the run's seed), then the
     # cost-minimising threshold
-    loaded = sel.load(art)
+    loaded = ServedModel.load(art)
     inputs = loaded.inputs
     y = [e.label for e in data.train]
     make = sel.partner_factories("tabular", inputs.columns, set(inputs.numeric))
     if s["partner"] == sel.AVERAGE:
         members = dict(make)
-        make = {sel.AVERAGE: lambda: sel.average_of(members)}
+        make = {sel.AVERAGE: lambda: average_of(members)}
     seed = json.loads(open(f"{art}/config.json").read())["seed"]
     folds = StratifiedKFold(n_splits=s["cv_folds"], shuffle=True, random_state=seed)
     oof = cross_val_predict(make[s["partner"]](), inputs([e.text for e in data.train]), y, cv=folds,
                             method="predict_proba")[:, 0]                   # sorted labels: bad, good
-    val = loaded.partner_proba([e.text for e in data.validation], ["bad", "good"])[:, 0]
+    val = loaded.baseline_proba([e.text for e in data.validation])[:, loaded.labels.index("bad")]
     is_pos = np.array([e.label == "bad" for e in data.validation] + [v == "bad" for v in y])
     t, _ = best_threshold(is_pos, np.concatenate([val, oof]))
     assert b["threshold"] == pytest.approx(t, abs=1e-6)
@@ -205,7 +209,7 @@ def test_deployed_predictor_answers_with_the_selected_model(credit_run):
     ans = pred.answer(texts[0])
     assert ans.intent == pred.labels[int(served[0].argmax())]
     assert ans.confidence == pytest.approx(float(served[0].max()))
-    w = pred.selection.record["weight"]
+    w = pred.model_served.record["blend_weight"]
     np.testing.assert_allclose(pred.predict_proba(texts, which="blend"),
                                w * pred.predict_proba(texts, which="finetuned") + (1 - w) * served)
 
@@ -227,7 +231,7 @@ def test_artifact_loads_without_unpickling(credit_run, monkeypatch):
     inference.clear_cache()
     pred = inference.get_predictor(art)
     assert pred.predict_proba([data.validation[0].text]).shape == (1, 2)
-    assert (art / sel.PARTNER_FILE if hasattr(art, "joinpath") else __import__("pathlib").Path(art) / sel.PARTNER_FILE).exists()
+    assert (__import__("pathlib").Path(art) / layout.PARTNER).exists()
 
 
 def test_a_changed_partner_file_is_refused(credit_run, tmp_path):
@@ -235,10 +239,10 @@ def test_a_changed_partner_file_is_refused(credit_run, tmp_path):
     art, data, _ = credit_run
     copy = tmp_path / "copy"
     shutil.copytree(art, copy)
-    blob = (copy / sel.PARTNER_FILE).read_bytes()
-    (copy / sel.PARTNER_FILE).write_bytes(blob + b"\0")
+    blob = (copy / layout.PARTNER).read_bytes()
+    (copy / layout.PARTNER).write_bytes(blob + b"\0")
     with pytest.raises(ValueError, match="does not match"):
-        sel.load(copy)
+        ServedModel.load(copy)
 
 
 def test_untrusted_types_are_refused(tmp_path):
@@ -248,7 +252,7 @@ def test_untrusted_types_are_refused(tmp_path):
     sio.dump(FunctionTransformer(func=json.dumps), path)   # a function reference outside TRUSTED_TYPES
     from skops.io.exceptions import UntrustedTypesFoundException
     with pytest.raises(UntrustedTypesFoundException):
-        sio.load(path, trusted=sel.TRUSTED_TYPES)
+        sio.load(path, trusted=TRUSTED_TYPES)
 
 
 def test_selection_keys_are_training_keys_with_defaults_in_the_table():
@@ -317,7 +321,7 @@ def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_p
     assert cv[sel.AVERAGE] == pytest.approx(sel.score("roc_auc", y, mean, ["bad", "good"], "bad"), abs=1e-5)
 
     # served as the partner: stored, loaded without pickle, answering with the mean of its members
-    avg = sel.average_of(factories).fit(X, y)
+    avg = average_of(factories).fit(X, y)
     chosen = sel.Selection({**chosen.record, "partner": sel.AVERAGE}, avg, chosen.inputs, chosen.served_proba)
     import skops.io as sio
     real_dump, during = sio.dump, []
@@ -326,17 +330,17 @@ def test_tabular_partners_include_their_soft_vote_scored_on_the_same_folds(tmp_p
         during.append(list(getattr(avg, "named_estimators_", {})))   # what another thread would see meanwhile
         return real_dump(obj, file)
     monkeypatch.setattr(sio, "dump", watching_dump)
-    sel.save(chosen, tmp_path)
+    chosen.served_model(tmp_path).save()
     assert during == [list(factories)]          # the fitted vote was never changed while it was written
-    loaded = sel.load(tmp_path)
+    loaded = ServedModel.load(tmp_path)
     val_texts = [e.text for e in data.validation]
     members = np.mean([clone(make()).fit(X, y).predict_proba(chosen.inputs(val_texts)) for make in factories.values()],
                       axis=0)
-    np.testing.assert_allclose(loaded.partner_proba(val_texts, ["bad", "good"]), members, atol=1e-8)
+    np.testing.assert_allclose(loaded.baseline_proba(val_texts), members, atol=1e-8)
     # each fitted member is written once (skops would write named_estimators_ as a second full copy) and the vote
     # gets its names back on load, bound to the same fitted members; the object that was saved keeps its own
     import zipfile
-    with zipfile.ZipFile(tmp_path / sel.PARTNER_FILE) as z:
+    with zipfile.ZipFile(tmp_path / layout.PARTNER) as z:
         schema = z.read("schema.json").decode()
     assert "named_estimators_" not in schema and schema.count("RandomForestClassifier") == 2   # fitted + unfitted
     assert list(loaded.partner.named_estimators_) == list(factories)
@@ -365,7 +369,7 @@ def test_tabular_logistic_regression_chooses_its_regularisation_on_the_rows_it_i
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss as sk_log_loss
-    from engine.evaluation.baseline import LR_CS, tabular_lr
+    from engine.partners import LR_CS, tabular_lr
 
     rng = np.random.default_rng(7)
     cols = ["signal"] + [f"noise{j}" for j in range(15)]
@@ -387,5 +391,5 @@ def test_tabular_logistic_regression_chooses_its_regularisation_on_the_rows_it_i
     c = float(np.ravel(chosen[-1].C_)[0])
     assert c in LR_CS and c < 1.0
     assert sk_log_loss(y_new, chosen.predict_proba(X_new)) < sk_log_loss(y_new, fixed.predict_proba(X_new)) - 0.01
-    loaded = sio.loads(sio.dumps(chosen), trusted=sel.TRUSTED_TYPES)
+    loaded = sio.loads(sio.dumps(chosen), trusted=TRUSTED_TYPES)
     np.testing.assert_allclose(loaded.predict_proba(X_new), chosen.predict_proba(X_new))

@@ -85,7 +85,7 @@ def test_cancel_then_resume_completes_like_uninterrupted(tiny_bert, tmp_path):
 def test_no_checkpoint_is_written_after_the_last_evaluation_unless_kept(tiny_bert, tmp_path, monkeypatch):
     """The artifact follows the last evaluation at once (and the checkpoint is then deleted): the last checkpoint is
     the one before it, unless the caller keeps checkpoints."""
-    from engine import train_parts
+    from engine.training import checkpoints as train_parts
     cfg = config(tiny_bert, method="lora", epochs=2)          # 5 steps per epoch, evaluations at 5 and 10
     monkeypatch.setattr(train_parts, "remove_checkpoint", lambda d: None)   # leave what was written to be read
     res = train(cfg, dataset(), tmp_path / "out", checkpoint_dir=tmp_path / "ckpt")
@@ -161,7 +161,7 @@ def test_plan(tiny_gpt2):
 
 @pytest.mark.slow
 def test_real_minilm_short_run(tmp_path):
-    from engine.artifact import load_trained
+    from engine.served.transformer import load_trained
     from tests.engine.train_helpers import examples
     from engine.data.types import PreparedDataset
     data = PreparedDataset("csv", "text", "text", "label", [], examples(64, 0), examples(24, 1),
@@ -182,7 +182,7 @@ def test_forward_only_passes_use_bf16_only_where_the_hardware_has_it(monkeypatch
     not on a CPU without native bf16 (it would be slower, not faster)."""
     import contextlib
     import torch
-    from engine.train_parts import forward_autocast
+    from engine.device import forward_autocast
     cpu = torch.device("cpu")
     assert forward_autocast("fp32", cpu) is contextlib.nullcontext
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
@@ -201,7 +201,7 @@ def test_training_takes_bf16_where_the_hardware_has_it_and_evaluates_in_fp32(tin
     import contextlib
     import numpy as np
     from engine import inference
-    from engine.train_parts import _autocast
+    from engine.device import training_autocast as _autocast
     cpu = torch.device("cpu")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)

@@ -133,8 +133,8 @@ def test_labels_are_known():
 
 
 def test_a_refitted_run_is_not_compared_on_rows_it_trained_on(home, planted):
-    """After a refit (engine/refit.py) the dataset's validation rows are training rows: the report says so instead
-    of presenting the figures as a held-out comparison, in the CLI text and in Slack."""
+    """After a refit (engine/recipes/refit.py) the dataset's validation rows are training rows: the report says so
+    instead of presenting the figures as a held-out comparison, in the CLI text and in Slack."""
     import json
     from pathlib import Path
     from slack_sdk.models.blocks import Block
@@ -143,9 +143,9 @@ def test_a_refitted_run_is_not_compared_on_rows_it_trained_on(home, planted):
     champ_run, chall_run, _, _ = planted
     val = challengers.report(home, "default")["labelled"][0]
     assert "not_held_out" not in val
-    cfg_path = Path(chall_run["artifact_path"]) / "config.json"
-    cfg = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-    cfg_path.write_text(json.dumps({**cfg, "refitted": {"status": "succeeded", "rows": 60}}))
+    served_path = Path(chall_run["artifact_path"]) / "served.json"
+    served = json.loads(served_path.read_text()) if served_path.exists() else {}
+    served_path.write_text(json.dumps({**served, "refitted": {"status": "succeeded", "rows": 60}}))
     rep = challengers.report(home, "default")
     note = rep["labelled"][0]["not_held_out"]
     assert f"run #{chall_run['id']} refitted on these rows" in note and "not a held-out comparison" in note

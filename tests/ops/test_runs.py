@@ -74,7 +74,7 @@ def test_a_repeated_queue_submit_imports_no_torch(home, cards, tiny_bert):
 
 def test_a_run_builds_its_model_once(home, cards, tiny_bert, monkeypatch):
     import engine.classifier as classifier
-    import engine.train_parts as parts
+    import engine.training.setup as parts
     real_build, calls = classifier.build, []
 
     def counting(config, labels, features=None, meta=False):
@@ -93,7 +93,7 @@ def test_a_run_builds_its_model_once(home, cards, tiny_bert, monkeypatch):
 def test_a_small_dataset_is_refitted_on_every_row_after_selection(home, cards, tiny_bert, monkeypatch):
     """refit=auto on a small dataset: a second training on train + validation, said in the thread's events and
     the run record; the served artifact holds the refit's weights, the reported figures stay the first fit's."""
-    import engine.refit as refit_mod
+    import engine.recipes.refit as refit_mod
     seen = {}
     real = refit_mod.refit
 
@@ -111,7 +111,7 @@ def test_a_small_dataset_is_refitted_on_every_row_after_selection(home, cards, t
     assert rec["status"] == "succeeded" and rec["rows"] == seen["rows"]
     art = Path(final["artifact_path"])
     assert (art / "head.safetensors").read_bytes() != seen["head_before"]
-    assert json.loads((art / "config.json").read_text())["refitted"]["rows"] == seen["rows"]
+    assert json.loads((art / "served.json").read_text())["refitted"]["rows"] == seen["rows"]
     with connect(home) as db:
         messages = [e["message"] or "" for e in events.list_for(db, run["id"])]
     assert any(m.startswith(f"refitting on all {seen['rows']:,} rows") for m in messages)

@@ -1,23 +1,19 @@
-"""A text partner built on the untouched pretrained encoder: its pooled sentence embeddings (L2-normalised) →
-logistic regression.
+"""Recipe: a text partner on the untouched pretrained encoder — its pooled sentence embeddings (L2-normalised) →
+logistic regression — and the memo of those embeddings.
 
-Why a second text partner: it makes different mistakes from both other models. The fine-tuned model has moved its
-encoder away from the pretrained one; TF-IDF reads spellings, not meaning. On BANKING77 (all 7,768 training rows,
-seed 42, the 2,000 held-out texts) this partner alone had 92.30 % (the LoRA-tuned model 91.10 %, TF-IDF 90.35 %);
-the equal-vote blend of the three 93.85 %, the fine-tuned model with TF-IDF alone 92.60 %. At 10 examples per
-intent: 84.50 / 84.00 / 82.45 % alone, three-way blend +0.28 pt over the two-way one (docs/benchmarks.md).
+What it does: it makes different mistakes from both other models (the fine-tuned model has moved its encoder away
+from the pretrained one; TF-IDF reads spellings, not meaning), so it is one of the text partners the blend recipe
+(engine/recipes/blend.py) cross-validates and soft-votes. When it is used: every text run with an encoder record,
+as a candidate partner; serving a blend or baseline that holds it costs one more encoder forward per question.
 
-The encoder is loaded once per process and base (shared by every artifact that uses it) and never trained; the
-embeddings of texts already seen are memoised (cross-validation embeds each training text once, not once per fold),
-and training's probe head (engine/head_init.py), which embeds the training texts with the same untouched encoder
-before the first step, hands its embeddings to the memo (`remember`): the report then embeds only the validation
-texts. The forward runs in bf16 where the CPU does bf16 natively (engine/train_parts.py forward_autocast; 2,000 +
-1,000 BANKING77 texts 6.1 vs 11.0 s in fp32, cosine to the fp32 embedding ≥ 0.99996, the same 87.6 % validation
-accuracy) unless `precision=fp32`. Serving a blend that holds this partner costs one more encoder forward per
-question.
+The encoder is loaded once per process and base and never trained. The embeddings of texts already seen are
+memoised in this module (cross-validation embeds each training text once, not once per fold); the report hands it
+the probe head's embeddings of the training texts, which training wrote with the candidate (`remember`). The forward
+runs in bf16 where the device does bf16 natively, unless `precision=fp32`.
 
-`PretrainedEmbedder` is a scikit-learn transformer so the partner is an ordinary Pipeline: it clones, fits, soft-votes
-and saves through skops like the others (its state is four plain values; the weights are never in the file).
+`PretrainedEmbedder` is a scikit-learn transformer so the partner is an ordinary Pipeline: it clones, fits,
+soft-votes and saves through skops like the others (its state is four plain values; the weights are never in the
+file).
 """
 from __future__ import annotations
 
@@ -28,10 +24,9 @@ from typing import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-C = 30.0                 # BANKING77: C = 10 / 30 / 100 → 91.95 / 92.30 / 92.30 % on full data, 84.6 / 84.5 / 84.5 % at
-                         # 10 per intent (seed 42), normalised embeddings
+C = 30.0                 # inverse L2 strength on normalised embeddings (docs/benchmarks.md: C = 10 / 30 / 100)
 MEMO_ROWS = 30_000       # ≈ 46 MB of 384-float embeddings; least recently used texts go first
-BATCH = 32               # 1,000 BANKING77 texts in bf16 on 2 cores: 1.9-2.1 s at 32, 2.4 s at 64, 3.3 s at 256
+BATCH = 32               # texts per forward: the fastest of 32 / 64 / 256 on a small CPU
 
 _lock = threading.Lock()
 _encoders: dict[str, tuple] = {}
@@ -60,10 +55,8 @@ def embedding_lr(base: str, pooling: str = "mean", max_length: int = 128, precis
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     return make_pipeline(PretrainedEmbedder(base, pooling, max_length, precision),
-                         # sklearn's default tol (1e-4): at 1e-3 lbfgs stopped after 22 of the 66 iterations it
-                         # needs at C = 30 on full BANKING77, 91.2 instead of 92.3 %. newton-cg: 384 dense dimensions
-                         # suit a second-order solver — 11 iterations instead of lbfgs's 66 there (2.0 vs 2.8 s;
-                         # 92.70 vs 92.30 %, the more converged optimum), 0.41 vs 0.85 s on 2,000 texts (same 87.7 %)
+                         # newton-cg at sklearn's default tol: 384 dense dimensions suit a second-order solver
+                         # (fewer iterations than lbfgs, and lbfgs at a looser tol stopped short of the optimum)
                          LogisticRegression(C=C, max_iter=3000, solver="newton-cg"))
 
 
@@ -77,7 +70,7 @@ def embeddings(base: str, texts: Sequence[str], pooling: str = "mean", max_lengt
         if missing:
             import torch
             from engine.classifier import embed
-            from engine.train_parts import forward_autocast
+            from engine.device import forward_autocast
             encoder, tokenizer = _encoder(base)
             device = next(encoder.parameters()).device
             with torch.inference_mode(), forward_autocast(precision, device)():

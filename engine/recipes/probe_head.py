@@ -1,4 +1,7 @@
-"""Start the classification head from a linear probe instead of random weights (`head_init=probe`).
+"""Recipe: start the classification head from a linear probe instead of random weights (`head_init=probe`).
+
+When `auto` (the text default) turns it on: the training data has at most PROBE_MAX_PER_LABEL examples per label on
+average (engine/config.py `resolved_head_init`); tables keep a random head.
 
 Before the first update the pooled embeddings of the training texts are computed once with the untouched encoder
 (a LoRA model at step 0 is the base model: its B matrices are zero), a multinomial logistic regression is fitted on
@@ -6,16 +9,13 @@ them — and on the column features too, when the head reads them — and its we
 This is "linear probing, then fine-tuning" (Kumar et al., ICLR 2022): a random head sends large, noisy gradients into
 the encoder during the first steps and bends the pretrained features to fit its own noise; a head that already
 separates the classes lets fine-tuning start from a sensible decision rule and move the encoder less. It matters
-most with few examples per class (bench/banking77.py, see docs/benchmarks.md); with plenty of data a head that starts
-near its optimum leaves the encoder under-trained, so the text default `head_init=auto` probes only on scarce data
-(engine/config.py PROBE_MAX_PER_LABEL).
+most with few examples per class; with plenty of data a head that starts near its optimum leaves the encoder
+under-trained (docs/benchmarks.md has the figures).
 """
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -34,10 +34,9 @@ PROBE_MAX_EXAMPLES = 20_000
 
 
 def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, seed: int,
-              on_embeddings: Callable[[np.ndarray, np.ndarray], None] | None = None) -> dict:
-    """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread.
-    `on_embeddings(rows, embeddings)` receives the untouched encoder's pooled embeddings of those training rows (the
-    text partner reuses them: engine/evaluation/embedding_partner.py `remember`)."""
+              keep_embeddings: bool = False) -> dict:
+    """Fit the probe and copy it into model.head (and model.features_head). → a summary for the progress thread;
+    with `keep_embeddings`, also "embeddings": (rows of `batches`, the untouched encoder's pooled embeddings)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
@@ -46,11 +45,6 @@ def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, se
         rows = np.sort(np.random.default_rng(seed).choice(rows, PROBE_MAX_EXAMPLES, replace=False))
     with autocast():
         emb = frozen_embeddings(model, batches, batch_size, rows).cpu().double().numpy()
-    if on_embeddings is not None:
-        try:
-            on_embeddings(rows, emb)
-        except Exception:   # noqa: BLE001 — a cache that could not be filled costs time later, never the run
-            log.exception("could not hand the probe's embeddings on")
     x = emb if batches.features is None else np.hstack([emb, batches.features[rows].numpy().astype(np.float64)])
     y = np.asarray(batches.labels)[rows]
     classes = np.unique(y)
@@ -78,4 +72,7 @@ def fit_probe(model: Classifier, batches: Batches, batch_size: int, autocast, se
     acc = float(clf.score(x, y))
     log.info("head_init=probe: logistic regression on %d pooled embeddings%s, train accuracy %.3f",
              len(y), "" if batches.features is None else " + column features", acc)
-    return {"fitted": True, "train_accuracy": acc, "examples": int(len(y))}
+    out = {"fitted": True, "train_accuracy": acc, "examples": int(len(y))}
+    if keep_embeddings:
+        out["embeddings"] = (rows, emb.astype(np.float32))
+    return out

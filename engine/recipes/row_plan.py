@@ -1,8 +1,9 @@
-"""Which training rows the transformer sees, for how many epochs, and which rows are held back for the blend.
+"""Recipe: which training rows the transformer sees, for how many epochs, and which rows are held back for the blend.
 
-A 21,000-row credit table cannot go through a transformer eight times on two CPU cores (~6.8 rows/s at 128 tokens:
-hours), and it does not need to: gradient boosting reads the raw columns in seconds, and the fine-tuned model is one
-voice in a blend (engine/evaluation/selection.py). So the transformer gets a stratified, seeded subset of at most
+When it applies: tables (their defaults set train_rows, row_budget and blend_holdout; text keeps every row unless
+asked). A table of tens of thousands of rows cannot go through a transformer many times on a few CPU cores, and it
+does not need to: gradient boosting reads the raw columns in seconds, and the fine-tuned model is one voice in a
+blend (engine/recipes/blend.py). So the transformer gets a stratified, seeded subset of at most
 `train_rows` rows, trains at most `row_budget` row-passes in all (epochs are cut to fit), and `blend_holdout` of the
 training rows are never given to it: on those rows both the transformer and (cross-validated) the baseline make
 honest predictions, and the blend weight is chosen there — never on the validation rows that report the result.

@@ -1,8 +1,9 @@
-"""Evaluation report of a trained run: the tuned model on validation data beside sklearn baselines, two-class cost
-figures, forgetting, plots; writes metrics.json, qa.json and refreshes the model card.
+"""Evaluation report of a trained run: the fine-tuned candidate on validation data beside sklearn baselines, the
+choice of what is served (engine/recipes/blend.py, saved as a ServedModel), two-class cost figures, forgetting,
+plots; writes metrics.json, qa.json and refreshes the model card.
 
 `report(artifact_dir, data)` is called once after training; `evaluate_examples(artifact_dir, examples)` scores the
-same model on other labelled data with the thresholds `report` stored.
+served model on other labelled data with the thresholds `report` stored.
 """
 from __future__ import annotations
 
@@ -23,25 +24,14 @@ from engine.evaluation.forgetting import MAX_TEXTS, forgetting
 from engine.evaluation.metrics import binary_scores, metrics, positive_label
 from engine.evaluation.plots import confusion_png, loss_curve_png
 from engine.evaluation.thresholds import TARGET_ACCURACY, answer_threshold
+from engine.device import forward_autocast
 from engine.inference import DEFAULT_FALLBACK, DEFAULT_NO_ANSWER, get_predictor
 from engine.jsonfiles import jsonable, write_json
+from engine.served import layout
+from engine.served.model import ServedModel
+from engine.training import candidate
 
 log = logging.getLogger(__name__)
-
-
-def read_history(artifact_dir: str | Path) -> list[dict]:
-    path = Path(artifact_dir) / "history.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                log.warning("skipping a bad line in %s", path)
-    return out
 
 
 def _binary(labels: list[str], y_true: Sequence[str], proba: np.ndarray, positive: str, costs: CostMatrix,
@@ -61,8 +51,7 @@ def _cost_threshold(labels: list[str], y_true: Sequence[str], proba: np.ndarray,
                     selection) -> dict | None:
     """The cost-minimising threshold of what is served, chosen on the validation rows together with the training rows
     the selection scored honestly (out-of-fold or held out from the transformer); None when there are none (the
-    threshold is then chosen on validation alone). German Credit, three splits, the soft-vote partner refitted on
-    490 rows: test cost 0.549 with the threshold from 98 validation rows, 0.508 from those plus 392 out-of-fold rows."""
+    threshold is then chosen on validation alone: a threshold picked on ~100 rows moves with every split)."""
     if selection is None or not len(selection.extra_labels):
         return None
     k = labels.index(positive)
@@ -73,16 +62,14 @@ def _cost_threshold(labels: list[str], y_true: Sequence[str], proba: np.ndarray,
             "training_rows": len(selection.extra_labels)}
 
 
-def _forgetting(pred, texts: Sequence[str]) -> dict:
+def _forgetting(trained, texts: Sequence[str]) -> dict:
     """Tuned vs untouched pretrained encoder on the validation texts; see engine.evaluation.forgetting. The
-    pretrained side comes from the text partner's memo (engine/evaluation/embedding_partner.py): the selection has
+    pretrained side comes from the text partner's memo (engine/recipes/embedding_partner.py): the selection has
     usually embedded these texts already, and the encoder is loaded once per process either way."""
     from engine.classifier import embed
-    from engine.evaluation import embedding_partner
+    from engine.recipes import embedding_partner
 
-    trained = pred.trained
-    enc = _encoder_settings(pred)
-    from engine.train_parts import forward_autocast
+    enc = _encoder_settings(trained)
     fast = forward_autocast(enc["precision"], next(trained.model.parameters()).device)   # a summary figure
 
     def tuned(ts):
@@ -94,21 +81,21 @@ def _forgetting(pred, texts: Sequence[str]) -> dict:
     return forgetting(texts, tuned, pretrained, max_texts=MAX_TEXTS)
 
 
-def _encoder_settings(pred) -> dict:
+def _encoder_settings(trained) -> dict:
     """The run's pretrained encoder as the text partner and forgetting read it — {base, pooling, max_length,
-    precision}, the key of the embedding memo (engine/evaluation/embedding_partner.py)."""
-    cfg = pred.trained.config or {}
+    precision}, the key of the embedding memo (engine/recipes/embedding_partner.py)."""
+    cfg = trained.config or {}
     return {"base": cfg.get("base") or "minilm", "max_length": int(cfg.get("max_length") or 128),
-            "pooling": getattr(pred.trained, "pooling", None) or cfg.get("pooling") or "mean",
+            "pooling": getattr(trained, "pooling", None) or cfg.get("pooling") or "mean",
             "precision": cfg.get("precision") or "auto"}
 
 
 def _qa_settings(artifact_dir: Path, answers: dict, threshold: dict, decision: dict | None) -> dict:
     """qa.json: keeps a fallback/no-answer text someone customised in an earlier qa.json."""
     old = {}
-    if (artifact_dir / "qa.json").exists():
+    if (artifact_dir / layout.QA).exists():
         try:
-            old = json.loads((artifact_dir / "qa.json").read_text(encoding="utf-8"))
+            old = json.loads((artifact_dir / layout.QA).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             old = {}
     qa = {"threshold": threshold["threshold"], "answers": dict(answers),
@@ -133,8 +120,8 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     """
     t0 = time.perf_counter()
     root = Path(artifact_dir)
-    pred = get_predictor(root)
-    labels = list(pred.labels)
+    model = ServedModel.load(root).transformer       # the fine-tuned candidate training wrote
+    labels = list(model.labels)
     texts = [e.text for e in data.validation]
     y_true = [e.label for e in data.validation]
     unknown = sorted(set(y_true) - set(labels))
@@ -146,13 +133,13 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
             raise ConfigError("positive", positive, "one of the model's labels: " + ", ".join(labels))
     timings = {}
     t = time.perf_counter()
-    ft_proba = _stored_validation_proba(root, data, len(labels))
+    ft_proba = candidate.stored_validation_proba(root, data, len(labels))
     reused = ft_proba is not None
     if ft_proba is None:
-        ft_proba = pred.finetuned_proba(texts)
+        ft_proba = model.proba(texts)
     timings["predict_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    selection = _select(root, pred, data, ft_proba, positive) if baselines and len(texts) else None
+    selection = _select(root, model, data, ft_proba, positive) if baselines and len(texts) else None
     timings["selection_s"] = time.perf_counter() - t
     proba = selection.served_proba if selection is not None else ft_proba
     y_pred = [labels[i] for i in proba.argmax(axis=1)] if len(texts) else []
@@ -202,7 +189,7 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     t = time.perf_counter()
     if measure_forgetting:
         try:
-            out["forgetting"] = _forgetting(pred, texts)
+            out["forgetting"] = _forgetting(model.trained, texts)
         except Exception as e:   # forgetting is informative, never a reason to lose the report
             log.exception("forgetting measurement failed")
             out["forgetting"] = {"error": f"{type(e).__name__}: {e}"}
@@ -213,20 +200,19 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     t = time.perf_counter()
     out["plots"] = {}
     if plots:
-        pdir = root / "plots"
-        out["plots"]["confusion"] = str(confusion_png(out["confusion"], labels, pdir / "confusion.png"))
-        history = read_history(root)
-        metric = (pred.trained.config or {}).get("metric", "macro_f1")
-        out["plots"]["loss_curve"] = str(loss_curve_png(history, pdir / "loss_curve.png", metric=metric))
+        out["plots"]["confusion"] = str(confusion_png(out["confusion"], labels, layout.plot(root, "confusion")))
+        history = candidate.read_history(root)
+        metric = (model.config or {}).get("metric", "macro_f1")
+        out["plots"]["loss_curve"] = str(loss_curve_png(history, layout.plot(root, "loss_curve"), metric=metric))
 
     decision = ({"positive_label": positive, "threshold": binary["threshold"], "cost_matrix": costs.to_dict()}
                 if binary else None)
-    write_json(root / "qa.json", _qa_settings(root, data.answers or {}, thr, decision))
+    write_json(root / layout.QA, _qa_settings(root, data.answers or {}, thr, decision))
     timings["plots_s"] = time.perf_counter() - t
     out["timings"] = {k: round(v, 3) for k, v in timings.items()}
     out["eval_s"] = round(time.perf_counter() - t0, 3)
-    write_json(root / "metrics.json", out)
-    _update_card(root, pred, out)
+    write_json(root / layout.METRICS, out)
+    _update_card(root, model.config, out)
     return json.loads(json.dumps(out, default=jsonable))
 
 
@@ -259,62 +245,53 @@ class _VoteMember:
         return self.classes_[np.asarray(self.model.predict_proba(X)).argmax(axis=1)]
 
 
-def _stored_validation_proba(root: Path, data: PreparedDataset, n_labels: int) -> np.ndarray | None:
-    """The fine-tuned model's validation probabilities that training stored with its best weights
-    (engine/train_parts.py store_validation_proba), when they are of exactly these validation rows; else None."""
-    from engine.train_parts import validation_fingerprint
+def _select(root: Path, model, data: PreparedDataset, ft_val: np.ndarray, positive: str | None):
+    """Fine-tuned model vs its best baseline vs their blend (engine/recipes/blend.py); saves what is served into the
+    artifact (engine/served/model.py). A failure here is logged and the fine-tuned model alone is served."""
+    from engine.recipes import blend
+    from engine.recipes.row_plan import stratified_subset
     try:
-        meta = json.loads((root / "meta.json").read_text(encoding="utf-8"))
-        stored = meta.get("validation_proba") or {}
-        if not stored or stored.get("rows") != len(data.validation):
-            return None
-        if stored.get("validation_sha256") != validation_fingerprint(data):
-            return None
-        proba = np.load(root / stored["file"], allow_pickle=False)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
-        return None
-    if proba.shape != (len(data.validation), n_labels) or not np.all(np.isfinite(proba)):
-        return None
-    return proba
-
-
-def _select(root: Path, pred, data: PreparedDataset, ft_val: np.ndarray, positive: str | None):
-    """Fine-tuned model vs its best baseline vs their blend (engine/evaluation/selection.py); saves the partner and
-    the choice into the artifact. A failure here is logged and the fine-tuned model alone is served."""
-    from engine.evaluation import selection as sel
-    from engine.rows import stratified_subset
-    from engine.train_parts import ROWS_FILE
-    try:
-        rows = json.loads((root / ROWS_FILE).read_text()) if (root / ROWS_FILE).exists() else {}
+        _hand_over_probe_embeddings(root, data)
+        rows = candidate.read_rows(root)
         held = [i for i in rows.get("held_out", []) if 0 <= i < len(data.train)]
-        if len(held) > sel.MAX_HELD_OUT:   # scoring 15k rows with the transformer would cost minutes on a CPU
-            keep = stratified_subset([data.train[i].label for i in held], sel.MAX_HELD_OUT, 0)
+        if len(held) > blend.MAX_HELD_OUT:   # scoring 15k rows with the transformer would cost minutes on a CPU
+            keep = stratified_subset([data.train[i].label for i in held], blend.MAX_HELD_OUT, 0)
             held = [held[k] for k in keep]
-        ft_held = pred.finetuned_proba([data.train[i].text for i in held]) if held else None
-        cfg = pred.trained.config or {}
-        chosen = sel.select(kind=data.kind if data.kind == "tabular" and data.feature_columns else "text",
-                            labels=pred.labels, train_texts=[e.text for e in data.train],
-                            train_labels=[e.label for e in data.train], val_texts=[e.text for e in data.validation],
-                            val_labels=[e.label for e in data.validation], ft_val=ft_val, held_out=held,
-                            ft_held_out=ft_held, columns=data.feature_columns or (), serve=cfg.get("serve") or "auto",
-                            positive=positive, seed=int(cfg.get("seed") or 0), encoder=_encoder_settings(pred))
-        sel.save(chosen, root)
+        ft_held = model.proba([data.train[i].text for i in held]) if held else None
+        cfg = model.config or {}
+        chosen = blend.select(kind=data.kind if data.kind == "tabular" and data.feature_columns else "text",
+                              labels=model.labels, train_texts=[e.text for e in data.train],
+                              train_labels=[e.label for e in data.train], val_texts=[e.text for e in data.validation],
+                              val_labels=[e.label for e in data.validation], ft_val=ft_val, held_out=held,
+                              ft_held_out=ft_held, columns=data.feature_columns or (),
+                              serve=cfg.get("serve") or "auto", positive=positive, seed=int(cfg.get("seed") or 0),
+                              encoder=_encoder_settings(model.trained))
+        chosen.served_model(root, validation_rows=len(data.validation)).save(root)
         return chosen
     except Exception:   # noqa: BLE001 — the report (and the fine-tuned model) must survive a failed selection
         log.exception("model selection failed; serving the fine-tuned model")
-        for name in (sel.SELECTION_FILE, sel.PARTNER_FILE):
+        for name in (layout.SERVED, layout.PARTNER):
             (root / name).unlink(missing_ok=True)
         return None
 
 
-def _update_card(root: Path, pred, rep: dict) -> None:
-    try:
-        from engine import card
-    except ImportError:      # the card module is optional for evaluation
+def _hand_over_probe_embeddings(root: Path, data: PreparedDataset) -> None:
+    """The probe head's embeddings of training texts (written by training) go to the text partner's memo, so the
+    selection does not embed those texts again."""
+    emb = candidate.take_probe_embeddings(root)
+    if emb is None:
         return
-    cfg = pred.trained.config or {}
-    meta_path = root / "meta.json"
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    from engine.recipes import embedding_partner
+    rows = [i for i in emb["rows"] if 0 <= i < len(data.train)]
+    if len(rows) != len(emb["rows"]):
+        return
+    embedding_partner.remember(emb["base"], emb["pooling"], emb["max_length"], [data.train[i].text for i in rows],
+                               emb["embeddings"])
+
+
+def _update_card(root: Path, cfg: dict, rep: dict) -> None:
+    from engine import card
+    meta = candidate.read_meta(root)
     try:
         card.write_card(root, cfg, meta, {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}, report=rep)
     except Exception:

@@ -1,5 +1,7 @@
-"""A contrastive pre-stage for scarce text data (`contrastive_epochs`): before the head is fitted, the encoder is
-tuned so that texts of the same label lie close together and texts of different labels apart.
+"""Recipe: a contrastive pre-stage for scarce text data (`contrastive_epochs`): before the head is fitted, the encoder
+is tuned so that texts of the same label lie close together and texts of different labels apart. When `auto` (the
+text default) turns it on: at most CONTRASTIVE_MAX_PER_LABEL training examples per label on average
+(engine/config.py `resolved_contrastive`); never for tables.
 
 Each training text (the anchor) is paired with another text of its label (the positive); a batch holds one pair per
 label, up to CONTRASTIVE_BATCH labels, so every other positive in the batch is a text of another label (an in-batch
@@ -7,8 +9,8 @@ negative). The loss is the symmetric InfoNCE over the cosine similarities of the
 CONTRASTIVE_SCALE — sentence-transformers' MultipleNegativesRankingLoss, which SetFit (Tunstall et al. 2022) uses for
 few-shot text classification. With ten examples per label a cross-entropy head sees each text once per epoch; the
 pairs show the encoder every label against ~30 others per step and move the embeddings the probe head then reads
-(engine/head_init.py), so the head starts from a better-separated space. A label with one text pairs it with itself:
-dropout makes the two views differ (SimCSE).
+(engine/recipes/probe_head.py), so the head starts from a better-separated space. A label with one text pairs it
+with itself: dropout makes the two views differ (SimCSE).
 
 Only what the run trains moves (LoRA adapters, or the unfrozen weights of a full fine-tune); the head does not take
 part. The stage has its own AdamW at `CONTRASTIVE_LR_SHARE` of the run's learning rate and no schedule: it is short.
