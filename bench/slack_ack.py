@@ -43,24 +43,20 @@ def fire(driver, texts, users):
         return list(pool.map(one, range(len(texts))))
 
 
-def reference_app(fake, port=0):
-    """A Bolt app that does nothing but ack, on the same threaded WSGI server."""
+def reference_app(fake, settings, port=0):
+    """A Bolt app that does nothing but ack, on the same HTTP server as ftbot's."""
     from slack_bolt import App
     from slack_bolt.adapter.wsgi import SlackRequestHandler
     from slack_sdk import WebClient
-    from wsgiref.simple_server import make_server
 
-    from bot.server import ThreadingWSGIServer, _QuietHandler, wsgi_app
+    from bot.server import HTTPServer, wsgi_app
     app = App(client=WebClient(token=TOKEN, base_url=fake.api_url), signing_secret=SECRET,
               token_verification_enabled=False)
 
     @app.command("/ft")
     def ft(ack):
         ack()
-    server = make_server("127.0.0.1", port, wsgi_app(SlackRequestHandler(app)), server_class=ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return HTTPServer(wsgi_app(SlackRequestHandler(app)), "127.0.0.1", port, settings).start()
 
 
 def main(argv=None) -> int:
@@ -85,8 +81,8 @@ def main(argv=None) -> int:
                                   "SLACK_API_URL": fake.api_url, "FTBOT_ADMINS": "UADMIN", "FTBOT_HOME": str(home)})
     running = start(settings, "127.0.0.1", 0, embedded_worker=False)
     driver = Driver(running.url, SECRET, fake)
-    ref = reference_app(fake)
-    ref_driver = Driver(f"http://127.0.0.1:{ref.server_address[1]}", SECRET, fake)
+    ref = reference_app(fake, settings)
+    ref_driver = Driver(f"http://127.0.0.1:{ref.port}", SECRET, fake)
     try:
         from ops import datasets as ds_service
         data = tmp / "cards.csv"
@@ -144,7 +140,7 @@ def main(argv=None) -> int:
         if running.deps.executor is not None:
             running.deps.executor.shutdown(wait=True)
         running.stop()
-        ref.shutdown()
+        ref.stop()
         fake.stop()
 
     secs = [s for _, s in results]

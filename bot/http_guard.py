@@ -1,9 +1,10 @@
-"""In front of Bolt on POST /slack/events: a body-size cap enforced before the body is read, and replay protection.
+"""In front of Bolt on POST /slack/events: a body-size cap, and replay protection.
 
-Size: Slack's payloads are a few KiB (a slash command at most ~4 KB of text, a view submission tens of KiB); a body
-above MAX_BODY_BYTES (1 MiB) is answered 413 from its Content-Length alone, without reading a byte of it — before
-the signature could be checked, which needs the whole body. A request without a Content-Length (chunked) is
-answered 411: the WSGI server cannot bound it.
+Size: Slack's payloads are a few KiB (a slash command at most ~4 KB of text, a view submission tens of KiB). The
+HTTP server (bot/server.py, waitress) already refuses a body above MAX_BODY_BYTES (1 MiB) with 413 while reading —
+from its Content-Length alone, or once a chunked body passes the cap — and hands on chunked bodies de-chunked, with
+a Content-Length. This guard repeats the cap from Content-Length before reading, so it holds under any WSGI server,
+and answers 411 to a body whose length is not given.
 
 Replays: Slack signs `v0:timestamp:body` and Bolt refuses signatures older than 5 minutes, but within that window
 the same signed request could be sent again (a copied `/ft deploy`, a captured request). A verified signature is
@@ -24,7 +25,7 @@ MAX_BODY_BYTES = 1 << 20
 
 def _plain(start_response, status: str, text: str):
     body = text.encode()
-    # wsgiref speaks HTTP/1.0 and closes the connection after this answer, so an unread body goes nowhere
+    # the server has buffered the whole body before the app runs, so an unread body cannot spill into the next request
     start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))])
     return [body]
 

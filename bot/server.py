@@ -1,21 +1,33 @@
-"""HTTP serving: a threaded WSGI server with POST /slack/events through Bolt and GET /healthz → 200.
+"""HTTP serving: waitress with POST /slack/events through Bolt and GET /healthz → 200.
 
 `serve()` blocks (for `ftbot serve --port N`); `start()` runs the same thing on a background thread and returns a
 handle with `.url` and `.stop()` (tests, bench). The notifier and, if asked, an embedded job worker run beside it.
+
+Waitress reads requests on one event loop and hands only complete ones to a fixed pool of request threads
+(FTBOT_HTTP_THREADS), so a connection that is slow to send its request holds a socket, never a thread. It caps the
+header block (431) and the body (413) while reading, and closes connections that go quiet (channel_timeout).
+A client that trickles a byte now and then is never quiet; `_DeadlineServer` adds a whole-request deadline.
 """
 from __future__ import annotations
 
 import json
 import logging
+import resource
 import signal
-import socketserver
+import socket
 import threading
+import time
 from dataclasses import dataclass, field
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
 
 from bot.app import build_app
+from bot.http_guard import MAX_BODY_BYTES
 from bot.http_request import FormSafeHandler
 from bot.listeners import Deps
 from bot.notify import Notifier
@@ -23,20 +35,100 @@ from bot.settings import Settings
 
 log = logging.getLogger("ftbot.server")
 
-
-class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    request_queue_size = 128     # 50 commands at once must not be refused by the listen backlog
-    allow_reuse_address = True
+MAX_HEADER_BYTES = 32 * 1024   # request line and headers; Slack sends ~1 KiB, a proxy in front adds a few more
+BACKLOG = 1024                 # connections the kernel queues while all connection slots are taken
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 — access lines go to debug, never with bodies
-        log.debug("%s %s", self.address_string(), format % args)
+class _TimedParser(HTTPRequestParser):
+    """Waitress's request parser, stamped with the time the request's first byte arrived."""
+
+    def __init__(self, adj):
+        super().__init__(adj)
+        self.first_byte_at = time.time()
+
+
+class _TimedChannel(HTTPChannel):
+    parser_class = _TimedParser
+
+
+class _DeadlineServer(TcpWSGIServer):
+    """Waitress's server, whose periodic maintenance also closes connections still sending one request after
+    channel_timeout seconds. Waitress's own check counts silence only, and a client sending a byte every few
+    seconds is never silent: without this, a few hundred such clients would fill connection_limit for good.
+    A connection is thus held about 2 × channel_timeout at most (silent before its first byte, then the deadline),
+    plus up to two seconds for the maintenance tick (cleanup_interval) and the event loop's poll timeout."""
+
+    channel_class = _TimedChannel
+
+    def maintenance(self, now):
+        super().maintenance(now)
+        cutoff = now - self.adj.channel_timeout
+        late = [ch for ch in self.active_channels.values()
+                if not ch.requests and ch.request is not None and ch.request.first_byte_at < cutoff]
+        for ch in late:
+            ch.will_close = True     # the event loop closes it on its next pass
+        if late:
+            log.info("closed %d connection(s) that did not send a whole request within %d s",
+                     len(late), self.adj.channel_timeout)
+
+
+class HTTPServer:
+    """`app` served by waitress on (host, port): the event loop on a daemon thread, requests on the thread pool."""
+
+    def __init__(self, app, host: str, port: int, settings: Settings):
+        _allow_open_files(settings.http_connection_limit)
+        sock = socket.create_server((host, port), backlog=BACKLOG)
+        adj = Adjustments(
+            sockets=[sock], threads=settings.http_threads, connection_limit=settings.http_connection_limit,
+            channel_timeout=settings.http_read_timeout_s,
+            cleanup_interval=1,                            # run maintenance (both timeouts) every second
+            asyncore_use_poll=True,                        # select() stops at 1024 file descriptors
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES + 1,      # waitress refuses at >=; the guard allows exactly the cap
+            backlog=BACKLOG, ident="ftbot")
+        self._map: dict = {}
+        self.server = _DeadlineServer(app, self._map, _sock=sock, adj=adj, bind_socket=False,
+                                      sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
+        self.host, self.port = sock.getsockname()[:2]
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="ftbot-http", daemon=True)
+
+    def start(self) -> "HTTPServer":
+        self.thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=self.server.adj.asyncore_loop_timeout, map=self._map, use_poll=True, count=1)
+
+    def stop(self) -> None:
+        """Wake the loop, let it end, then close every socket (listener included) from this thread. Idempotent."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self.thread.is_alive():
+            self.server.pull_trigger()
+            self.thread.join(timeout=5)
+        wasyncore.close_all(self._map, ignore_all=True)
+        self.server.task_dispatcher.shutdown(timeout=1)    # request threads are daemons; do not wait long
+
+
+def _allow_open_files(connections: int) -> None:
+    """Each connection is a file descriptor: raise the soft limit towards the hard one if it is too low."""
+    need = connections + 256                   # database, models, logs, the Slack client's own sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < need:
+        log.warning("FTBOT_HTTP_CONNECTIONS=%d needs ~%d open files; the limit is %d (raise `ulimit -n`)",
+                    connections, need, target)
 
 
 def wsgi_app(slack_handler: SlackRequestHandler, guard=None):
-    """`guard` (bot/http_guard.py) wraps the Slack handler: body cap before reading, replay protection."""
+    """`guard` (bot/http_guard.py) wraps the Slack handler: body cap, replay protection."""
     events = guard(slack_handler) if guard else slack_handler
 
     def app(environ, start_response):
@@ -54,7 +146,7 @@ def wsgi_app(slack_handler: SlackRequestHandler, guard=None):
 
 @dataclass
 class Running:
-    server: ThreadingWSGIServer
+    server: HTTPServer
     deps: Deps
     notifier: Notifier | None
     threads: list = field(default_factory=list)
@@ -65,18 +157,18 @@ class Running:
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.server.port
 
     @property
     def url(self) -> str:
-        return f"http://{self.server.server_address[0]}:{self.port}"
+        host = self.server.host
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def stop(self) -> None:
         self.stop_event.set()
         if self.socket is not None:
             self.socket.close()
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         if self.notifier:
             self.notifier.stop()
         if self.reports is not None:
@@ -103,13 +195,10 @@ def start(settings: Settings, host: str = "127.0.0.1", port: int = 3000, *, embe
     guard = lambda h: SlackRequestGuard(h, settings.signing_secret, deps.ops.first_delivery)  # noqa: E731
     from bot.notify.reports import ReportPoster   # daily challenger reports queued by the scheduler
     reports = ReportPoster(settings, deps, poll_s=max(notify_poll_s, 0.2) * 30).start() if notifier else None
-    server = make_server(host, port, wsgi_app(FormSafeHandler(app), guard), server_class=ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
+    server = HTTPServer(wsgi_app(FormSafeHandler(app), guard), host, port, settings).start()
     running = Running(server=server, deps=deps, notifier=note)
     running.reports = reports
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="ftbot-http", daemon=True)
-    t.start()
-    running.threads.append(t)
+    running.threads.append(server.thread)
     if embedded_worker:
         running.worker = _start_worker(settings, running.stop_event)
     if socket_mode:

@@ -37,6 +37,12 @@ class Settings:
     update_interval_s: float = _f(3.0, "FTBOT_SLACK_UPDATE_S: minimum seconds between edits of a status message")
     max_upload_bytes: int = _f(50_000_000, "FTBOT_MAX_UPLOAD_BYTES: largest data file accepted from Slack")
     workers: int = _f(4, "FTBOT_SLACK_WORKERS: threads for slow work behind acknowledged commands")
+    http_threads: int = _f(16, "FTBOT_HTTP_THREADS: threads that run HTTP requests (`ftbot serve`); a fixed pool, "
+                               "and a connection still sending its request holds none")
+    http_connection_limit: int = _f(2000, "FTBOT_HTTP_CONNECTIONS: most open HTTP connections; beyond it new ones "
+                                          "wait in the listen backlog (each is an open file)")
+    http_read_timeout_s: int = _f(10, "FTBOT_HTTP_READ_TIMEOUT_S: seconds a client has to send a whole request "
+                                      "(headers and body), and the longest a connection may sit silent")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -56,6 +62,9 @@ class Settings:
             update_interval_s=_num("FTBOT_SLACK_UPDATE_S", g("FTBOT_SLACK_UPDATE_S", "3"), float, 0, 3600),
             max_upload_bytes=_num("FTBOT_MAX_UPLOAD_BYTES", g("FTBOT_MAX_UPLOAD_BYTES", "50000000"), int, 1, 10**11),
             workers=_num("FTBOT_SLACK_WORKERS", g("FTBOT_SLACK_WORKERS", "4"), int, 1, 256),
+            http_threads=_num("FTBOT_HTTP_THREADS", g("FTBOT_HTTP_THREADS", "16"), int, 1, 256),
+            http_connection_limit=_num("FTBOT_HTTP_CONNECTIONS", g("FTBOT_HTTP_CONNECTIONS", "2000"), int, 10, 100_000),
+            http_read_timeout_s=_num("FTBOT_HTTP_READ_TIMEOUT_S", g("FTBOT_HTTP_READ_TIMEOUT_S", "10"), int, 1, 3600),
         )
         values.update(overrides)
         s = cls(**values)
