@@ -1,7 +1,8 @@
 """Validation checks. Each returns messages (one per problem) naming the rows at fault and how to fix them.
 
 They never raise: `prepare_dataset` runs them all and raises one DatasetError with every message, so a user
-fixes the file once instead of once per problem.
+fixes the file once instead of once per problem. A message quotes a cell, text, label or column name only through
+`quoted` (PII replaced by its token), whatever the redact setting: messages reach Slack threads and the audit log.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
+from engine.data.pii import find_pii, for_message, mask
 from engine.data.reader import MAX_SHOWN, Row, show_rows
 
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d+)*|[.,]\d+)(?:[eE][+-]?\d+)?%?")
@@ -25,9 +27,9 @@ class Item:
     raw: dict | None = None          # tabular: feature values as in the file
 
 
-def _short(s: str, n: int = 40) -> str:
-    s = " ".join(s.split())
-    return s if len(s) <= n else s[: n - 1] + "…"
+def quoted(value: str, limit: int | None = 40) -> str:
+    """`value` as a message may quote it: redacted, whitespace collapsed, cut, in quotes."""
+    return repr(for_message(value, limit))
 
 
 # What a spreadsheet would evaluate after a leading + - or @ (a leading = always counts):
@@ -76,7 +78,7 @@ def formula_cells(rows: list[Row], columns: list[str]) -> list[str]:
                 hits.append((r.line, c, v))
     if not hits:
         return []
-    shown = "; ".join(f"row {ln} column {c} ({_short(v)!r})" for ln, c, v in hits[:MAX_SHOWN])
+    shown = "; ".join(f"row {ln} column {for_message(c, None)} ({quoted(v)})" for ln, c, v in hits[:MAX_SHOWN])
     more = f"; and {len(hits) - MAX_SHOWN} more" if len(hits) > MAX_SHOWN else ""
     return [f"{len(hits)} cell{'s' if len(hits) != 1 else ''} would run as spreadsheet formulas (they start with "
             f"= or with + - @ followed by a formula): {shown}{more}; remove the leading character or quote it "
@@ -92,12 +94,12 @@ def label_problems(items: list[Item]) -> list[str]:
     counts = Counter(it.label for it in items if it.label)
     if len(counts) == 1:
         (only,) = counts
-        out.append(f"every row has the same label ({only!r}); a classifier needs at least two labels")
+        out.append(f"every row has the same label ({quoted(only)}); a classifier needs at least two labels")
     elif not counts and items:
         out.append("no row has a label; fill in the label column")
     small = sorted(lab for lab, n in counts.items() if n < 2)
     if small and len(counts) > 1:
-        names = ", ".join(repr(s) for s in small[:10]) + (f" and {len(small) - 10} more" if len(small) > 10 else "")
+        names = ", ".join(quoted(s) for s in small[:10]) + (f" and {len(small) - 10} more" if len(small) > 10 else "")
         out.append(f"{len(small)} label{'s have' if len(small) != 1 else ' has'} fewer than 2 rows ({names}); "
                    f"add more examples of each or remove those rows, since one example cannot be both learned "
                    f"and checked")
@@ -138,8 +140,8 @@ def conflict_message(conflicts: list[list[Item]]) -> str:
     """The one duplicate problem that refuses a file: the same text given different labels."""
     shown = []
     for g in conflicts[:3]:
-        rows = ", ".join(f"{it.line} ({it.label})" for it in g[:MAX_SHOWN])
-        shown.append(f"{_short(g[0].text)!r} on rows {rows}")
+        rows = ", ".join(f"{it.line} ({for_message(it.label)})" for it in g[:MAX_SHOWN])
+        shown.append(f"{quoted(g[0].text)} on rows {rows}")
     more = f"; and {len(conflicts) - 3} more texts" if len(conflicts) > 3 else ""
     n = len(conflicts)
     return (f"{n} text{'s are' if n != 1 else ' is'} given different labels: {'; '.join(shown)}{more}; give each "
@@ -186,8 +188,47 @@ def overlap_problem(train: list[Item], val: list[Item], split_column: str) -> li
     both = [(tr[text_key(it.text)], it.line, it.text) for it in val if text_key(it.text) in tr]
     if not both:
         return []
-    shown = "; ".join(f"{_short(t)!r} (train row {a}, validation row {b})" for a, b, t in both[:MAX_SHOWN])
+    shown = "; ".join(f"{quoted(t)} (train row {a}, validation row {b})" for a, b, t in both[:MAX_SHOWN])
     more = f"; and {len(both) - MAX_SHOWN} more" if len(both) > MAX_SHOWN else ""
+    col = quoted(split_column, None)
     return [f"{len(both)} text{'s are' if len(both) != 1 else ' is'} in both train and validation (column "
-            f"{split_column!r}): {shown}{more}; keep each text on one side only, or leave out the {split_column!r} "
-            f"column to let the split be made for you"]
+            f"{col}): {shown}{more}; keep each text on one side only, or leave out the {col} column to let the "
+            f"split be made for you"]
+
+
+def column_name_problems(columns: list[str]) -> list[str]:
+    """Column names are stored, listed and charted as they are, and redaction cannot rewrite them: one that holds
+    personal data refuses the file, whatever the redact setting."""
+    bad = [(i, m) for i, c in enumerate(columns, start=1) for m in find_pii(c)]
+    if not bad:
+        return []
+    cols = sorted({i for i, _ in bad})
+    shown = ", ".join(f"column {i} ({m.kind} {mask(m.value)})" for i, m in bad[:MAX_SHOWN])
+    more = f" and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
+    return [f"{len(cols)} column name{'s hold' if len(cols) != 1 else ' holds'} personal data: {shown}{more}; "
+            f"column names are stored and shown as they are, so rename {'those columns' if len(cols) != 1 else 'it'}"
+            f" in the header (e.g. customer_email instead of an address)"]
+
+
+def label_pii_problems(rows: list[Row], label_column: str | None) -> list[str]:
+    """Labels are class names that answers, charts and the model card show to everyone; replacing them with
+    tokens would merge classes. So personal data in the label column refuses the file, whatever the redact
+    setting, naming the rows (values masked)."""
+    if not label_column:
+        return []
+    seen: dict[str, list] = {}
+    hits = []
+    for r in rows:
+        v = r.values.get(label_column, "")
+        if v not in seen:
+            seen[v] = find_pii(v) if v.strip() else []
+        hits += [(r.line, m) for m in seen[v]]
+    if not hits:
+        return []
+    kinds = Counter(m.kind for _, m in hits)
+    what = ", ".join(f"{k} ×{n}" for k, n in kinds.items())
+    shown = ", ".join(f"row {ln} ({mask(m.value)})" for ln, m in hits[:MAX_SHOWN])
+    more = f" and {len(hits) - MAX_SHOWN} more" if len(hits) > MAX_SHOWN else ""
+    return [f"the label column {quoted(label_column, None)} holds personal data ({what}: {shown}{more}); labels "
+            f"are class names shown to everyone (answers, charts, the model card) and cannot be redacted: rename "
+            f"those labels to the intent or outcome they stand for"]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.data.pii import for_message
+
 TEXT_NAMES = ("text", "query", "question", "utterance", "sentence", "message", "description")
 LABEL_NAMES = ("label", "intent", "category", "class", "target", "risk", "y")
 ANSWER_NAMES = ("answer", "answers")
@@ -43,8 +45,18 @@ def _by_names(columns: list[str], names: tuple[str, ...]) -> list[str]:
     return [c for c in columns if c.strip().lower() in names]
 
 
+def _name(column: str) -> str:
+    """A column name as a message shows it: a name holding personal data shows its token (see
+    checks.column_name_problems, which refuses such a file)."""
+    return for_message(column, None)
+
+
+def _q(column: str) -> str:
+    return repr(_name(column))
+
+
 def _available(columns: list[str]) -> str:
-    return ", ".join(columns) if columns else "(none)"
+    return ", ".join(_name(c) for c in columns) if columns else "(none)"
 
 
 def resolve_columns(columns: list[str], text_column: str | None = None, label_column: str | None = None,
@@ -58,38 +70,38 @@ def resolve_columns(columns: list[str], text_column: str | None = None, label_co
     if label_column is not None:
         out.label = find_column(columns, label_column)
         if out.label is None:
-            out.problems.append(f"label column {label_column!r} does not exist; the columns are: "
+            out.problems.append(f"label column {_q(label_column)} does not exist; the columns are: "
                                 f"{_available(columns)}")
     else:
         cands = [c for c in _by_names(columns, LABEL_NAMES) if c != text_column]
         if len(cands) == 1:
             out.label = cands[0]
         elif len(cands) > 1:
-            out.problems.append(f"several columns could be the label ({', '.join(cands)}); say which one with "
-                                f"label_column=... (in Slack: label=...), e.g. label={cands[0]}")
+            out.problems.append(f"several columns could be the label ({', '.join(_name(c) for c in cands)}); say "
+                                f"which one with label_column=... (in Slack: label=...), e.g. label={_name(cands[0])}")
 
     # Text.
     if text_column is not None:
         out.text = find_column(columns, text_column)
         if out.text is None:
-            out.problems.append(f"text column {text_column!r} does not exist; the columns are: {_available(columns)}")
+            out.problems.append(f"text column {_q(text_column)} does not exist; the columns are: {_available(columns)}")
         elif out.text == out.label:
-            out.problems.append(f"column {out.text!r} cannot be both the text and the label; "
+            out.problems.append(f"column {_q(out.text)} cannot be both the text and the label; "
                                 f"pass a different text_column or label_column")
     else:
         cands = [c for c in _by_names(columns, TEXT_NAMES) if c != out.label]
         if len(cands) == 1:
             out.text = cands[0]
         elif len(cands) > 1:
-            out.problems.append(f"several columns could be the text ({', '.join(cands)}); say which one with "
-                                f"text_column=... (in Slack: text=...), e.g. text={cands[0]}")
+            out.problems.append(f"several columns could be the text ({', '.join(_name(c) for c in cands)}); say "
+                                f"which one with text_column=... (in Slack: text=...), e.g. text={_name(cands[0])}")
             return out
 
     rest = [c for c in columns if c not in reserved and c not in (out.label, out.text)]
     if out.label is None and label_column is None and not any("several columns" in p for p in out.problems):
         if out.text is not None and len(rest) == 1:
             out.label = rest[0]
-            out.warnings.append(f"no column has a usual label name; using {out.label!r} as the label "
+            out.warnings.append(f"no column has a usual label name; using {_q(out.label)} as the label "
                                 f"(pass label_column=... to choose another)")
             rest = []
         else:
@@ -103,7 +115,7 @@ def resolve_columns(columns: list[str], text_column: str | None = None, label_co
         out.features = rest
     elif len(rest) == 1:
         out.text = rest[0]
-        out.warnings.append(f"no column has a usual text name; using {out.text!r} as the text "
+        out.warnings.append(f"no column has a usual text name; using {_q(out.text)} as the text "
                             f"(pass text_column=... to choose another)")
     else:
         out.problems.append(f"no text column found (looked for {', '.join(TEXT_NAMES)}); the columns are: "

@@ -9,11 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 from engine.data import answers as answers_mod
-from engine.data.checks import (Item, conflict_message, drop_duplicates, duplicate_groups, formula_cells,
-                                label_problems, overlap_problem, repeated_rows_warning, text_problems)
+from engine.data.checks import (Item, column_name_problems, conflict_message, drop_duplicates, duplicate_groups,
+                                formula_cells, label_pii_problems, label_problems, overlap_problem, quoted,
+                                repeated_rows_warning, text_problems)
 from engine.data.columns import LABEL_NAMES, Columns, find_column, resolve_columns
-from engine.data.pii import PiiReport, redact as redact_text
-from engine.data.reader import Table, read_table, show_rows
+from engine.data.pii import PiiReport, for_message, redact as redact_text
+from engine.data.reader import Table, read_table, show_rows, source_name
 from engine.data.serialize import serialize_row
 from engine.data.split import split_indices
 from engine.data.types import Example, PreparedDataset
@@ -41,7 +42,7 @@ def _check_args(val_fraction: float, max_chars: int) -> None:
 def scan_table(table: Table, pii: PiiReport, *, redact: bool, skip: tuple = (), keep: str | None = None) -> None:
     """Scan every cell of every column (except `skip`) for PII into `pii`; with `redact`, replace the values in
     place, so everything built from the table afterwards (texts, features, answers) holds tokens. The label
-    column is scanned but never rewritten: see label_pii_problem."""
+    column is scanned but never rewritten: PII there refuses the file (checks.label_pii_problems)."""
     for c in table.columns:
         if c in skip:
             continue
@@ -50,18 +51,6 @@ def scan_table(table: Table, pii: PiiReport, *, redact: bool, skip: tuple = (), 
             matches = pii.scan(v, r.line, c) if v else []
             if matches and redact and c != keep:
                 r.values[c] = redact_text(v, matches)
-
-
-def label_pii_problem(pii: PiiReport, label_column: str | None) -> list[str]:
-    """With redaction on, PII in the label column refuses the file: labels are class names, and replacing them
-    with tokens would merge classes."""
-    found = pii.by_column.get(label_column or "", {})
-    if not found:
-        return []
-    rows = sorted({e["row"] for e in pii.examples if e["column"] == label_column})
-    what = ", ".join(f"{k} ×{n}" for k, n in found.items())
-    return [f"the label column {label_column!r} holds personal data ({what}{'; ' + show_rows(rows) if rows else ''});"
-            f" labels are class names shown to everyone, so redaction cannot replace them: rename those labels"]
 
 
 def _items(table: Table, cols: Columns) -> list[Item]:
@@ -115,11 +104,12 @@ def _split_column_problems(items: list[Item], column: str) -> list[str]:
             it.split = SPLIT_VALUES[it.split]
         sides = Counter(it.split for it in items)
         missing = [s for s in ("train", "validation") if not sides[s]]
-        return [f"column {column!r} has no {m} rows; mark some rows {m}, or leave out the column to let the split "
-                f"be made for you" for m in missing]
-    values = sorted({it.split or "(empty)" for it in bad})
-    return [f"{show_rows([it.line for it in bad])} of column {column!r} {'have' if len(bad) > 1 else 'has'} "
-            f"values other than train/validation ({', '.join(values[:5])}); use train or validation"]
+        return [f"column {quoted(column, None)} has no {m} rows; mark some rows {m}, or leave out the column to "
+                f"let the split be made for you" for m in missing]
+    values = sorted({for_message(it.split) or "(empty)" for it in bad})
+    return [f"{show_rows([it.line for it in bad])} of column {quoted(column, None)} "
+            f"{'have' if len(bad) > 1 else 'has'} values other than train/validation ({', '.join(values[:5])}); use "
+            f"train or validation"]
 
 
 def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=None, val_fraction=0.2, seed=42,
@@ -133,9 +123,10 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     """
     _check_args(val_fraction, max_chars)
     path = Path(path)
-    src = path.name
+    src = source_name(path)
     table = read_table(path)
     problems, warnings = list(table.problems), []
+    problems += column_name_problems(table.columns)
 
     cols = resolve_columns(table.columns, text_column, label_column)
     warnings += cols.warnings
@@ -147,8 +138,7 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     # copy keeps all columns, so a customer_email or note column must not stay in clear.
     pii = PiiReport()
     scan_table(table, pii, redact=redact, skip=tuple(c for c in (cols.split,) if c), keep=cols.label)
-    if redact:
-        problems += label_pii_problem(pii, cols.label)
+    problems += label_pii_problems(table.rows, cols.label)
     items = _items(table, cols)
     problems += text_problems(items, max_chars=max_chars, kind=cols.kind)
 
@@ -172,8 +162,9 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
             if matches and redact:
                 file_answers[lab] = redact_text(file_answers[lab], matches)
     answers, merge_problems, merge_warnings = answers_mod.merge(col_answers, file_answers, labels)
-    problems += ans_problems + merge_problems
-    warnings += merge_warnings
+    # The answers module quotes answers and labels as they are: its messages are redacted as a whole.
+    problems += [redact_text(p) for p in ans_problems + merge_problems]
+    warnings += [redact_text(w) for w in merge_warnings]
 
     if cols.split and not problems:
         train = [it for it in items if it.split == "train"]
@@ -185,8 +176,8 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
             problems += overlap
         only_val = sorted({it.label for it in val} - {it.label for it in train})
         if only_val:
-            problems.append(f"labels with rows only in validation: {', '.join(only_val[:10])}; give each label at "
-                            f"least one train row")
+            problems.append(f"labels with rows only in validation: {', '.join(quoted(v) for v in only_val[:10])};"
+                            f" give each label at least one train row")
     if problems:
         raise DatasetError(problems, source=src)
 
@@ -218,7 +209,7 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
 def read_labeled_file(path, like: PreparedDataset) -> list[Example]:
     """Examples from another file, read with `like`'s columns and serialization (for evaluating a run on it)."""
     path = Path(path)
-    src = path.name
+    src = source_name(path)
     table = read_table(path)
     problems = list(table.problems)
     present = lambda name: name if name and find_column(table.columns, name) else None  # noqa: E731
@@ -231,8 +222,8 @@ def read_labeled_file(path, like: PreparedDataset) -> list[Example]:
             names = [c for c in table.columns if c.strip().lower() in LABEL_NAMES]
             cols.label = names[0] if len(names) == 1 else None
         if cols.label is None:
-            cols.problems.append(f"no label column {like.label_column!r} (or label); the columns are: "
-                                 f"{', '.join(table.columns)}")
+            cols.problems.append(f"no label column {quoted(like.label_column, None)} (or label); the columns are: "
+                                 f"{', '.join(for_message(c) for c in table.columns)}")
         missing = [c for c in like.feature_columns if find_column(table.columns, c) is None]
         if missing:
             cols.problems.append(f"columns {', '.join(missing)} are missing; the dataset was serialized from "
@@ -258,7 +249,7 @@ def read_labeled_file(path, like: PreparedDataset) -> list[Example]:
     unknown = sorted({it.label for it in items if it.label and it.label not in known})
     if unknown:
         rows = [it.line for it in items if it.label in set(unknown)]
-        problems.append(f"labels not known to the dataset: {', '.join(repr(u) for u in unknown[:10])}"
+        problems.append(f"labels not known to the dataset: {', '.join(quoted(u) for u in unknown[:10])}"
                         f"{' and more' if len(unknown) > 10 else ''} ({show_rows(rows)}); the dataset's labels are: "
                         f"{', '.join(like.labels[:40])}{' …' if len(like.labels) > 40 else ''}")
     if problems:

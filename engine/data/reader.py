@@ -3,6 +3,10 @@
 Everything downstream works on `Table`: column names in file order and rows as {column: str}. Row numbers are
 file line numbers where the record starts (the CSV header is line 1, so the first data row is "row 2", as in a
 spreadsheet; JSONL rows are their line numbers; Parquet rows count from 1).
+
+A table is at most MAX_COLUMNS wide, checked before any row is built: a JSON-lines file whose rows bring new keys
+would otherwise become a rows × keys table far larger than the file. JSONL rows keep only their own keys (a
+missing key reads as "", `values.get(column, "")`), and a file whose rows miss most keys is refused.
 """
 from __future__ import annotations
 
@@ -12,18 +16,22 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.data.pii import for_message, redact
 from engine.errors import DatasetError
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _EXT = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
         ".parquet": "parquet", ".pq": "parquet"}
 MAX_SHOWN = 5          # offending rows listed per message; the rest are counted
+MAX_COLUMNS = 500      # a classifier's table; the serialized text of a wider row would not fit a model anyway
+SPARSE_FACTOR = 4      # JSONL: refused when the table would hold this many times more cells than the file has values
+SPARSE_FLOOR = 1_000_000   # … and more cells than this (small files may be as sparse as they like)
 
 
 @dataclass
 class Row:
     line: int                       # where the record starts in the file (see module docstring)
-    values: dict[str, str]          # column -> original value as a string ("" when missing)
+    values: dict[str, str]          # column -> original value as a string (JSONL: a missing key is absent)
 
 
 @dataclass
@@ -42,6 +50,11 @@ def show_rows(lines: list[int], what: str = "rows") -> str:
     more = f" and {len(lines) - MAX_SHOWN} more" if len(lines) > MAX_SHOWN else ""
     word = what if len(lines) != 1 else what.rstrip("s")
     return f"{word} {shown}{more}"
+
+
+def source_name(path: Path) -> str:
+    """The file name as messages and the dataset record name it (a name can hold an e-mail address too)."""
+    return redact(path.name)
 
 
 def detect_format(path: Path, head: str) -> str:
@@ -77,7 +90,7 @@ def decode(data: bytes) -> tuple[str | None, list[str]]:
 def read_table(path: str | Path) -> Table:
     """Read `path`. Raises DatasetError when nothing usable can be read (missing file, bad encoding, empty)."""
     path = Path(path)
-    src = path.name
+    src = source_name(path)
     if not path.is_file():
         raise DatasetError([f"file not found: {path}; check the path"], source=src)
     if _EXT.get(path.suffix.lower()) == "parquet":
@@ -96,7 +109,7 @@ def read_table(path: str | Path) -> Table:
     if not table.rows:
         if table.problems:
             raise DatasetError(table.problems, source=src)
-        cols = ", ".join(table.columns)
+        cols = ", ".join(for_message(c) for c in table.columns)
         raise DatasetError([f"the file has only a header ({cols}) and no data rows; add at least one row per label"]
                            if fmt != "jsonl" else ["the file has no JSON objects; write one object per line"],
                            source=src)
@@ -132,6 +145,8 @@ def _read_delimited(text: str, fmt: str) -> Table:
             continue                                    # blank line
         if header is None:
             header = [c.strip() for c in rec]
+            if len(header) > MAX_COLUMNS:
+                raise DatasetError([too_many_columns(f"the header has {len(header)} columns")])
             continue
         if len(rec) != len(header):
             ragged.append((start, len(rec)))
@@ -156,7 +171,8 @@ def _check_header(header: list[str], rows: list[Row]) -> tuple[list[str], list[R
         seen[c] = seen.get(c, 0) + 1
     dups = [c for c, n in seen.items() if n > 1 and c]
     if dups:
-        problems.append(f"the header repeats column names: {', '.join(dups)}; give every column a unique name")
+        problems.append(f"the header repeats column names: {', '.join(for_message(c) for c in dups)}; give every "
+                        f"column a unique name")
     if "" in seen:
         # A trailing delimiter makes an unnamed, empty column: drop it silently. One with values needs a name.
         if any(r.values.get("", "").strip() for r in rows):
@@ -179,12 +195,19 @@ def _cell(v) -> str:
     return json.dumps(v, ensure_ascii=False)
 
 
+def too_many_columns(where: str) -> str:
+    return (f"{where}, more than the limit of {MAX_COLUMNS}; a dataset has the same few columns on every row (the "
+            f"text, the label, and for a table its feature columns): drop the other columns, or for JSON lines put "
+            f"the varying details into one text value instead of a key of their own")
+
+
 def _read_jsonl(text: str) -> Table:
     columns: list[str] = []
     known: set[str] = set()
     rows: list[Row] = []
     records: list[dict] = []
     bad: list[int] = []
+    values = 0
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -198,12 +221,19 @@ def _read_jsonl(text: str) -> Table:
             continue
         for k in obj:
             if k not in known:
+                if len(columns) == MAX_COLUMNS:
+                    raise DatasetError([too_many_columns(f"line {i} brings the number of distinct keys (columns) "
+                                                         f"to {MAX_COLUMNS + 1}")])
                 known.add(k)
                 columns.append(k)
+        values += len(obj)
         records.append(obj)
-        rows.append(Row(i, obj))
-    for r in rows:
-        r.values = {c: _cell(r.values.get(c)) for c in columns}
+        rows.append(Row(i, {k: _cell(v) for k, v in obj.items()}))
+    cells = len(rows) * len(columns)
+    if cells > SPARSE_FLOOR and cells > SPARSE_FACTOR * values:
+        raise DatasetError([f"the rows share few keys: {len(rows)} rows use {len(columns)} distinct keys but hold "
+                            f"{values} values in all, so most keys are missing from most rows; give every row the "
+                            f"same keys (null for a missing value) and drop the rare ones"])
     problems = []
     if bad:
         what = "is not a JSON object" if len(bad) == 1 else "are not JSON objects"
@@ -223,13 +253,18 @@ def pyarrow_or_error():
 
 def _read_parquet(path: Path) -> Table:
     pq = pyarrow_or_error()
+    src = source_name(path)
     try:
-        t = pq.read_table(path)
+        width = len(pq.read_schema(path).names)
+        t = pq.read_table(path) if width <= MAX_COLUMNS else None
     except Exception as e:  # pyarrow raises several types for a damaged file
-        raise DatasetError([f"the file cannot be read as Parquet ({e}); export it again"], source=path.name) from None
+        raise DatasetError([f"the file cannot be read as Parquet ({e}); export it again"], source=src) from None
+    if t is None:
+        raise DatasetError([too_many_columns(f"the file has {width} columns")], source=src)
     columns = list(t.column_names)
     records = t.to_pylist()
     if not records:
-        raise DatasetError([f"the file has columns ({', '.join(columns)}) but no data rows"], source=path.name)
+        raise DatasetError([f"the file has columns ({', '.join(for_message(c) for c in columns)}) but no data rows"],
+                           source=src)
     rows = [Row(i, {c: _cell(rec.get(c)) for c in columns}) for i, rec in enumerate(records, start=1)]
     return Table("parquet", columns, rows, records=records)

