@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	FTBOT_HOME=$${FTBOT_HOME:-.ftbot-demo} $(BIN)/ftbot demo
+	$(BIN)/ftbot demo --home .ftbot-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

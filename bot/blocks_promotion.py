@@ -39,9 +39,23 @@ def figures_lines(rep: dict) -> list[str]:
     return lines
 
 
+def _what(req: dict) -> str:
+    if req.get("kind") == "policy":
+        return f"set deploy approval to *{(req.get('payload') or {}).get('deploy_approval')}*"
+    return f"run #{req['run_id']} to answer questions {_where(req['scope'])}"
+
+
+def request_effect(req: dict) -> str:
+    """What an approved request changed, in words."""
+    if req.get("kind") == "policy":
+        return f"deploy approval is now *{(req.get('payload') or {}).get('deploy_approval')}*"
+    return f"run #{req['run_id']} now answers questions {_where(req['scope'])}"
+
+
 def request_message(req: dict) -> tuple[str, list[dict]]:
     rid = str(req["id"])
-    head = (f":hourglass: *Deploy request #{rid}*: run #{req['run_id']} to answer questions {_where(req['scope'])}"
+    kind = "Policy request" if req.get("kind") == "policy" else "Deploy request"
+    head = (f":hourglass: *{kind} #{rid}*: {_what(req)}"
             + (f", replacing run #{req['base_run_id']}" if req.get("base_run_id") else "")
             + f" — asked by {_who(req['requested_by'])}")
     blocks = [section(head)]
@@ -52,15 +66,15 @@ def request_message(req: dict) -> tuple[str, list[dict]]:
                           f"{req['expires_at'][:16].replace('T', ' ')} UTC"))
     blocks.append({"type": "actions", "block_id": f"deploy_request_{rid}", "elements": [
         button("Approve", "promotion_approve", rid, "primary"), button("Reject", "promotion_reject", rid, "danger")]})
-    return f"Deploy request #{rid}: run #{req['run_id']} {_where(req['scope'])} (pending approval)", blocks
+    return f"{kind} #{rid}: {_what(req)} (pending approval)", blocks
 
 
 def request_decided(req: dict) -> tuple[str, list[dict]]:
     icon = {"approved": ":white_check_mark:", "rejected": ":x:", "expired": ":hourglass:"}.get(req["status"],
                                                                                              ":grey_question:")
     by = f" by {_who(req['decided_by'])}" if req.get("decided_by") else ""
-    text = (f"{icon} Deploy request #{req['id']} (run #{req['run_id']} {_where(req['scope'])}, asked by "
-            f"{_who(req['requested_by'])}) {req['status']}{by}")
+    kind = "Policy request" if req.get("kind") == "policy" else "Deploy request"
+    text = (f"{icon} {kind} #{req['id']} ({_what(req)}, asked by {_who(req['requested_by'])}) {req['status']}{by}")
     if req.get("reason"):
         text += f": {esc(req['reason'])}"
     blocks = [section(text)]

@@ -1,4 +1,5 @@
-"""The `ftbot` command line: mirrors the Slack commands; `--json` prints one JSON object on stdout.
+"""The `ftbot` command line: the commands of ops/commands.py (the one table both edges derive from) plus the local
+ones (train in the foreground, demo, serve, worker). `--json` prints one JSON object on stdout.
 
 Errors from the layers below are turned into one readable line on stderr and exit code 2 here, at the edge.
 """
@@ -11,68 +12,87 @@ from pathlib import Path
 
 from engine.config import TrainConfig
 from engine.errors import FtbotError
+from ops import commands as table
 from storage.errors import StorageError
 
 from bot import render
-from bot import cli_promotion
 
 EXIT_USAGE = 2
+TRAIN_FLAGS = TrainConfig.keys()
 
 
-def _actor():
-    """The local account as `cli:<login>` (USER), with the roles the access policy gives it (ops/access.py)."""
+def actor():
+    """The local account as `cli:<login>` (the operating-system account, ops/access.py), with its roles."""
     from ops.access import Policy
     return Policy.from_env().cli()
 
 
-def _home(args) -> Path:
+def home_of(args) -> Path:
     from storage.db import home_dir
     return home_dir(getattr(args, "home", None))
 
 
-def _emit(args, obj: dict, human: str) -> None:
+def emit(args, obj, human: str) -> None:
     if getattr(args, "json", False):
         print(json.dumps(obj, default=str, sort_keys=True))
     else:
         print(human)
 
 
-# ---- dataset ------------------------------------------------------------------------------------
-def cmd_dataset_add(args) -> int:
-    from ops import datasets
-    row = datasets.register(_home(args), args.name, args.path, actor=_actor(), text_column=args.text_column,
-                            label_column=args.label_column, answers_path=args.answers, redact=args.redact,
-                            dedupe=args.dedupe, val_fraction=args.val_fraction, seed=args.seed)
-    _emit(args, row, render.dataset(row))
+# ---- every command of the table -----------------------------------------------------------------------------------
+def run_command(args) -> int:
+    """Call the command the parser matched (args.verb) through the one command path, and print its view."""
+    from ops.facade import Operations
+    verb = table.verb(args.verb)
+    arguments = {a.name: _value(a, getattr(args, a.name, None)) for a in verb.args if a.cli is not None}
+    if isinstance(arguments.get("files"), str):            # one --file on the command line: the list of one
+        arguments["files"] = [arguments["files"]]
+    done = Operations(home_of(args)).run(verb.name, actor(), {k: v for k, v in arguments.items() if v is not None})
+    text, as_json = render.VIEWS[verb.name]
+    emit(args, as_json(done.result, arguments) if as_json else done.result, text(done.result, arguments))
     return 0
 
 
-def cmd_dataset_list(args) -> int:
-    from ops import datasets
-    rows = datasets.list_all(_home(args))
-    _emit(args, {"datasets": rows}, render.datasets(rows))
-    return 0
+def _value(arg: table.Arg, raw):
+    if raw is None or arg.kind not in (table.RUN, table.RUN_OR_HERE, table.ID):
+        return raw
+    from bot.slash_text import run_id
+    if arg.kind == table.RUN_OR_HERE and str(raw).lower() == "here":
+        return None
+    return run_id(str(raw), arg.label)
 
 
-def cmd_dataset_show(args) -> int:
-    from ops import datasets
-    row = datasets.show(_home(args), args.name)
-    _emit(args, row, render.dataset(row))
-    return 0
+def _add_arguments(p: argparse.ArgumentParser, verb: table.Verb, skip_first: bool = False) -> None:
+    positional = [a for a in verb.args if a.cli == table.POSITIONAL]
+    for i, a in enumerate(positional):
+        if skip_first and i == 0:
+            continue
+        kw = {"metavar": a.label, "help": a.help or None}
+        if not a.required:
+            kw["nargs"] = "?"
+        if a.kind == table.TEXT:
+            kw["nargs"] = "+" if a.required else "*"
+        p.add_argument(a.name, **kw)
+    for a in verb.args:
+        if a.cli is None or a.cli == table.POSITIONAL:
+            continue
+        if a.kind == table.FLAG:
+            p.add_argument(a.cli, dest=a.name, action="store_true", help=a.help or None)
+            continue
+        kind = {table.INT: int, table.FLOAT: float}.get(a.kind, str)
+        p.add_argument(a.cli, dest=a.name, type=kind, default=a.default, metavar=a.label, help=a.help or None)
 
 
-def cmd_dataset_export(args) -> int:
-    from ops import datasets
-    n = datasets.export_feedback(_home(args), args.name, args.out, actor=_actor())
-    _emit(args, {"dataset": args.name, "rows": n, "path": str(args.out)},
-          f"wrote {n} training rows from feedback to {args.out}")
-    return 0
+def _join_text(args) -> None:
+    """A TEXT argument given as several words (a question, a reason, a cron expression) is one value."""
+    verb = table.BY_NAME.get(getattr(args, "verb", ""))
+    for a in (verb.args if verb else ()):
+        v = getattr(args, a.name, None)
+        if a.kind == table.TEXT and isinstance(v, list):
+            setattr(args, a.name, " ".join(v) if v else None)
 
 
-# ---- training -----------------------------------------------------------------------------------
-TRAIN_FLAGS = TrainConfig.keys()
-
-
+# ---- local commands -----------------------------------------------------------------------------------------------
 def _train_options(args) -> dict:
     opts = {k: getattr(args, k) for k in TRAIN_FLAGS if getattr(args, k, None) is not None}
     for item in args.set or []:
@@ -85,99 +105,42 @@ def _train_options(args) -> dict:
 
 def cmd_train(args) -> int:
     from ops import execution, runs
-    home = _home(args)
+    from ops.facade import Operations
+    home = home_of(args)
     request = TrainConfig.parse(_train_options(args))   # parsed and validated once, here; nothing stored yet
     gpus = request.gpus or 1
     if gpus > 1 and not args.queue:
         raise FtbotError(f"gpus={gpus} runs through the worker, which starts one torchrun copy per GPU: add --queue "
                          "(and run `ftbot worker` or `ftbot serve`), or train here with gpus=1")
-    actor = _actor()
-    run = runs.submit(home, args.dataset, request, actor=actor, origin={"source": "cli"}, timed=args.time_steps)
+    me = actor()
+    run = Operations(home).run("train", me, {"dataset": args.dataset, "request": request},
+                               {"origin": {"source": "cli"}, "timed": args.time_steps}).result
     if not args.json:
         print(f"run #{run['id']} on {run['dataset']}: {render.plan(run['plan'])}", file=sys.stderr)
     if args.queue:
-        _emit(args, render.run_json(run), f"run #{run['id']} queued (position {run['queue_position']}); "
-                                          f"follow it with `ftbot status {run['id']}`")
+        emit(args, render.run_json(run), f"run #{run['id']} queued (position {run['queue_position']}); "
+                                         f"follow it with `ftbot status {run['id']}`")
         return 0
     bar = render.ProgressBar(enabled=not args.json and not args.no_progress)
     try:
         final = execution.run_foreground(home, run["id"], on_progress=bar.update)
     except KeyboardInterrupt:
-        runs.cancel(home, run["id"], actor=actor, reason="interrupted at the terminal")
+        runs.cancel(home, run["id"], actor=me, reason="interrupted at the terminal")
         bar.close()
         print(f"run #{run['id']} cancelled", file=sys.stderr)
         return 130
     bar.close()
-    _emit(args, render.run_json(final), render.run(final))
+    emit(args, render.run_json(final), render.run(final))
     return 0 if final["status"] == "succeeded" else 1
 
 
-def cmd_runs(args) -> int:
-    from ops import runs
-    rows = runs.list_recent(_home(args), limit=args.limit, dataset=args.dataset)
-    _emit(args, {"runs": [render.run_json(r) for r in rows]}, render.runs(rows))
-    return 0
-
-
-def cmd_status(args) -> int:
-    from ops import runs
-    row = runs.status(_home(args), args.run)
-    _emit(args, render.run_json(row), render.run(row))
-    return 0
-
-
-def cmd_cancel(args) -> int:
-    from ops import runs
-    row = runs.cancel(_home(args), args.run, actor=_actor())
-    _emit(args, render.run_json(row), f"run #{row['id']}: {row['status']}"
-          + (" (stops within seconds)" if row["status"] == "running" else ""))
-    return 0
-
-
-def cmd_eval(args) -> int:
-    from ops import runs
-    res = runs.evaluate(_home(args), args.run, dataset=args.dataset, file=args.file, actor=_actor())
-    _emit(args, res, render.evaluation(res))
-    return 0
-
-
-def cmd_compare(args) -> int:
-    from ops import runs
-    res = runs.compare(_home(args), args.a, args.b)
-    _emit(args, res, render.comparison(res))
-    return 0
-
-
-# ---- Q&A ----------------------------------------------------------------------------------------
-def cmd_deploy(args) -> int:
-    from ops import promotion
-    res = promotion.request_deploy(_home(args), args.run, scope=args.scope, actor=_actor())
-    if res["status"] == "pending":   # FTBOT_DEPLOY_APPROVAL=required: another approver must approve it
-        _emit(args, cli_promotion.request_json(res), cli_promotion.request_line(res))
-        return 0
-    dep = res["deployment"]
-    out = {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"], "status": "deployed",
-           "artifact_path": dep["run"]["artifact_path"]}
-    _emit(args, out, f"run #{dep['run_id']} now answers questions in scope {dep['scope']!r}")
-    return 0
-
-
-def cmd_ask(args) -> int:
-    from ops import deployments, questions
-    question = " ".join(args.question)
-    res = questions.ask(_home(args), question, scope=args.scope, run_id=args.run, actor=_actor())
-    _emit(args, res, render.answer(res))
-    return 0
-
-
-# ---- services -----------------------------------------------------------------------------------
 def cmd_serve(args) -> int:
     import logging
 
     from bot.server import serve
     from bot.settings import Settings
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env(**({"home": _home(args)} if getattr(args, "home", None) else {}))
+    settings = Settings.from_env(**({"home": home_of(args)} if getattr(args, "home", None) else {}))
     serve(settings, host=args.host, port=args.port, embedded_worker=not args.no_worker, socket_mode=args.socket_mode)
     return 0
 
@@ -190,43 +153,15 @@ def cmd_worker(args, rest: list[str]) -> int:
     return worker_main(argv)
 
 
-def cmd_schedule(args) -> int:
-    from ops import schedules
-    home = _home(args)
-    if args.action == "add":
-        row = schedules.add_schedule(home, args.kind, args.target, args.cron, _actor(), channel=args.channel)
-        _emit(args, row, f"schedule {row['id']}: {row['kind']} {row['target']} at '{row['cron']}'"
-                         f" (next {row.get('next_run_at')})")
-    elif args.action == "list":
-        rows = schedules.list_schedules(home)
-        _emit(args, {"schedules": rows}, "\n".join(
-            f"{r['id']}: {r['kind']} {r['target']} '{r['cron']}' next {r.get('next_run_at')}" for r in rows)
-            or "no schedules")
-    else:
-        schedules.remove_schedule(home, args.id, _actor())
-        _emit(args, {"removed": args.id}, f"schedule {args.id} removed")
-    return 0
-
-
-def cmd_prune(args) -> int:
-    from ops import retention
-    res = retention.prune(_home(args), actor=_actor())
-    keep = lambda d: "forever" if d is None else f"{d:g} days"  # noqa: E731
-    _emit(args, res, f"pruned {res['questions']} questions, {res['feedback']} feedback votes, {res['deliveries']} "
-                     f"delivery records, {res['events']} run events (kept {keep(res['retention_days'])}) and "
-                     f"{res['audit']} audit entries (kept {keep(res['audit_retention_days'])})")
-    return 0
-
-
 def cmd_demo(args) -> int:
-    from bot.demo import run_demo
-    res = run_demo(_home(args), quick=args.quick, out=None if args.json else print)
+    from bot.demo import demo_home, run_demo
+    res = run_demo(demo_home(args), quick=args.quick, out=None if args.json else print)
     if args.json:
         print(json.dumps(res, default=str, sort_keys=True))
     return 0
 
 
-# ---- parser -------------------------------------------------------------------------------------
+# ---- parser -------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: a sub-command must not reset `--home`/`--json` given before it (ftbot --home X runs).
     common = argparse.ArgumentParser(add_help=False)
@@ -234,33 +169,56 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FTBOT_HOME: folder with the database and artifacts (default ./.ftbot)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON object on stdout")
 
-    p = argparse.ArgumentParser(prog="ftbot", description="Fine-tune, evaluate and serve transformer classifiers.",
+    p = argparse.ArgumentParser(prog="ftbot", description="Fine-tune, evaluate and put transformer classifiers to work.",
                                 parents=[common])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    verbs = [v for v in table.for_edge("cli") if v.name != "train"]
+    bare = {v.name for v in verbs if " " not in v.name}
+    for v in verbs:
+        words = v.name.split(" ")
+        if len(words) == 1:
+            continue
+        if words[0] in bare:                      # `challenge RUN` beside `challenge report`: one parser, below
+            continue
+        if words[0] not in groups:
+            g = sub.add_parser(words[0], help=f"{words[0]} commands", parents=[common])
+            groups[words[0]] = g.add_subparsers(dest="action", required=True, metavar="ACTION")
+        sp = groups[words[0]].add_parser(words[1], help=v.help, parents=[common])
+        _add_arguments(sp, v)
+        sp.set_defaults(fn=run_command, verb=v.name)
+    for v in verbs:
+        if " " in v.name:
+            continue
+        sp = sub.add_parser(v.name, help=v.help, parents=[common])
+        subs = [w for w in verbs if w.name.startswith(v.name + " ")]
+        if subs:   # `challenge RUN | report | stop`: the first word picks the command
+            first = v.args[0]
+            sp.add_argument("what", metavar=f"{first.label}|" + "|".join(w.name.split(" ", 1)[1] for w in subs))
+            for a in {a.cli: a for w in [v, *subs] for a in w.args if a.cli not in (None, table.POSITIONAL)}.values():
+                kind = {table.INT: int, table.FLOAT: float}.get(a.kind, str)
+                sp.add_argument(a.cli, dest=a.name, type=kind, default=a.default, metavar=a.label, help=a.help or None)
+            sp.set_defaults(fn=_pick(v, subs), verb=v.name)
+            continue
+        _add_arguments(sp, v)
+        sp.set_defaults(fn=run_command, verb=v.name)
+    _local_parsers(sub, common)
+    return p
 
-    ds = sub.add_parser("dataset", help="register, list and show datasets", parents=[common])
-    dsub = ds.add_subparsers(dest="action", required=True, metavar="ACTION")
-    a = dsub.add_parser("add", help="validate and register a CSV/TSV/JSONL file", parents=[common])
-    a.add_argument("name")
-    a.add_argument("path")
-    a.add_argument("--text-column")
-    a.add_argument("--label-column")
-    a.add_argument("--answers", help="a second file with label,answer columns")
-    a.add_argument("--redact", action="store_true", help="replace PII (cards, IBANs, e-mails, phones) before storing")
-    a.add_argument("--dedupe", action="store_true", help="when one text is given different labels, keep the first copy's label instead of refusing the file (repeated texts with the same label are always dropped, with a warning)")
-    a.add_argument("--val-fraction", type=float, default=0.2)
-    a.add_argument("--seed", type=int, default=42)
-    a.set_defaults(fn=cmd_dataset_add)
-    dsub.add_parser("list", help="registered datasets", parents=[common]).set_defaults(fn=cmd_dataset_list)
-    s = dsub.add_parser("show", help="one dataset with labels, split, PII and feedback", parents=[common])
-    s.add_argument("name")
-    s.set_defaults(fn=cmd_dataset_show)
-    e = dsub.add_parser("export-feedback", help="write 👍/👎 feedback as text,label rows", parents=[common])
-    e.add_argument("name")
-    e.add_argument("out", type=Path)
-    e.set_defaults(fn=cmd_dataset_export)
 
-    t = sub.add_parser("train", help="fine-tune a model on a dataset", parents=[common],
+def _pick(v: table.Verb, subs: list[table.Verb]):
+    def fn(args) -> int:
+        chosen = next((w for w in subs if w.name.split(" ", 1)[1] == args.what.lower()), v)
+        if chosen is v:
+            setattr(args, v.args[0].name, args.what)
+        args.verb = chosen.name
+        return run_command(args)
+    return fn
+
+
+def _local_parsers(sub, common) -> None:
+    t = sub.add_parser("train", help=table.verb("train").help.split(";")[0] + " (here, with a progress bar, or "
+                                     "--queue for the worker)", parents=[common],
                        epilog="Keys: " + "; ".join(f"{k}: {h}" for k, h in TrainConfig.help_text().items()))
     t.add_argument("dataset")
     for key, help_text in TrainConfig.help_text().items():
@@ -271,39 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-steps", action="store_true",
                    help="time two real training steps for the estimate (loads the model once more before the run)")
     t.set_defaults(fn=cmd_train)
-
-    r = sub.add_parser("runs", help="recent runs", parents=[common])
-    r.add_argument("--limit", type=int, default=20)
-    r.add_argument("--dataset")
-    r.set_defaults(fn=cmd_runs)
-    for name, fn, helptext in (("status", cmd_status, "one run's record"), ("cancel", cmd_cancel, "cancel a run")):
-        c = sub.add_parser(name, help=helptext, parents=[common])
-        c.add_argument("run")
-        c.set_defaults(fn=fn)
-    ev = sub.add_parser("eval", help="evaluate a finished run", parents=[common])
-    ev.add_argument("run")
-    g = ev.add_mutually_exclusive_group()
-    g.add_argument("--dataset")
-    g.add_argument("--file", type=Path, help="a file with text,label columns")
-    ev.set_defaults(fn=cmd_eval)
-    cmp_ = sub.add_parser("compare", help="two runs side by side", parents=[common])
-    cmp_.add_argument("a")
-    cmp_.add_argument("b")
-    cmp_.set_defaults(fn=cmd_compare)
-
-    d = sub.add_parser("deploy", help="make a run answer questions in a scope", parents=[common])
-    d.add_argument("run")
-    d.add_argument("--scope", default="default", help="'default' or a Slack channel id")
-    d.set_defaults(fn=cmd_deploy)
-    q = sub.add_parser("ask", help="ask the deployed model a question", parents=[common])
-    q.add_argument("question", nargs="+")
-    q.add_argument("--scope", default="default")
-    q.add_argument("--run", help="ask this run's model instead of the deployed one")
-    q.set_defaults(fn=cmd_ask)
-
-    cli_promotion.add_parsers(sub, common)
-
-    dm = sub.add_parser("demo", help="the whole job offline on the shipped sample data", parents=[common])
+    dm = sub.add_parser("demo", help="the whole job offline on the shipped sample data, in a home of its own",
+                        parents=[common])
     dm.add_argument("--quick", action="store_true", help="fewer epochs, skip the credit set")
     dm.set_defaults(fn=cmd_demo)
     sv = sub.add_parser("serve", help="run the Slack app over HTTP (with an embedded worker)", parents=[common])
@@ -316,22 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run queued trainings (see `ftbot worker --help`)", add_help=False)
     w.add_argument("--home", default=argparse.SUPPRESS)
     w.set_defaults(fn=cmd_worker, passthrough=True)
-    sc = sub.add_parser("schedule", help="recurring retraining / re-evaluation", parents=[common])
-    ssub = sc.add_subparsers(dest="action", required=True, metavar="ACTION")
-    sa = ssub.add_parser("add", parents=[common])
-    sa.add_argument("kind", choices=["retrain", "reeval"])
-    sa.add_argument("target", help="dataset name (retrain) or deployment scope (reeval)")
-    sa.add_argument("cron", help="cron expression, e.g. '0 6 * * 1'")
-    sa.add_argument("--channel", help="Slack channel to post results in")
-    ssub.add_parser("list", parents=[common])
-    sr = ssub.add_parser("remove", parents=[common])
-    sr.add_argument("id")
-    sc.set_defaults(fn=cmd_schedule)
-    pr = sub.add_parser("prune", help="delete questions, feedback, delivery records and run events past "
-                                      "FTBOT_RETENTION_DAYS, audit entries past FTBOT_AUDIT_RETENTION_DAYS (admins)",
-                        parents=[common])
-    pr.set_defaults(fn=cmd_prune)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, default in (("home", None), ("json", False)):
         if not hasattr(args, name):
             setattr(args, name, default)
+    _join_text(args)
     try:
         if getattr(args, "passthrough", False):
             return args.fn(args, rest)

@@ -1,8 +1,12 @@
 """`ftbot demo`: the whole job offline — register the shipped sample data, fine-tune the bundled model briefly,
-evaluate against the sklearn baseline, deploy, and answer a few customer-service questions."""
+evaluate against the sklearn baseline, deploy, and answer a few customer-service questions.
+
+The demo deploys and approves as made-up people, so it runs in a home of its own (.ftbot-demo, or --home), never in
+FTBOT_HOME, and refuses a home that holds anything but its own work."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
 from engine.config import TrainConfig
@@ -13,6 +17,23 @@ from ops.access import Actor
 from bot import render
 
 DEMO = Actor.system("demo")
+DEMO_HOME = Path(".ftbot-demo")
+SAMPLES = ("banking-sample", "credit-sample")
+
+
+def demo_home(args) -> Path:
+    """--home when given, else .ftbot-demo (FTBOT_HOME is ignored: it may be a team's real home)."""
+    from engine.errors import FtbotError
+    home = Path(getattr(args, "home", None) or DEMO_HOME).expanduser().resolve()
+    if (home / "ftbot.db").exists():
+        foreign = [d["name"] for d in datasets.list_all(home) if d["name"] not in SAMPLES]
+        foreign += [f"run #{r['id']}" for r in runs.list_recent(home, limit=1000)
+                    if (r.get("origin") or {}).get("source") != "demo"]
+        if foreign:
+            raise FtbotError(f"{home} holds work that is not the demo's ({', '.join(foreign[:3])}); the demo deploys "
+                             "and approves as made-up people, so it runs in a home of its own: `ftbot demo` (uses "
+                             f"{DEMO_HOME}) or `ftbot demo --home NEW_FOLDER`")
+    return home
 
 QUESTIONS = [
     "my new card still hasn't shown up, it's been ten days",
@@ -100,7 +121,7 @@ def _promotion_story(home, champion: dict, quick: bool, say) -> dict:
     from ops import challengers, promotion
     from ops.access import Policy
 
-    from bot.cli_promotion import history_text, report_text, request_line
+    from bot.render import history_text, report_text, request_line
     policy = Policy.from_env({"FTBOT_ADMINS": "cli:alice,cli:bob", "FTBOT_APPROVERS": "cli:alice,cli:bob"})
     alice, bob = policy.cli("alice"), policy.cli("bob")
     say("5. a challenger: plain LoRA (α=0, another seed) answers beside the champion, unseen by askers")

@@ -54,9 +54,12 @@ class SlackRequestGuard:
         environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
         ts = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or ""
         sig = environ.get("HTTP_X_SLACK_SIGNATURE") or ""
-        # Only a valid signature is remembered (a forged one is refused by Bolt and must not fill the table).
-        if sig and self.verifier.is_valid(body, ts, sig) and \
-                not self.first_time("sig:" + sig.removeprefix("v0=")):
+        # Refused here, before Bolt parses the body: an unsigned JSON body that does not parse would otherwise end
+        # in a 500 and a logged traceback, and anyone could fill the logs. Bolt verifies again behind us.
+        if not sig or not self.verifier.is_valid(body, ts, sig):
+            return _plain(start_response, "401 Unauthorized", "invalid request signature")
+        # Only a valid signature is remembered (a forged one must not fill the table).
+        if not self.first_time("sig:" + sig.removeprefix("v0=")):
             log.warning("ignored a replayed Slack request (signed at %s)", ts)
             return _plain(start_response, "200 OK", "")
         return self.handler(environ, start_response)

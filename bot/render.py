@@ -1,4 +1,5 @@
-"""Plain-text rendering for the CLI (Slack has its own Block Kit builders in bot/blocks.py)."""
+"""Plain-text rendering for the CLI (Slack has its own presenters in bot/replies.py): each command of ops/commands.py
+has a text view and, where its --json shape is not the result itself, a JSON view (VIEWS, at the end)."""
 from __future__ import annotations
 
 import sys
@@ -167,6 +168,84 @@ def answer(res: dict) -> str:
     return f"{res['answer']}\n  intent {res['intent']} · confidence {res['confidence']:.2f}{flag} · top: {top}"
 
 
+def _pct1(v) -> str:
+    return "–" if v is None else f"{100 * float(v):.1f}%"
+
+
+# ---- champions, challengers, four eyes ----------------------------------------------------------------------------
+def request_json(req: dict) -> dict:
+    keys = ("id", "kind", "scope", "run_id", "status", "requested_by", "requested_at", "expires_at", "decided_by",
+            "decided_at", "reason", "base_run_id", "deployment_id", "payload")
+    out = {k: req.get(k) for k in keys}
+    out["request_id"] = req.get("id")
+    out["report"] = req.get("report") or {}
+    return out
+
+
+def request_what(req: dict) -> str:
+    """What a request asks for, in words."""
+    if req.get("kind") == "policy":
+        return f"set deploy approval to {(req.get('payload') or {}).get('deploy_approval')}"
+    return f"deploy run #{req['run_id']} to {req['scope']!r}"
+
+
+def request_effect(req: dict) -> str:
+    """What an approved request changed."""
+    if req.get("kind") == "policy":
+        return f"deploy approval is now {(req.get('payload') or {}).get('deploy_approval')}"
+    return f"run #{req['run_id']} now answers in {req['scope']!r}"
+
+
+def request_line(req: dict) -> str:
+    line = f"request #{req['id']}: {request_what(req)} is {req['status']} (asked by {req['requested_by']}"
+    if req["status"] == "pending":
+        return line + f"; expires {req['expires_at'][:16].replace('T', ' ')} UTC). Another approver runs " \
+                      f"`ftbot approve {req['id']}` or `ftbot reject {req['id']}`."
+    return line + (f", decided by {req['decided_by']})" if req.get("decided_by") else ")")
+
+
+def report_text(rep: dict) -> str:
+    lines = [f"challenger run #{rep['challenger_run_id']} vs champion run #{rep['champion_run_id']} in "
+             f"{rep['scope']!r}" + ("" if rep["active"] else f" (ended: {rep.get('ended_reason')})"),
+             f"  questions seen: {rep['questions']}   agreement: {_pct1(rep['agreement'])}"]
+    for who in ("champion", "challenger"):
+        s = rep[who]
+        lines.append(f"  {who:<10} fallback {_pct1(s['fallback_rate'])}   mean confidence "
+                     f"{'–' if s['mean_confidence'] is None else format(s['mean_confidence'], '.3f')}")
+    ab = rep["ab"]
+    lines.append(f"  A/B questions: {ab['questions']}   champion 👍{ab['champion']['up']} 👎{ab['champion']['down']}"
+                 f"   challenger 👍{ab['challenger']['up']} 👎{ab['challenger']['down']}")
+    for d in rep["disagreements"]:
+        lines.append(f"  disagree on {d['intent']}: {d['disagree']}/{d['questions']} (challenger says "
+                     f"{d['challenger_says']})" + "".join(f"\n      e.g. {e['question']!r}" for e in d["examples"]))
+    for ds in rep.get("labelled") or []:
+        if "error" in ds:
+            lines.append(f"  {ds['name']}: {ds['error']}")
+        else:
+            lines.append(f"  {ds['name']} ({ds['examples']} examples): champion accuracy "
+                         f"{_pct1(ds['champion']['accuracy'])} macro-F1 {_pct1(ds['champion']['macro_f1'])} · "
+                         f"challenger accuracy {_pct1(ds['challenger']['accuracy'])} macro-F1 "
+                         f"{_pct1(ds['challenger']['macro_f1'])}"
+                         + (f"\n    ({ds['not_held_out']})" if ds.get("not_held_out") else ""))
+    return "\n".join(lines)
+
+
+def history_text(h: dict) -> str:
+    lines = [f"approval: {h['approval']}"]
+    for p in h["pending"]:
+        lines.append("pending " + request_line(p))
+    for c in h["challengers"]:
+        lines.append(f"challenger run #{c['run_id']} in {c['scope']!r} since {c['started_at'][:16]} "
+                     f"(by {c['started_by']})")
+    for d in h["deployments"]:
+        state = "active" if d["active"] else ("rolled back" if d.get("rolled_back_at") else "superseded")
+        how = d.get("via") or "deploy"
+        lines.append(f"#{d['id']} {d['scope']}: run #{d['run_id']} {how} by {d['deployed_by']} at "
+                     f"{d['deployed_at'][:19].replace('T', ' ')} — {state}"
+                     + (f" (request #{d['request_id']})" if d.get("request_id") else ""))
+    return "\n".join(lines) if len(lines) > 1 else lines[0] + "\nnothing deployed yet"
+
+
 class ProgressBar:
     """tqdm bar fed by the single training progress callback; milestones print above it."""
 
@@ -200,3 +279,79 @@ class ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+# ---- one view per command -----------------------------------------------------------------------------------------
+def _deployed_or_pending(res: dict, _args: dict) -> str:
+    if res["status"] == "pending":
+        return request_line(res)
+    return f"run #{res['run_id']} now answers questions in scope {res['scope']!r}"
+
+
+def _deployed_json(res: dict, _args: dict) -> dict:
+    if res["status"] == "pending":
+        return request_json(res)
+    dep = res["deployment"]
+    return {"run_id": dep["run_id"], "scope": dep["scope"], "deployed_at": dep["deployed_at"], "status": "deployed",
+            "artifact_path": dep["run"]["artifact_path"]}
+
+
+def _challenger_json(row: dict, _args: dict) -> dict:
+    row = dict(row)
+    row.pop("replaced", None)
+    row["challenger_id"] = row["id"]
+    return row
+
+
+def _approval(res: dict, _args: dict) -> str:
+    if res.get("status") == "pending":
+        return request_line(res)
+    return (f"deploy approval is {res['mode']}" + (f" (set by {res['set_by']} at {res['set_at'][:19]})"
+                                                   if res.get("set_by") else ""))
+
+
+def _keep(days) -> str:
+    return "forever" if days is None else f"{days:g} days"
+
+
+# name → (text view, JSON view or None for the result itself); (result, arguments) → str / dict
+VIEWS: dict[str, tuple] = {
+    "dataset list": (lambda rows, a: datasets(rows), lambda rows, a: {"datasets": rows}),
+    "dataset show": (lambda row, a: dataset(row), None),
+    "dataset add": (lambda row, a: dataset(row), None),
+    "dataset export-feedback": (lambda n, a: f"wrote {n} training rows from feedback to {a['out_path']}",
+                                lambda n, a: {"dataset": a["name"], "rows": n, "path": str(a["out_path"])}),
+    "runs": (lambda rows, a: runs(rows), lambda rows, a: {"runs": [run_json(r) for r in rows]}),
+    "status": (lambda row, a: run(row), lambda row, a: run_json(row)),
+    "cancel": (lambda row, a: f"run #{row['id']}: {row['status']}"
+               + (" (stops within seconds)" if row["status"] == "running" else ""), lambda row, a: run_json(row)),
+    "eval": (lambda res, a: evaluation(res), None),
+    "compare": (lambda res, a: comparison(res), None),
+    "deploy": (_deployed_or_pending, _deployed_json),
+    "promote": (_deployed_or_pending, lambda res, a: request_json(res) if res["status"] == "pending" else
+                {"status": "deployed", "run_id": res["run_id"], "scope": res["scope"]}),
+    "ask": (lambda res, a: answer(res), None),
+    "approve": (lambda req, a: request_line(req) + "; " + request_effect(req), lambda req, a: request_json(req)),
+    "reject": (lambda req, a: request_line(req), lambda req, a: request_json(req)),
+    "rollback": (lambda res, a: f"{res['scope']!r}: back to run #{res['run_id']} (run #{res['from_run_id']} rolled back)",
+                 lambda res, a: {"scope": res["scope"], "run_id": res["run_id"], "from_run_id": res["from_run_id"],
+                                 "deployment_id": res["deployment"]["id"], "status": "rolled_back"}),
+    "deployments": (lambda h, a: history_text(h), None),
+    "approval": (_approval, None),
+    "challenge": (lambda row, a: f"run #{row['run_id']} now answers every question in {row['scope']!r} in the "
+                  f"background beside champion run #{row['champion_run_id']}; see `ftbot challenge report`",
+                  _challenger_json),
+    "challenge report": (lambda rep, a: report_text(rep), None),
+    "challenge stop": (lambda row, a: f"challenger run #{row['run_id']} in {row['scope']!r} stopped", None),
+    "schedule add": (lambda row, a: f"schedule {row['id']}: {row['kind']} {row['target']} at '{row['cron']}'"
+                     f" (next {row.get('next_run_at')})", None),
+    "schedule list": (lambda rows, a: "\n".join(f"{r['id']}: {r['kind']} {r['target']} '{r['cron']}' next "
+                                                f"{r.get('next_run_at')}" for r in rows) or "no schedules",
+                      lambda rows, a: {"schedules": rows}),
+    "schedule remove": (lambda row, a: f"schedule {row['id']} removed", lambda row, a: {"removed": row["id"]}),
+    "prune": (lambda res, a: f"pruned {res['questions']} questions, {res['feedback']} feedback votes, "
+              f"{res['deliveries']} delivery records, {res['events']} run events, {res.get('reports', 0)} "
+              f"challenger reports and examples in {res.get('requests', 0)} requests (kept "
+              f"{_keep(res['retention_days'])}) and {res['audit']} audit entries (kept "
+              f"{_keep(res['audit_retention_days'])})", None),
+}

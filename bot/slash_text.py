@@ -1,8 +1,9 @@
-"""Parsing `/ft` text into a Command. Pure functions, no Slack and no I/O, so they are cheap on the ack path.
+"""Parsing `/ft` text into a Command, derived from the command table (ops/commands.py). Pure functions, no Slack
+and no I/O, so they are cheap on the ack path.
 
 Slack sends command text HTML-escaped (&amp; &lt; &gt;) and many clients turn quotes into “smart” quotes; both
 are undone before splitting. Splitting is shell-like (quotes group words) but never fails: unbalanced quotes
-fall back to splitting on whitespace. Only `train` reads `key=value` words, so a question such as
+fall back to splitting on whitespace. Only `train` and key arguments read `key=value` words, so a question such as
 `ask is lr=3% a good rate?` stays a question.
 """
 from __future__ import annotations
@@ -12,38 +13,18 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from engine.config import TrainConfig
+from engine.config import KEY_GROUPS, TrainConfig
 from engine.errors import ConfigError, FtbotError
-
-from bot import slash_promotion
+from ops import commands as table
 
 MAX_TEXT = 4000          # Slack caps command text well below this; longer input is cut, not rejected
 MAX_QUESTION = 2000
 
-SUBCOMMANDS = {
-    "help": "help",
-    "datasets": "show the registered datasets",
-    "dataset add NAME [PATH] [key=value…]": "register a data file (admins); PATH is inside the server's data folder, "
-                                            "or share the file in a message that mentions the bot with `dataset add "
-                                            "NAME`; keys: redact=yes dedupe=yes text=COLUMN label=COLUMN",
-    "dataset show NAME": "rows, labels, split, PII findings and answer feedback of a dataset",
-    "train DATASET key=value…": "fine-tune a model (admins); no arguments opens a form",
-    "runs": "recent runs",
-    "status RUN": "progress or result of a run",
-    "cancel RUN": "stop a queued or running run (admins)",
-    "eval RUN [DATASET]": "evaluate a finished run, on its validation split or another dataset (admins)",
-    "compare RUN RUN": "metrics and settings of two runs side by side",
-    "deploy RUN": "answer questions in this channel with a run's model (admins)",
-    "ask QUESTION": "ask the model deployed in this channel",
-    "schedule add retrain|reeval TARGET CRON": "retrain a dataset or re-evaluate this channel's deployment on a "
-                                               "cron schedule, results posted here (admins), e.g. `0 6 * * 1`",
-    "schedule list | schedule remove ID": "the schedules, or remove one (admins)",
-    **slash_promotion.HELP,
-}
-
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "‚": "'"})
 _KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _RUN_RE = re.compile(r"^#?(\d{1,12})$")
+_YES = {"yes", "y", "true", "on", "1"}
+_NO = {"no", "n", "false", "off", "0"}
 
 
 class UsageError(FtbotError):
@@ -52,12 +33,18 @@ class UsageError(FtbotError):
 
 @dataclass
 class Command:
-    name: str                                   # help, datasets, dataset.add, dataset.show, train, runs, ...
-    args: list[str] = field(default_factory=list)
+    name: str                                   # a command of ops/commands.py, or "help"
+    args: list[str] = field(default_factory=list)       # the positional words as typed (runs as plain numbers)
     options: dict[str, str] = field(default_factory=dict)
-    text: str = ""                              # free text (ask's question)
+    text: str = ""                              # free text (ask's question, reject's reason)
     raw: str = ""
     request: TrainConfig | None = None          # train: the keys, parsed and validated once, here
+    arguments: dict = field(default_factory=dict)   # the operation's arguments (without those Slack fills in)
+    topic: str = ""                             # help: what help was asked for ("keys")
+
+    @property
+    def verb(self) -> table.Verb | None:
+        return table.BY_NAME.get(self.name)
 
 
 def clean(text: str | None) -> str:
@@ -92,92 +79,127 @@ def parse(text: str | None) -> Command:
     raw = clean(text)
     if not raw:
         return Command("help", raw=raw)
-    head, _, rest = raw.partition(" ")
-    if "\n" in head:
-        head, _, more = head.partition("\n")
-        rest = more + " " + rest
-    verb = head.lower()
-    rest = rest.strip()
-    if verb in ("help", "-h", "--help", "?"):
-        return Command("help", raw=raw)
-    if verb == "ask":
-        ab = slash_promotion.parse_ask(rest, raw)
-        if ab is not None:
-            return ab
+    head = raw.split(None, 1)[0].lower()
+    if head in ("help", "-h", "--help", "?"):
+        rest = raw.split(None, 1)[1].strip().lower() if len(raw.split(None, 1)) > 1 else ""
+        return Command("help", raw=raw, topic=rest)
+    if head == "ask" and _ab(raw):
+        verb, rest = table.verb("ask --ab"), _after(raw, 2)
+    elif head == "status" and not _after(raw, 1):
+        verb, rest = table.verb("deployments"), ""               # `/ft status` alone: what answers here
+    else:
+        verb, n = table.lookup([w for w in raw.split(None, 3)])
+        if verb is None or "slack" not in verb.edges:
+            raise UsageError(f"unknown command {_short(head)!r}; try one of: "
+                             + ", ".join(v.name for v in table.for_edge("slack")) + " (`/ft help`)")
+        rest = _after(raw, n)
+    return _arguments(verb, rest, raw)
+
+
+def _ab(raw: str) -> bool:
+    words = raw.split(None, 2)
+    return len(words) > 1 and words[1].lower() in ("--ab", "-ab", "ab:")
+
+
+def _after(raw: str, n: int) -> str:
+    """The text after the first `n` words, verbatim."""
+    parts = raw.split(None, n)
+    return parts[n].strip() if len(parts) > n else ""
+
+
+def _arguments(verb: table.Verb, rest: str, raw: str) -> Command:
+    cmd = Command(verb.name, raw=raw)
+    typed = [a for a in verb.args if a.slack in (table.POSITIONAL, table.KEY)]
+    if verb.name == "train":
+        return _train(cmd, split(rest))
+    if typed and typed[0].kind == table.TEXT and typed[0].slack == table.POSITIONAL:   # ask: the rest, verbatim
         q = rest[:MAX_QUESTION].strip()
-        if not q:
-            raise UsageError("ask needs a question, e.g. `/ft ask where is my card?`")
-        return Command("ask", text=q, raw=raw)
+        if not q and typed[0].required:
+            raise UsageError(f"{verb.name} needs {typed[0].label.lower()}, e.g. `/ft {verb.name} where is my card?`")
+        cmd.text, cmd.arguments[typed[0].name] = q, q
+        return cmd
     words = split(rest)
-    if verb in ("datasets", "runs"):
-        _no_more(verb, words)
-        return Command(verb, raw=raw)
-    if verb == "dataset":
-        if not words or words[0].lower() not in ("add", "show", "list"):
-            raise UsageError("use `/ft dataset add NAME [PATH]`, `/ft dataset show NAME` or `/ft datasets`")
-        sub, words = words[0].lower(), words[1:]
-        if sub == "list":
-            _no_more("dataset list", words)
-            return Command("datasets", raw=raw)
-        if sub == "show":
-            _count("dataset show NAME", words, 1, 1)
-            return Command("dataset.show", args=words, raw=raw)
-        from bot.dataset_options import split_options
-        words, opts = split_options(words)
-        _count("dataset add NAME [PATH] [redact=yes dedupe=yes text=COL label=COL]", words, 1, 2)
-        return Command("dataset.add", args=words, options=opts, raw=raw)
-    if verb in slash_promotion.VERBS or (verb == "status" and not words):
-        return slash_promotion.parse(verb if verb != "status" else "deployments", words, raw)
-    if verb in ("status", "cancel", "deploy"):
-        _count(f"{verb} RUN", words, 1, 1)
-        return Command(verb, args=[str(run_id(words[0]))], raw=raw)
-    if verb == "eval":
-        _count("eval RUN [DATASET]", words, 1, 2)
-        return Command("eval", args=[str(run_id(words[0]))] + words[1:], raw=raw)
-    if verb == "compare":
-        _count("compare RUN RUN", words, 2, 2)
-        return Command("compare", args=[str(run_id(w)) for w in words], raw=raw)
-    if verb == "train":
-        return _train(words, raw)
-    if verb == "schedule":
-        return _schedule(words, raw)
-    raise UsageError(f"unknown command {_short(head)!r}; try one of: help, datasets, dataset add, dataset show, "
-                     "train, runs, status, cancel, eval, compare, deploy, ask, schedule, "
-                     + ", ".join(slash_promotion.VERBS))
+    keyed = {k: a for a in typed if a.slack == table.KEY for k in (a.keys or (a.name,))}
+    positional = [a for a in typed if a.slack == table.POSITIONAL]
+    plain = []
+    for w in words:
+        m = _KEY_RE.match(w)
+        if m and keyed:
+            key, value = m.group(1).lower(), m.group(2).strip()
+            if key not in keyed:
+                raise ConfigError(key[:40], value[:40], f"{verb.name} takes " + _keys_usage(verb))
+            arg = keyed[key]
+            cmd.arguments[arg.name] = _flag(key, value) if arg.kind == table.FLAG else _value(arg, value)
+            cmd.options[arg.name] = value
+        else:
+            plain.append(w)
+    for i, arg in enumerate(positional):
+        if i >= len(plain):
+            if arg.required:
+                raise UsageError(f"usage: `/ft {verb.usage()}`")
+            break
+        if arg.kind == table.TEXT:                        # the rest of the words: a cron expression, a reason
+            value = " ".join(plain[i:])
+            cmd.text = value
+            cmd.arguments[arg.name] = value
+            plain = plain[:i + 1]
+            break
+        cmd.arguments[arg.name] = _value(arg, plain[i])
+        cmd.args.append(str(cmd.arguments[arg.name]))
+    if len(plain) > len(positional):
+        extra = " ".join(plain[len(positional):])
+        raise UsageError(f"usage: `/ft {verb.usage()}` (unexpected {_short(extra)!r})")
+    return cmd
 
 
-def _schedule(words: list[str], raw: str) -> Command:
-    usage = "use `/ft schedule add retrain|reeval TARGET CRON`, `/ft schedule list` or `/ft schedule remove ID`"
-    if not words or words[0].lower() not in ("add", "list", "remove"):
-        raise UsageError(usage)
-    sub, words = words[0].lower(), words[1:]
-    if sub == "list":
-        _no_more("schedule list", words)
-        return Command("schedule.list", raw=raw)
-    if sub == "remove":
-        _count("schedule remove ID", words, 1, 1)
-        return Command("schedule.remove", args=words, raw=raw)
-    if len(words) < 3 or words[0].lower() not in ("retrain", "reeval"):
-        raise UsageError("use `/ft schedule add retrain DATASET 0 6 * * 1` or `/ft schedule add reeval SCOPE CRON`")
-    # the cron expression may come quoted (one word) or as its five fields
-    return Command("schedule.add", args=[words[0].lower(), words[1], " ".join(words[2:])], raw=raw)
+def _value(arg: table.Arg, word: str):
+    if arg.kind == table.RUN:
+        return run_id(word)
+    if arg.kind == table.RUN_OR_HERE:
+        return None if word.lower() == "here" else run_id(word, "RUN (or `here`)")
+    if arg.kind == table.ID:
+        return run_id(word, "ID")
+    if arg.kind in (table.INT, table.FLOAT):
+        try:
+            return (int if arg.kind == table.INT else float)(word)
+        except ValueError:
+            raise UsageError(f"{arg.label} must be a number, not {_short(word)!r}") from None
+    return word[:200]
 
 
-def _no_more(usage: str, words: list[str]) -> None:
-    if words:
-        raise UsageError(f"`{usage}` takes no arguments (got {_short(' '.join(words))!r})")
+def _flag(key: str, value: str) -> bool:
+    if value.lower() not in _YES | _NO:
+        raise ConfigError(key, value[:40], "yes or no")
+    return value.lower() in _YES
 
 
-def _count(usage: str, words: list[str], lo: int, hi: int) -> None:
-    if len(words) < lo:
-        raise UsageError(f"usage: `/ft {usage}`")
-    if len(words) > hi:
-        raise UsageError(f"usage: `/ft {usage}` (unexpected {_short(' '.join(words[hi:]))!r})")
+def _keys_usage(verb: table.Verb) -> str:
+    return ", ".join(f"{(a.keys or (a.name,))[0]}={'yes' if a.kind == table.FLAG else a.label}"
+                     for a in verb.args if a.slack == table.KEY)
 
 
-def _train(words: list[str], raw: str) -> Command:
+def key_arguments(verb_name: str, words: list[str]) -> tuple[list[str], dict]:
+    """(the plain words, {argument: value}) of `key=value` words, as `/ft` reads them — for the file-share mention
+    (`@ftbot dataset add NAME redact=yes` with a file attached)."""
+    verb = table.verb(verb_name)
+    keyed = {k: a for a in verb.args if a.slack == table.KEY for k in (a.keys or (a.name,))}
+    plain, out = [], {}
+    for w in words:
+        m = _KEY_RE.match(w)
+        if not m:
+            plain.append(w)
+            continue
+        key, value = m.group(1).lower(), m.group(2).strip()
+        if key not in keyed:
+            raise ConfigError(key[:40], value[:40], f"{verb.name} takes " + _keys_usage(verb))
+        arg = keyed[key]
+        out[arg.name] = _flag(key, value) if arg.kind == table.FLAG else _value(arg, value)
+    return plain, out
+
+
+def _train(cmd: Command, words: list[str]) -> Command:
     if not words:
-        return Command("train", raw=raw)          # no arguments: the listener opens the form
+        return cmd                                # no arguments: the listener opens the form
     dataset, options = None, {}
     for w in words:
         m = _KEY_RE.match(w)
@@ -193,18 +215,29 @@ def _train(words: list[str], raw: str) -> Command:
                              + ", ".join(TrainConfig.keys()))
     if dataset is None:
         raise UsageError("train needs a dataset first: `/ft train DATASET key=value …` (see `/ft datasets`)")
-    return Command("train", args=[dataset], options=options, raw=raw, request=TrainConfig.parse(options))
+    cmd.args, cmd.options, cmd.request = [dataset], options, TrainConfig.parse(options)
+    cmd.arguments = {"dataset": dataset, "request": cmd.request}
+    return cmd
 
 
-def help_text() -> str:
-    lines = ["*ftbot* — fine-tune and ask transformer classifiers. Commands:"]
-    lines += [f"• `/ft {k}` — {v}" for k, v in SUBCOMMANDS.items() if k != "help"]
-    lines.append("Training keys: " + ", ".join(f"`{k}`" for k in TRAIN_KEYS_SHOWN)
-                 + " (e.g. `/ft train banking method=lora alpha=0.2 freeze=embeddings,0-3 epochs=3`).")
+def help_text(topic: str = "") -> str:
+    if topic.startswith("key"):
+        return keys_help()
+    lines = ["*ftbot* — fine-tune, evaluate and put transformer classifiers to work. Commands:"]
+    for v in table.for_edge("slack"):
+        who = {table.ADMIN: " (admins)", table.APPROVER: " (approvers)"}.get(v.role, "")
+        lines.append(f"• `/ft {v.usage()}` — {v.help}{who}")
+    lines.append("Training keys: " + ", ".join(f"`{k}`" for k in KEY_GROUPS["core"])
+                 + " (e.g. `/ft train banking method=lora alpha=0.2 freeze=embeddings,0-3 epochs=3`); every key: "
+                   "`/ft help keys`.")
     lines.append("Mention me or DM me with a question to ask the model deployed in a channel.")
     return "\n".join(lines)
 
 
-TRAIN_KEYS_SHOWN = ("base", "method", "alpha", "freeze", "epochs", "lr", "batch_size", "max_length", "r",
-                    "lora_alpha", "lora_dropout", "seed", "budget", "patience", "column_features", "head_init",
-                    "contrastive_epochs", "gpus")
+def keys_help() -> str:
+    helps = TrainConfig.help_text()
+    lines = ["*Training keys*, by what they tune (the same names as `ftbot train --KEY`):"]
+    for group, keys in KEY_GROUPS.items():
+        lines.append(f"*{group}*")
+        lines += [f"• `{k}` — {helps[k]}" for k in keys]
+    return "\n".join(lines)

@@ -1,23 +1,26 @@
 """Who may do what — the one access policy, used by the CLI, Slack and the scheduler, refusing and auditing in one place.
 
-Roles:
-  admin     registers data, trains, cancels, evaluates, deploys, schedules (FTBOT_ADMINS)
-  approver  approves or rejects a pending change (FTBOT_APPROVERS; when unset, the admins)
-  everyone  lists, checks status, compares, asks and gives feedback
+Roles (each command's role is declared in ops/commands.py, the one table of commands):
+  admin     registers data, trains, cancels, evaluates, deploys, scores, schedules (FTBOT_ADMINS)
+  approver  approves or rejects a pending request (FTBOT_APPROVERS: named explicitly, never implied)
+  everyone  lists, checks status, compares, asks and gives feedback — within their channel (scope rules)
 
-Identities: a Slack user is their user id (`U…`); the CLI acts as `cli:<login>` — the login name from the environment
-(`USER`), never a Slack id, so two accounts on one machine are two people; the job runner and the demo act as
-`system:<what>` with every role (they act on what an admin already set up, e.g. a schedule's creator).
+Identities: a Slack user is their user id (`U…`); the CLI acts as `cli:<login>`, the login of the operating-system
+account that runs it as the kernel reports it (the audit login uid where one is recorded, so `sudo -u ftbot` still
+names the person; else the real uid) — never an environment variable; the job runner and the demo act as
+`system:<what>` with every role. FTBOT_IDENTITIES links one person's Slack id and logins (`U123=alice,U456=bob`), so
+neither edge lets anyone approve their own request.
 
-Slack trusts nobody by default: an empty FTBOT_ADMINS means no Slack admins. A local account owns FTBOT_HOME (file
-permissions are its guard), so the CLI is admin unless FTBOT_ADMINS names `cli:` accounts, in which case only those.
+Slack trusts nobody by default: an empty FTBOT_ADMINS means no Slack admins. A local account that can write
+FTBOT_HOME holds every right anyway (its file permissions are its guard), so the CLI is admin unless FTBOT_ADMINS
+names `cli:` accounts, in which case only those.
 
-Every admin action lands in the audit log — allowed, refused and failed — through `require` and `acting`.
+Every privileged action lands in the audit log — allowed, refused and failed — through `require`, `authorize` and
+`acting`.
 """
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
 import os
 from dataclasses import dataclass, field
@@ -27,27 +30,27 @@ from engine.errors import FtbotError
 from storage import audit, connect
 from storage.errors import StorageError
 
+from ops import commands as table
+from ops.commands import ADMIN, APPROVER, EVERYONE
+from ops.scopes import scope_for
+
 log = logging.getLogger("ftbot.access")
 
-ADMIN, APPROVER = "admin", "approver"
-# action → the role it needs. Anything not listed is open to everyone (read-only or asking).
-REQUIRED_ROLE: dict[str, str] = {
-    "dataset.add": ADMIN, "dataset.export": ADMIN, "train": ADMIN, "cancel": ADMIN, "eval": ADMIN,
-    "deploy": ADMIN, "rollback": ADMIN, "challenge": ADMIN, "schedule.add": ADMIN, "schedule.remove": ADMIN,
-    "prune": ADMIN, "approve": APPROVER, "reject": APPROVER,
-}
+# action → the role it needs (derived from the command table). Anything not listed is open to everyone.
+REQUIRED_ROLE: dict[str, str] = {a: r for a, r in table.roles().items() if r != EVERYONE}
 
 
 class PermissionDenied(FtbotError):
-    """The actor lacks the role an action needs; the message says which and whom to ask."""
+    """The actor lacks the role an action needs, or reaches beyond their channel; the message says what to do."""
 
 
 @dataclass(frozen=True)
 class Actor:
     id: str                                  # U…, cli:<login>, system:<what>
-    via: str                                 # slack | cli | system
+    via: str                                 # slack | cli | system | scheduler
     roles: frozenset = field(default_factory=frozenset)
     channel: str | None = None               # where a Slack user acts: scopes what a non-admin may see
+    aliases: frozenset = field(default_factory=frozenset)   # the same person's other ids (FTBOT_IDENTITIES)
 
     @classmethod
     def system(cls, what: str = "ftbot") -> "Actor":
@@ -61,49 +64,87 @@ class Actor:
         role = REQUIRED_ROLE.get(action)
         return role is None or role in self.roles
 
+    def is_same_person(self, other_id: str | None) -> bool:
+        return bool(other_id) and (other_id == self.id or other_id in self.aliases)
+
     def __str__(self) -> str:
         return self.id
+
+
+def _ids(raw: str | None) -> frozenset:
+    return frozenset(p.strip() for p in (raw or "").split(",") if p.strip())
 
 
 @dataclass(frozen=True)
 class Policy:
     admins: frozenset = field(default_factory=frozenset)      # Slack ids and cli:<login> names
-    approvers: frozenset = field(default_factory=frozenset)   # empty: the admins approve
+    approvers: frozenset = field(default_factory=frozenset)   # named explicitly; nobody approves by default
+    people: tuple = ()                                        # groups of ids that are one person
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Policy":
         env = os.environ if env is None else env
-        ids = lambda name: frozenset(p.strip() for p in (env.get(name) or "").split(",") if p.strip())  # noqa: E731
-        return cls(admins=ids("FTBOT_ADMINS"), approvers=ids("FTBOT_APPROVERS"))
+        return cls(admins=_ids(env.get("FTBOT_ADMINS")), approvers=_ids(env.get("FTBOT_APPROVERS")),
+                   people=parse_identities(env.get("FTBOT_IDENTITIES")))
+
+    def aliases(self, who: str) -> frozenset:
+        for group in self.people:
+            if who in group:
+                return frozenset(group) - {who}
+        return frozenset()
+
+    def _roles(self, who: str, admin: bool) -> frozenset:
+        everyone_of = {who} | self.aliases(who)
+        roles = {ADMIN} if admin else set()
+        if everyone_of & self.approvers:
+            roles.add(APPROVER)
+        return frozenset(roles)
 
     def slack(self, user: str, channel: str | None = None) -> Actor:
-        roles = set()
-        if user and user in self.admins:
-            roles.add(ADMIN)
-        if user and user in (self.approvers or self.admins):
-            roles.add(APPROVER)
-        return Actor(user or "", "slack", frozenset(roles), channel)
+        admin = bool(user) and user in self.admins
+        return Actor(user or "", "slack", self._roles(user, admin) if user else frozenset(), channel,
+                     self.aliases(user) if user else frozenset())
 
     def cli(self, login: str | None = None) -> Actor:
+        """The local account (`login` given: tests and the demo's made-up people)."""
         who = f"cli:{login or cli_login()}"
         named = {a for a in self.admins if a.startswith("cli:")}
-        roles = set()
-        if who in named or not named:
-            roles.add(ADMIN)
-        if who in self.approvers or (not self.approvers and ADMIN in roles):
-            roles.add(APPROVER)
-        return Actor(who, "cli", frozenset(roles))
+        return Actor(who, "cli", self._roles(who, who in named or not named), None, self.aliases(who))
+
+
+def parse_identities(raw: str | None) -> tuple:
+    """FTBOT_IDENTITIES: `U123=alice,U456=bob` (a Slack id and a login, `cli:` optional; `U1=alice=ali` links
+    several) → groups of ids that are one person."""
+    from engine.errors import ConfigError
+    groups = []
+    for item in (raw or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        parts = [p.strip() for p in item.split("=") if p.strip()]
+        if len(parts) < 2:
+            raise ConfigError("FTBOT_IDENTITIES", item, "pairs such as U123ABC=alice (a Slack user id = a login)")
+        groups.append(frozenset(p if p[:1] in "UW" and p[1:].isalnum() and p.isupper() or p.startswith("cli:")
+                                else f"cli:{p}" for p in parts))
+    return tuple(groups)
 
 
 def cli_login() -> str:
-    """The local account, from the environment's USER (what DESIGN fixes), else the password database."""
-    name = (os.environ.get("USER") or "").strip()
-    if not name:
-        try:
-            name = getpass.getuser()
-        except Exception:  # noqa: BLE001 — no passwd entry in some containers
-            name = "unknown"
-    return name
+    """The login of the account running this process, as the kernel reports it: the audit login uid (set at login
+    and kept across sudo/su) where the kernel records one, else the real uid. Never USER or LOGNAME."""
+    import pwd
+    uid = os.getuid()
+    try:
+        with open("/proc/self/loginuid", encoding="ascii") as f:
+            login_uid = int(f.read().strip() or -1)
+        if 0 <= login_uid < 4294967295:        # (uid_t)-1: no login recorded (services, containers)
+            uid = login_uid
+    except (OSError, ValueError):
+        pass
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:                           # no passwd entry in some containers: the number names the account
+        return f"uid{uid}"
 
 
 def as_actor(who: "Actor | str") -> Actor:
@@ -151,3 +192,60 @@ def acting(home, actor: "Actor | str", action: str, target: str | None = None, /
         record(home, a, action, target, ok=False, **note, error=f"{type(e).__name__}: {str(e)[:300]}")
         raise
     record(home, a, action, target, ok=True, **note)
+
+
+# ---- one command, one decision -------------------------------------------------------------------------------------
+def scoped(actor: Actor | None) -> bool:
+    """True when `actor` reaches only their own channel's work (a Slack member who is not an admin)."""
+    return actor is not None and actor.via == "slack" and not actor.is_admin
+
+
+def authorize(home, actor: Actor, verb: "table.Verb", arguments: dict) -> dict:
+    """Decide whether `actor` may run `verb` with these arguments: its role, then its scope rules (ops/commands.py).
+    Refusals are audited and raised (PermissionDenied, or NotFound for a run or dataset of another channel, which a
+    member must not learn exists). → {"private": True} when an admin reaches beyond the channel they typed in, so
+    the edge answers them alone instead of the channel."""
+    from engine.errors import NotFound
+    from storage import visibility as seen
+    require(home, actor, verb.audit_action, _target(verb, arguments), command=verb.name)
+    here = scope_for(actor.channel) if actor.via == "slack" else None
+    beyond = []
+    for arg in verb.args:
+        value = arguments.get(arg.name)
+        if value is None or value == "":
+            continue
+        if arg.kind == table.SCOPE and table.HERE in verb.scope and here is not None and str(value) != here:
+            beyond.append(f"scope {value}")
+        elif arg.kind in (table.RUN, table.RUN_OR_HERE) and table.RUNS in verb.scope and here is not None:
+            with connect(home) as db:
+                if not seen.run_visible(db, int(value), actor.channel or "", here):
+                    beyond.append(f"run {value}")
+        elif arg.kind == table.DATASET and table.DATASETS in verb.scope and here is not None:
+            with connect(home) as db:
+                if not seen.dataset_visible(db, str(value), actor.channel or "", here):
+                    beyond.append(f"dataset {value}")
+    if not beyond:
+        return {"private": False}
+    if not scoped(actor):
+        return {"private": True}          # an admin may look; what belongs to another channel stays with them
+    what = beyond[0]
+    record(home, actor, verb.audit_action, _target(verb, arguments), ok=False, command=verb.name,
+           reason=f"{what} is not of channel {actor.channel}")
+    if what.startswith("run "):
+        raise NotFound(f"no run #{what[4:]} in this channel; see `/ft runs`")
+    if what.startswith("dataset "):
+        raise NotFound(f"no dataset named {what[8:]!r} in this channel; see `/ft datasets`")
+    raise PermissionDenied("you can only see this channel's models and reports here; ask in the channel they "
+                           "belong to")
+
+
+def _target(verb: "table.Verb", arguments: dict) -> str | None:
+    for arg in verb.args:
+        value = arguments.get(arg.name)
+        if value is None:
+            continue
+        if arg.kind in (table.RUN, table.RUN_OR_HERE):
+            return f"run:{value}"
+        if arg.kind in (table.ID, table.DATASET, table.SCOPE):
+            return f"{arg.name}:{value}"
+    return None

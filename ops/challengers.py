@@ -380,9 +380,10 @@ def _refitted(artifact_path: str | None) -> bool:
     return was_refitted(artifact_path)
 
 
-def report(home, scope: str, *, files: list[str] | None = None, labelled: bool = True) -> dict:
+def report(home, scope: str, *, files: list[str] | None = None, labelled: bool = True, chart=None) -> dict:
     """Live figures of the scope's challenger (active, else the latest) against the champion, plus both models on
-    labelled data."""
+    labelled data (`files`: more labelled files for this report). `chart`: also draw the agreement/confidence chart
+    there (PNG)."""
     with connect(home) as db:
         ch = table.latest(db, scope)
         if ch is None:
@@ -400,6 +401,8 @@ def report(home, scope: str, *, files: list[str] | None = None, labelled: bool =
     out["labelled"] = []
     if labelled and challenger.get("artifact_path") and Path(challenger["artifact_path"]).is_dir():
         out["labelled"] = labelled_scores(home, champion, challenger, list(ch["files"]) + list(files or []))
+    if chart:
+        out["chart"] = str(report_png(out, chart) or "")
     return out
 
 

@@ -27,13 +27,17 @@ def check_name(name: str) -> str:
 
 def register(home, name: str, path, *, actor: Actor | str, text_column: str | None = None,
              label_column: str | None = None, answers_path=None, redact: bool = False, dedupe: bool = False,
-             val_fraction: float = 0.2, seed: int = 42, source: str | None = None, channel: str | None = None) -> dict:
+             val_fraction: float = 0.2, seed: int = 42, source: str | None = None, channel: str | None = None,
+             protected: str | None = None) -> dict:
     """Validate, split and copy a data file into FTBOT_HOME, then record it. Returns the row plus the PII
-    report and warnings. On any failure nothing is left behind (no folder, no row)."""
+    report and warnings. `protected` ("age<25,personal_status_sex") names protected attributes: kept for the
+    fairness report, not model inputs. On any failure nothing is left behind (no folder, no row)."""
     from engine.data import prepare_dataset, save_dataset
 
     with access.acting(home, actor, "dataset.add", name) as note:
         check_name(name)
+        if path is None or str(path) == "":
+            raise DatasetError(["no file given; give the path of a CSV, TSV or JSONL file"])
         path = Path(path)
         if not path.is_file():
             raise DatasetError([f"file not found: {path}; give the path of a CSV, TSV or JSONL file"])

@@ -8,17 +8,12 @@ from storage.errors import Conflict
 
 from ops import access
 from ops.access import Actor
-
-DEFAULT_SCOPE = "default"
-
-
-def scope_for(channel: str | None) -> str:
-    """A channel (C… public, G… private) is its own scope; DMs and everything else use the workspace default."""
-    return channel if channel and channel[:1] in ("C", "G") else DEFAULT_SCOPE
+from ops.scopes import DEFAULT_SCOPE
 
 
-def deploy(home, run_id, *, scope: str = DEFAULT_SCOPE, actor: Actor | str) -> dict:
-    with access.acting(home, actor, "deploy", f"run:{run_id}", scope=scope):
+def deploy(home, run_id, *, scope: str = DEFAULT_SCOPE, actor: Actor | str, approval: str | None = None) -> dict:
+    """Make the run answer in `scope` now. `approval` says in the audit row why no second person was asked."""
+    with access.acting(home, actor, "deploy", f"run:{run_id}", scope=scope, approval=approval or "not asked"):
         with connect(home) as db:
             run = runs_table.get(db, run_id)
             if run["status"] != "succeeded" or not run.get("artifact_path"):

@@ -1,10 +1,11 @@
 """Promotion with four eyes, and one-step rollback.
 
-`request_deploy` (`/ft deploy RUN`, `/ft promote`, `ftbot deploy`) either deploys at once
-(FTBOT_DEPLOY_APPROVAL=optional, the default, so a single team trying ftbot out is not blocked) or records a pending
-request with the challenger report attached (required — the documented setting for customer-facing channels). A
+`request_deploy` (`/ft deploy RUN`, `/ft promote`, `ftbot deploy`) either deploys at once (policy `optional`) or
+records a pending request with the challenger report attached (`required` — the documented setting for
+customer-facing channels). The policy lives in the database (ops/policy.py), the same for every process and edge. A
 different person with the approver role must approve it before the new model answers anyone; the requester cannot
-approve their own request; requests expire after FTBOT_APPROVAL_TTL_H hours (24). `rollback` returns a scope to its
+approve their own request, through either edge (FTBOT_IDENTITIES links one person's Slack id and logins); requests
+expire after FTBOT_APPROVAL_TTL_H hours (24). `rollback` returns a scope to its
 previous champion at once: going back to a model that was already approved needs no new approval. Every step is
 audited with who, when and the figures the approver saw. The state changes themselves are guarded UPDATEs in one
 transaction each (storage/approvals.py), so races end in one clear outcome.
@@ -20,19 +21,10 @@ from storage import connect
 from storage import runs as runs_table
 from storage.errors import Conflict
 
-from ops import access, challengers, deployments
+from ops import access, challengers, deployments, policy
 from ops.access import Actor, PermissionDenied
 
-MODES = ("required", "optional")
-
-
-def approval_mode(env=None) -> str:
-    """FTBOT_DEPLOY_APPROVAL: 'required' (four eyes; use it for customer-facing channels) or 'optional' (default)."""
-    env = os.environ if env is None else env
-    v = (env.get("FTBOT_DEPLOY_APPROVAL") or "optional").strip().lower()
-    if v not in MODES:
-        raise ConfigError("FTBOT_DEPLOY_APPROVAL", v, "required (a second person approves) or optional")
-    return v
+MODES = policy.MODES
 
 
 def ttl_hours(env=None) -> float:
@@ -92,12 +84,13 @@ def _attached_report(home, scope: str, run: dict, current: dict | None) -> dict:
 
 def request_deploy(home, run_id, *, scope: str = deployments.DEFAULT_SCOPE, actor: Actor | str,
                    approval: str | None = None) -> dict:
-    """Deploy now (optional) or open a pending request (required). Returns {"status": "deployed"|"pending", ...}."""
-    mode = approval or approval_mode()
+    """Deploy now (policy optional) or open a pending request (required). Returns {"status": "deployed"|"pending",
+    ...}. `approval` overrides the policy for internal callers (the demo's story); the edges never pass it."""
+    mode = approval or policy.approval_mode(home)
     if mode not in MODES:
         raise ConfigError("approval", mode, "required or optional")
     if mode == "optional":
-        dep = deployments.deploy(home, run_id, scope=scope, actor=actor)
+        dep = deployments.deploy(home, run_id, scope=scope, actor=actor, approval="not required (policy optional)")
         _after_switch(home, scope, dep["run_id"], actor)
         return {"status": "deployed", "scope": scope, "run_id": dep["run_id"], "deployment": dep, "run": dep["run"]}
     a = access.as_actor(actor)
@@ -149,16 +142,17 @@ def approve(home, request_id, *, actor: Actor | str) -> dict:
             before = table.get_request(db, request_id)
             note.update(scope=before["scope"], run_id=before["run_id"], requested_by=before["requested_by"],
                         figures=figures(before["report"]))
-            if before["requested_by"] == a.id and before["status"] == "pending":
+            if a.is_same_person(before["requested_by"]) and before["status"] == "pending":
                 raise PermissionDenied(f"you asked for request #{before['id']} yourself; another approver must "
                                        "approve it (four eyes)")
-            outcome, req = table.decide(db, request_id, by=a.id, approve=True)
+            outcome, req = table.decide(db, request_id, by=a.id, approve=True, same_person=tuple(a.aliases))
         note.update(outcome=outcome)
         if outcome == "own_request":
             raise PermissionDenied(f"you asked for request #{req['id']} yourself; another approver must approve it")
         if outcome != "approved":
             raise Conflict(_explain(outcome, req))
-    _after_switch(home, req["scope"], req["run_id"], a)
+    if req.get("kind") != "policy":
+        _after_switch(home, req["scope"], req["run_id"], a)
     return req
 
 
@@ -223,5 +217,6 @@ def history(home, scope: str | None = None, limit: int = 30) -> dict:
         pending = table.list_requests(db, scope, status="pending")
         recent = table.list_requests(db, scope, limit=10)
     chs = [c for c in challengers.list_active(home) if scope is None or c["scope"] == scope]
+    pol = policy.current(home)
     return {"scope": scope, "deployments": rows, "pending": pending, "requests": recent, "challengers": chs,
-            "approval": approval_mode()}
+            "approval": pol["mode"], "approval_set_by": pol["set_by"], "approval_set_at": pol["set_at"]}

@@ -3,13 +3,17 @@ from __future__ import annotations
 
 import time
 
-from engine.errors import NotFound
+from engine.errors import ConfigError, NotFound
 from storage import connect, questions
 from storage import slack_messages
 
 from ops import access, challengers, privacy
 from ops.access import Actor
-from ops.deployments import DEFAULT_SCOPE, resolve_run
+from ops.deployments import resolve_run
+from ops.scopes import DEFAULT_SCOPE
+
+
+MAX_QUESTION_CHARS = 2000     # the slash parser cuts `/ft ask` text to the same length (bot/slash_text.py)
 
 
 def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Actor | str = "cli",
@@ -22,6 +26,11 @@ def ask(home, question: str, *, scope: str | None = None, run_id=None, actor: Ac
     question = (question or "").strip()
     if not question:
         raise NotFound("ask needs a question, e.g. `ask where is my card?`")
+    if len(question) > MAX_QUESTION_CHARS:
+        # refused before anything reads it: a customer question is a sentence or two, and a 40,000-character
+        # message from any member must not occupy the answer workers (nor be cut mid-way through a card number)
+        raise ConfigError("question", f"{len(question):,} characters",
+                          f"a question of at most {MAX_QUESTION_CHARS:,} characters; ask it in fewer words")
     run = resolve_run(home, scope=scope, run_id=run_id)
     t0 = time.perf_counter()
     with challengers.champion_answering():    # the challenger's background answer waits for this one

@@ -1,5 +1,6 @@
-"""Data retention: questions, feedback, seen deliveries and run events older than FTBOT_RETENTION_DAYS are
-deleted; audit entries are kept apart, for FTBOT_AUDIT_RETENTION_DAYS.
+"""Data retention: questions (and every copy of them: challenger reports, the examples quoted in deploy requests),
+feedback, seen deliveries and run events older than FTBOT_RETENTION_DAYS are deleted; audit entries are kept apart,
+for FTBOT_AUDIT_RETENTION_DAYS.
 
 FTBOT_RETENTION_DAYS        days customer questions (with their feedback), Slack delivery records and run events are
                             kept (default 90; `off` keeps them forever)
@@ -58,7 +59,7 @@ def _cutoff(now: _dt.datetime, days: float) -> str:
 
 def _prune(home, *, days: float | None, audit_days: float | None, now: _dt.datetime | None) -> dict:
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    counts = {"questions": 0, "feedback": 0, "deliveries": 0, "events": 0, "audit": 0}
+    counts = {"questions": 0, "feedback": 0, "deliveries": 0, "events": 0, "reports": 0, "requests": 0, "audit": 0}
     with connect(home) as db:
         if days is not None:
             counts.update(table.prune(db, _cutoff(now, days)))

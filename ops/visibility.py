@@ -19,28 +19,24 @@ from storage import visibility as table
 from ops import datasets as datasets_ops
 from ops import deployments as deployments_ops
 from ops import runs as runs_ops
-from ops.access import Actor
+from ops.access import Actor, scoped
 from ops.privacy import has_internals, scrub_paths
+from ops.scopes import scope_for
 
 _HIDDEN = ("artifact_path", "checkpoint_path", "path", "worker")
 
 
-def scoped(actor: Actor | None) -> bool:
-    """True when `actor` sees only their channel's work."""
-    return actor is not None and actor.via == "slack" and not actor.is_admin
-
-
 def _where(actor: Actor) -> tuple[str, str]:
     channel = actor.channel or ""
-    return channel, deployments_ops.scope_for(channel)
+    return channel, scope_for(channel)
 
 
-def list_runs(home, actor: Actor | None, limit: int = 15) -> list[dict]:
+def list_runs(home, actor: Actor | None, limit: int = 15, dataset: str | None = None) -> list[dict]:
     if not scoped(actor):
-        return runs_ops.list_recent(home, limit=limit)
+        return runs_ops.list_recent(home, limit=limit, dataset=dataset)
     channel, scope = _where(actor)
     with connect(home) as db:
-        return [clean_run(r) for r in table.runs(db, channel, scope, limit)]
+        return [clean_run(r) for r in table.runs(db, channel, scope, limit) if dataset in (None, r["dataset"])]
 
 
 def list_datasets(home, actor: Actor | None) -> list[dict]:
@@ -118,3 +114,13 @@ def _clean(obj):
     if isinstance(obj, str):
         return scrub_paths(obj)
     return obj
+
+
+def list_schedules(home, actor: Actor | None = None) -> list[dict]:
+    """The schedules; a scoped viewer sees only those that post to their channel or act on its deployment."""
+    from ops import schedules
+    rows = schedules.list_schedules(home)
+    if not scoped(actor):
+        return rows
+    channel, scope = _where(actor)
+    return [r for r in rows if r.get("channel") == channel or (r["kind"] != "retrain" and r["target"] == scope)]

@@ -15,19 +15,23 @@ from storage.errors import Conflict, Missing
 
 def _row(r) -> dict:
     r = dict(r)
-    if "report" in r:
-        r["report"] = loads(r["report"], {})
+    for key in ("report", "payload"):
+        if key in r:
+            r[key] = loads(r[key], {})
     return r
 
 
 # ---- requests ----------------------------------------------------------------------------------------------------
 def create_request(db: Database, *, scope: str, run_id: int, requested_by: str, expires_at: str,
-                   report: dict | None = None) -> dict:
+                   report: dict | None = None, kind: str = "deploy", payload: dict | None = None) -> dict:
+    """A pending request: `deploy` a run to a scope, or change a `policy` setting (payload {key: value}; scope and
+    run_id are then '*' and 0)."""
     with write(db):
-        cur = _active(db, scope)
+        cur = _active(db, scope) if kind == "deploy" else None
         pk = db["deploy_requests"].insert({
             "scope": scope, "run_id": int(run_id), "requested_by": requested_by, "requested_at": now(),
-            "expires_at": expires_at, "status": "pending", "report": dumps(report or {}),
+            "expires_at": expires_at, "status": "pending", "report": dumps(report or {}), "kind": kind,
+            "payload": dumps(payload or {}),
             "base_deployment_id": cur["id"] if cur else None, "base_run_id": cur["run_id"] if cur else None}).last_pk
     return get_request(db, pk)
 
@@ -66,8 +70,10 @@ def expire_due(db: Database, at: str | None = None) -> list[dict]:
     return due
 
 
-def decide(db: Database, request_id: int, *, by: str, approve: bool, reason: str | None = None) -> tuple[str, dict]:
-    """Approve (switching the scope's champion in the same transaction) or reject a pending request.
+def decide(db: Database, request_id: int, *, by: str, approve: bool, reason: str | None = None,
+           same_person: tuple[str, ...] = ()) -> tuple[str, dict]:
+    """Approve (switching the scope's champion, or changing the policy, in the same transaction) or reject a pending
+    request. `same_person`: the approver's other identities (a Slack id and a login of one person).
 
     Returns (outcome, request row after the attempt); outcome is one of
       approved | rejected            — this call decided it
@@ -90,8 +96,17 @@ def decide(db: Database, request_id: int, *, by: str, approve: bool, reason: str
             n = db.execute("UPDATE deploy_requests SET status = 'rejected', decided_by = ?, decided_at = ?, reason = ?"
                            " WHERE id = ? AND status = 'pending'", [by, at, reason, req["id"]]).rowcount
             return ("rejected" if n == 1 else "not_pending"), get_request(db, req["id"])
-        if by == req["requested_by"]:
+        if req["requested_by"] == by or req["requested_by"] in same_person:
             return "own_request", req
+        if req.get("kind") == "policy":
+            n = db.execute("UPDATE deploy_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE "
+                           "id = ? AND status = 'pending'", [by, at, req["id"]]).rowcount
+            if n == 1:
+                for key, value in (req.get("payload") or {}).items():
+                    db.execute("INSERT INTO settings (key, value, set_by, set_at) VALUES (?, ?, ?, ?) ON CONFLICT(key)"
+                               " DO UPDATE SET value = excluded.value, set_by = excluded.set_by, set_at = "
+                               "excluded.set_at", [key, str(value), f"{req['requested_by']}+{by}", at])
+            return ("approved" if n == 1 else "not_pending"), get_request(db, req["id"])
         cur = _active(db, req["scope"])
         if (cur["id"] if cur else None) != req["base_deployment_id"]:
             what = (f"run #{cur['run_id']} ({cur['via']} by {cur['deployed_by']})" if cur else "nothing")

@@ -277,5 +277,45 @@ def m004_champion_challenger(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_policy_and_scoring(db: Database) -> None:
+    """The deploy approval policy kept in the database (not read per process), requests that change it (relaxing
+    needs a second approver), and a record of every scored file (who, which file, which run, the drift measured).
+
+    The policy is seeded once, here, from FTBOT_DEPLOY_APPROVAL of the process that creates (or first upgrades) the
+    database; after that only an admin changes it, through `approval` (ops/policy.py), audited."""
+    import os
+    seed = (os.environ.get("FTBOT_DEPLOY_APPROVAL") or "optional").strip().lower()
+    seed = seed if seed in ("required", "optional") else "required"     # a typo errs towards four eyes
+    db.executescript(
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            set_by TEXT NOT NULL,
+            set_at TEXT NOT NULL
+        );
+        ALTER TABLE deploy_requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'deploy';   -- deploy | policy
+        ALTER TABLE deploy_requests ADD COLUMN payload TEXT NOT NULL DEFAULT '{}';    -- policy: {"deploy_approval": …}
+        CREATE TABLE scorings (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL,
+            scope TEXT,                      -- set when the model deployed in a scope was asked for
+            scored_by TEXT NOT NULL,
+            scored_at TEXT NOT NULL,
+            file_name TEXT NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            counts TEXT NOT NULL DEFAULT '{}',   -- JSON: rows per decision
+            drift TEXT NOT NULL DEFAULT '{}',    -- JSON: score and column PSI against the training rows
+            channel TEXT                         -- where it was asked from (Slack), for `/ft drift here`
+        );
+        CREATE INDEX scorings_run ON scorings(run_id, id);
+        """
+    )
+    db.execute("INSERT INTO settings (key, value, set_by, set_at) VALUES ('deploy_approval', ?, ?, "
+               "strftime('%Y-%m-%dT%H:%M:%f000+00:00', 'now'))", [seed, "system:FTBOT_DEPLOY_APPROVAL"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

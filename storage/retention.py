@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from storage.db import write
+from storage.db import dumps, loads, write
 
 
 def prune(db: Database, cutoff: str) -> dict:
     """Questions asked before `cutoff` (with all their feedback and a challenger's shadow answers to them), feedback
-    given before it, seen deliveries and
-    delivery-failure records, and run events of finished runs recorded before it. One transaction: a crash leaves everything or nothing removed."""
+    given before it, seen deliveries and delivery-failure records, run events of finished runs, challenger reports
+    and the question examples quoted in deploy requests, all from before it. One transaction: a crash leaves
+    everything or nothing removed."""
     with write(db):
         # a challenger's shadow answers (and their votes) belong to the question they answered
         old_shadows = ("SELECT id FROM shadow_answers WHERE created_at < ? OR question_id IN"
@@ -26,7 +27,26 @@ def prune(db: Database, cutoff: str) -> dict:
         # A run still queued or running keeps its events: the notifier and the watchdog read them.
         ev = db.execute("DELETE FROM run_events WHERE at < ? AND run_id NOT IN"
                         " (SELECT id FROM runs WHERE status IN ('queued', 'running'))", [cutoff]).rowcount
-    return {"questions": q, "feedback": fb, "deliveries": d, "events": ev}
+        # copies of questions: the examples a challenger report quotes, in the stored reports and in the deploy
+        # requests they were attached to (the request itself, with its figures, stays: it is the approval record)
+        reports = db.execute("DELETE FROM challenger_reports WHERE created_at < ?", [cutoff]).rowcount
+        requests = 0
+        for row in list(db.query("SELECT id, report FROM deploy_requests WHERE requested_at < ? AND report LIKE ?",
+                                 [cutoff, '%"examples"%'])):
+            db.execute("UPDATE deploy_requests SET report = ? WHERE id = ?",
+                       [dumps(without_examples(loads(row["report"], {}))), row["id"]])
+            requests += 1
+    return {"questions": q, "feedback": fb, "deliveries": d, "events": ev, "reports": reports,
+            "requests": requests}
+
+
+def without_examples(obj):
+    """A report with every quoted question ("examples") removed, its figures kept."""
+    if isinstance(obj, dict):
+        return {k: without_examples(v) for k, v in obj.items() if k != "examples"}
+    if isinstance(obj, list):
+        return [without_examples(v) for v in obj]
+    return obj
 
 
 def prune_audit(db: Database, cutoff: str) -> int:

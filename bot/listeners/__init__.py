@@ -3,7 +3,8 @@
 Rule for every listener: acknowledge first, then hand anything slow (database writes, model inference, dataset
 checks, Slack calls that may wait) to `deps.background`, our own thread pool. Bolt's listener pool is small;
 a listener that blocks it delays every other acknowledgement. Listeners reach the rest of ftbot only through
-`deps.ops` (ops.facade.Operations) and decide who acts with `deps.actor` (the access policy of ops/access.py).
+`deps.ops` (ops.facade.Operations: every command through `run`, which decides access from the command table) and
+decide who acts with `deps.actor` (the access policy of ops/access.py).
 """
 from __future__ import annotations
 
@@ -22,13 +23,6 @@ from storage.errors import StorageError
 from bot.settings import Settings
 
 log = logging.getLogger("ftbot.slack")
-
-# `/ft` sub-commands that change something → the access action (ops/access.py REQUIRED_ROLE) they need.
-COMMAND_ACTIONS = {"dataset.add": "dataset.add", "train": "train", "cancel": "cancel", "deploy": "deploy",
-                   "eval": "eval", "schedule.add": "schedule.add", "schedule.remove": "schedule.remove",
-                   "promote": "deploy", "approve": "approve", "reject": "reject", "rollback": "rollback",
-                   "challenge": "challenge", "challenge.stop": "challenge"}
-
 
 @dataclass
 class Deps:

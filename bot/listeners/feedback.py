@@ -1,7 +1,7 @@
 """Buttons: 👍/👎 on answers, Deploy and Compare on a run's result."""
 from __future__ import annotations
 
-from ops.deployments import scope_for
+from ops.scopes import scope_for
 
 from bot import blocks
 from bot.listeners import Deps
@@ -34,7 +34,8 @@ def register(app, deps: Deps) -> None:
         eph = _ephemeral(deps, client, channel, user, body)
         a, b = (int(x) for x in action["value"].split(","))
         actor = deps.actor(user, channel)
-        deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.compare(a, b, actor=actor))), on_error=eph)
+        deps.background(lambda: eph(*blocks.compare_blocks(deps.ops.run("compare", actor, {"a": a, "b": b}).result)),
+                        on_error=eph)
 
 
 def _ephemeral(deps, client, channel, user, body):
@@ -57,9 +58,9 @@ def _feedback(deps, qid, actor, value, eph):
 
 def _deploy(deps, run_id, actor, channel, client, reply):
     scope = scope_for(channel)
-    res = deps.ops.request_deploy(run_id, scope=scope, actor=actor)   # with approval required: a pending request
+    res = deps.ops.run("deploy", actor, {"run_id": run_id, "scope": scope}).result   # approval required: pending
     if res["status"] == "pending":
-        from bot.listeners.promotion import post_request
+        from bot.replies import post_request
         post_request(deps, client, channel, res, lambda t, b=None, w=None: reply.post(t, b))
         return
     where = "as the workspace default" if scope == "default" else f"in <#{channel}>"

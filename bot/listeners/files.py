@@ -1,7 +1,8 @@
-"""Dataset upload from Slack: a file shared in a message that mentions the bot with `dataset add NAME`.
+"""Files shared with the bot in a message that mentions it: `dataset add NAME [key=value…]` registers the file,
+`score RUN` scores it and answers with the scored file in the thread.
 
-The file is fetched from `url_private_download` with the bot token as Bearer (never logged), written to a
-temporary folder, registered through the operations layer (ops/datasets.py) (which copies it into FTBOT_HOME), then deleted.
+The file is fetched from `url_private_download` with the bot token as Bearer (never logged), written to a temporary
+folder, handed to the command (through the one command path, ops.facade.Operations.run), then deleted.
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import urllib.request
 from pathlib import Path
 
 from engine.errors import DatasetError, FtbotError
+from ops import commands as table
 
-from bot import blocks
-from bot.dataset_options import USAGE, split_options
+from bot import blocks, replies
 from bot.listeners import Deps
+from bot.slash_text import key_arguments, run_id
 
 _ADD = re.compile(r"^\s*dataset\s+add\s+(\S+)((?:\s+[A-Za-z_]+=\S*)*)\s*$", re.I)
+_SCORE = re.compile(r"^\s*score\s+(\S+)\s*$", re.I)
 EXTENSIONS = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}
 
 
@@ -28,29 +31,33 @@ def register(app, deps: Deps) -> None:
 
 def maybe_dataset_upload(deps: Deps, event: dict, text: str, user: str, channel: str, reply_ts: str, client,
                          post) -> bool:
-    m = _ADD.match(text or "")
-    if not m:
+    """True when the mention was a file command (handled here, answered through `post`)."""
+    add, score = _ADD.match(text or ""), _SCORE.match(text or "")
+    if not (add or score):
         return False
-    name = m.group(1)
     files = event.get("files") or []
     actor = deps.actor(user, channel)
-    if deps.refuse(actor, "dataset.add", name, post, off_ack_path=True, channel=channel):
+    verb = table.verb("dataset add" if add else "score")
+    target = add.group(1) if add else score.group(1)
+    if deps.refuse(actor, verb.audit_action, target, post, off_ack_path=True, channel=channel):
         return True
     try:
-        _, options = split_options(m.group(2).split())
+        arguments = ({"name": add.group(1), **key_arguments("dataset add", add.group(2).split())[1]} if add
+                     else {"run_id": run_id(score.group(1))})
     except FtbotError as e:
         post(f":warning: {blocks.esc(e)}")
         return True
     if not files:
-        post(f":paperclip: Share the CSV/TSV/JSONL file in the same message: mention me with `dataset add "
-             f"{blocks.esc(name)}` (options: {USAGE}) and attach the file.")
+        post(f":paperclip: Share the CSV/TSV/JSONL file in the same message: mention me with "
+             f"`{blocks.esc(text.strip())}` and attach the file.")
         return True
-    deps.background(_register, deps, files[0], name, actor, channel, reply_ts, post, options, on_error=post)
+    deps.background(_run_on_file, deps, verb, files[0], arguments, actor, channel, reply_ts, client, post,
+                    on_error=post)
     return True
 
 
-def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str, post,
-              options: dict | None = None) -> None:
+def _run_on_file(deps: Deps, verb, f: dict, arguments: dict, actor, channel: str, reply_ts: str, client,
+                 post) -> None:
     filename = Path(f.get("name") or "data.csv").name
     ext = Path(filename).suffix.lower()
     if ext not in EXTENSIONS:
@@ -65,10 +72,16 @@ def _register(deps: Deps, f: dict, name: str, actor, channel: str, reply_ts: str
         path = Path(tmp) / filename
         download(url, deps.settings.bot_token, path, deps.settings.max_upload_bytes,
                  allowed_hosts=slack_file_hosts(deps.settings.api_url))
-        row = deps.ops.register_dataset(name, path, actor=actor, source=f"slack:{f.get('id', '')}:{filename}",
-                                        **(options or {}))
-    text, blks = blocks.dataset_detail(row)
-    post(":white_check_mark: registered " + text, blks)
+        arguments = {**arguments, "path": path}
+        if verb.name == "dataset add":
+            arguments["source"] = f"slack:{f.get('id', '')}:{filename}"
+        else:
+            arguments["out"] = str(Path(tmp) / f"scored-{Path(filename).stem}.csv")
+        done = deps.ops.run(verb.name, actor, arguments, {"channel": channel})
+        ctx = replies.Context(deps, client, channel, actor.id,
+                              lambda text, blocks=None, response_type=None, replace_original=False: post(text, blocks),
+                              {"thread_ts": reply_ts})
+        replies.present(done, ctx)
 
 
 # Where Slack serves private files. The token goes only to these (and to the configured SLACK_API_URL's host, so a

@@ -52,8 +52,8 @@ def check(deps: Deps, values: dict) -> tuple[dict, TrainConfig | None]:
 
 
 def _submit(deps, dataset, request, actor, channel, reply):
-    run = deps.ops.submit(dataset, request, actor=actor,
-                          origin={"source": "slack", "channel": channel, "user": actor.id})
+    run = deps.ops.run("train", actor, {"dataset": dataset, "request": request},
+                       {"origin": {"source": "slack", "channel": channel, "user": actor.id}}).result
     if deps.notifier:
         deps.notifier.wake(run["id"], run.get("plan"))
     text, blks = blocks.submitted(run, run.get("plan"))

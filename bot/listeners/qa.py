@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ops.deployments import scope_for
+from ops.scopes import scope_for
 
 from bot import blocks
 from bot.listeners import Deps, log

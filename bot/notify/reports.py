@@ -41,7 +41,7 @@ class ReportPoster:
             self._stop.wait(self.poll_s)
 
     def post_pending(self) -> int:
-        from bot.listeners.promotion import post_report
+        from bot.replies import post_report
         ops, n = self.deps.ops, 0
         for row in ops.claim_challenger_reports():
             try:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from jobs.executors.environment import child_environment
 from ops.paths import run_log
 from storage.db import home_dir
 
@@ -117,7 +118,7 @@ class LocalExecutor:
         home = home_dir(home)
         log_path = run_log(home, run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id, PYTHONUNBUFFERED="1")
+        env = child_environment(FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.getcwd(), env.get("PYTHONPATH")) if p)
         ids = self.gpu_ids()
         gpu = ",".join(ids[s % len(ids)] for s in (slots or [slot])) if ids else None

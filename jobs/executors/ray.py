@@ -130,6 +130,7 @@ class RayExecutor:
     def launch(self, *, home, run_id: int, worker_id: str, target: str, slot: int, attempt: int,
                slots: list[int] | None = None, gpus: int = 1) -> RayHandle:
         home = home_dir(home)
+        # only what the configured runtime_env names: a Ray job never gets the bot's own environment (its tokens)
         env_vars = dict(self.runtime_env.get("env_vars", {}), FTBOT_HOME=str(home), FTBOT_WORKER_ID=worker_id)
         runtime_env = dict(self.runtime_env, env_vars=env_vars)
         submission_id = f"ftbot-run-{int(run_id)}-a{int(attempt)}-{uuid.uuid4().hex[:6]}"

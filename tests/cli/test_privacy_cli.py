@@ -34,7 +34,7 @@ def _ask_row(db, run_id, text, intent="lost_card", created_at=None):
 
 
 def test_export_feedback_one_row_per_question_redacted_and_formula_safe(home, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setattr("ops.access.cli_login", lambda: "alice")
     run = deployed_run(home, scope="default")
     with connect(home) as db:
         # stored before redaction existed: the export redacts again
@@ -74,7 +74,7 @@ def _old(days):
 def test_prune_removes_what_is_past_retention_and_audit_separately(home, capsys, monkeypatch):
     monkeypatch.setenv("FTBOT_RETENTION_DAYS", "30")
     monkeypatch.setenv("FTBOT_AUDIT_RETENTION_DAYS", "365")
-    monkeypatch.setenv("USER", "alice")
+    monkeypatch.setattr("ops.access.cli_login", lambda: "alice")
     run = deployed_run(home, scope="default")
     with connect(home) as db:
         old_q = _ask_row(db, run["id"], "old question", created_at=_old(40))
@@ -122,7 +122,7 @@ def test_the_worker_prunes_on_its_schedule(home, monkeypatch):
 
 def test_prune_is_admin_only_and_the_refusal_is_audited(home, capsys, monkeypatch):
     monkeypatch.setenv("FTBOT_ADMINS", "cli:alice")
-    monkeypatch.setenv("USER", "bob")
+    monkeypatch.setattr("ops.access.cli_login", lambda: "bob")
     code, _, err = _cli(capsys, "prune")
     assert code == 2 and "Only ftbot admins" in err
     (row,) = [a for a in _audit(home) if a["action"] == "prune"]
@@ -130,7 +130,7 @@ def test_prune_is_admin_only_and_the_refusal_is_audited(home, capsys, monkeypatc
 
 
 def test_cli_actor_comes_from_user_and_failed_and_refused_actions_are_audited(home, capsys, monkeypatch):
-    monkeypatch.setenv("USER", "carol")
+    monkeypatch.setattr("ops.access.cli_login", lambda: "carol")
     code, _, err = _cli(capsys, "deploy", "999")          # allowed, then fails: no such run
     assert code == 2 and "999" in err
     monkeypatch.setenv("FTBOT_ADMINS", "cli:alice")

@@ -1,5 +1,6 @@
-"""`ftbot deploy|approve|reject|rollback|deployments|challenge` with --json, two local identities (USER=alice and
-USER=bob are two people), approval required; state survives a fresh process."""
+"""`ftbot deploy|approve|reject|rollback|deployments|challenge` with --json, two local accounts (alice and bob are two
+people: the operating-system login, stood in for by patching ops.access.cli_login), approval required; state
+survives a fresh process."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ KNOWN = [("I lost my card in the bus", "lost_card", "lost_card"), ("fx rate for 
 
 @pytest.fixture()
 def env(home, tmp_path, monkeypatch):
-    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")
+    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")      # seeds the policy of the database created below
     monkeypatch.setenv("FTBOT_ADMINS", "cli:alice,cli:bob")
     monkeypatch.setenv("FTBOT_APPROVERS", "cli:alice,cli:bob")
     r1, r2 = setup_runs(home, tmp_path, n=2)
@@ -29,7 +30,7 @@ def env(home, tmp_path, monkeypatch):
 
 
 def as_user(monkeypatch, name):
-    monkeypatch.setenv("USER", name)
+    monkeypatch.setattr("ops.access.cli_login", lambda: name)
 
 
 def test_four_eyes_challenger_report_and_rollback_from_the_cli(home, env, capsys, monkeypatch):

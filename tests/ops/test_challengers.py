@@ -139,7 +139,7 @@ def test_a_refitted_run_is_not_compared_on_rows_it_trained_on(home, planted):
     from pathlib import Path
     from slack_sdk.models.blocks import Block
     from bot.blocks_promotion import figures_lines, report as report_blocks
-    from bot.cli_promotion import report_text
+    from bot.render import report_text
     champ_run, chall_run, _, _ = planted
     val = challengers.report(home, "default")["labelled"][0]
     assert "not_held_out" not in val

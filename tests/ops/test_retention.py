@@ -36,3 +36,30 @@ def test_prune_takes_a_challengers_shadow_answers_with_their_question(home, monk
     with connect(home) as db:
         left = [r[0] for r in db.execute("SELECT question_id FROM shadow_answers")]
     assert left == [new_q]
+
+
+def test_prune_forgets_every_copy_of_a_question_reports_and_deploy_requests(home, monkeypatch):
+    """Security finding 6: challenger-report examples were copied into deploy_requests.report and
+    challenger_reports.report, which prune never touched — a year later the request still held the card number.
+    Past the retention period the examples go from both; the request keeps its figures and its decision."""
+    import json
+    from storage import approvals, challengers as ch_table
+    monkeypatch.setenv("FTBOT_RETENTION_DAYS", "30")
+    card = "4111 1111 1111 1111"
+    rep = {"questions": 3, "agreement": 0.5,
+           "disagreements": [{"intent": "lost_card", "disagree": 1, "examples": [{"question": f"my card {card}"}]}]}
+    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat(timespec="microseconds")
+    with connect(home) as db:
+        old = approvals.create_request(db, scope="C1", run_id=1, requested_by="U1", expires_at=long_ago, report=rep)
+        new = approvals.create_request(db, scope="C1", run_id=2, requested_by="U1", expires_at=long_ago, report=rep)
+        db.execute("UPDATE deploy_requests SET requested_at = ? WHERE id = ?", [long_ago, old["id"]])
+        ch_table.add_report(db, challenger_id=1, scope="C1", channel="C1", kind="daily", report=rep, fire_key="k1")
+        db.execute("UPDATE challenger_reports SET created_at = ?", [long_ago])
+        db.conn.commit()
+    res = retention.prune(home, actor=Actor.system("test"))
+    assert res["reports"] == 1 and res["requests"] == 1
+    with connect(home) as db:
+        rows = {r["id"]: r for r in db.query("SELECT id, report FROM deploy_requests")}
+        assert list(db.query("SELECT id FROM challenger_reports")) == []
+    assert card not in rows[old["id"]]["report"] and json.loads(rows[old["id"]]["report"])["agreement"] == 0.5
+    assert card in rows[new["id"]]["report"]          # within the retention period: kept as it was

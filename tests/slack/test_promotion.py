@@ -148,8 +148,15 @@ def test_daily_report_is_scheduled_queued_and_posted_once(driver, fake, home, mo
     assert "*1* questions seen" in flat(msg)
 
 
+def require_approval(home):
+    """The approval policy lives in the database: an admin sets it (ops/policy.py), not each process's env."""
+    from ops import policy
+    from ops.access import Actor
+    policy.set_approval(home, "required", actor=Actor.system("test"))
+
+
 def test_four_eyes_promotion_over_slack(driver, fake, home, models, monkeypatch):
-    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")
+    require_approval(home)
     champ, chall = models
     driver.command(f"deploy {champ}", channel=CH)            # the first champion also needs approval
     req1 = channel_text(fake, "Deploy request #1", top_level=True)
@@ -190,7 +197,7 @@ def test_four_eyes_promotion_over_slack(driver, fake, home, models, monkeypatch)
 
 
 def test_expired_request_cannot_be_approved(driver, fake, home, models, monkeypatch):
-    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")
+    require_approval(home)
     champ, _ = models
     driver.command(f"deploy {champ}", channel=CH)
     channel_text(fake, "Deploy request #1", top_level=True)
@@ -225,7 +232,7 @@ def test_rollback_and_history(driver, fake, home, models):
 
 
 def test_deploy_button_opens_a_request_when_approval_is_required(driver, fake, home, models, monkeypatch):
-    monkeypatch.setenv("FTBOT_DEPLOY_APPROVAL", "required")
+    require_approval(home)
     champ, _ = models
     driver.click("run_deploy", str(champ), channel=CH)
     req = channel_text(fake, "Deploy request #1", top_level=True)

@@ -1,0 +1,233 @@
+"""How Slack shows each command's result: one presenter per command of ops/commands.py, named after it (`dataset
+add` → `dataset_add`). A presenter gets the command's outcome (ops.facade.Done) and a Context with the ways to
+answer; most post one message, a few also upload a file or edit an earlier message.
+
+Where a reply goes: the command's own choice (ops/commands.py `reply`: only the caller, or the channel), and only the
+caller whenever the access decision says an admin reached beyond this channel (`Done.private`).
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bot import blocks
+from bot import blocks_promotion as bp
+from bot.delivery import call
+
+log = logging.getLogger("ftbot.slack")
+
+
+@dataclass
+class Context:
+    deps: Any
+    client: Any
+    channel: str
+    user: str
+    respond: Callable            # respond(text=…, blocks=…, response_type=…, replace_original=False)
+    command: dict                # the slash command payload (response_url, thread_ts, …)
+    private: bool = False
+
+    def say(self, text: str, blks: list | None = None, where: str = "ephemeral") -> None:
+        if self.private:
+            where = "ephemeral"
+        self.respond(text=text, blocks=blks, response_type=where, replace_original=False)
+
+    def tell(self, done, text: str, blks: list | None = None) -> None:
+        """Post where the command's results go (ops/commands.py `reply`)."""
+        self.say(text, blks, "in_channel" if done.verb.reply == "channel" else "ephemeral")
+
+
+def present(done, ctx: Context) -> None:
+    ctx.private = ctx.private or done.private
+    fn = globals().get(done.verb.name.replace(" --", "_").replace(" ", "_").replace("-", "_"))
+    if fn is None:
+        raise LookupError(f"no Slack presenter for {done.verb.name!r} (bot/replies.py)")
+    fn(done, ctx)
+
+
+def _where(scope: str) -> str:
+    return bp._where(scope)
+
+
+# ---- data ---------------------------------------------------------------------------------------------------------
+def dataset_list(done, ctx):
+    ctx.tell(done, *blocks.datasets_list(done.result))
+
+
+def dataset_show(done, ctx):
+    ctx.tell(done, *blocks.dataset_detail(done.result))
+
+
+def dataset_add(done, ctx):
+    text, blks = blocks.dataset_detail(done.result)
+    ctx.tell(done, ":white_check_mark: registered " + text, blks)
+
+
+# ---- runs ---------------------------------------------------------------------------------------------------------
+def train(done, ctx):
+    run = done.result
+    if ctx.deps.notifier:
+        ctx.deps.notifier.wake(run["id"], run.get("plan"))
+    ctx.tell(done, *blocks.submitted(run, run.get("plan")))
+
+
+def runs(done, ctx):
+    ctx.tell(done, *blocks.runs_list(done.result))
+
+
+def status(done, ctx):
+    ctx.tell(done, *blocks.run_status(done.result))
+
+
+def cancel(done, ctx):
+    run = done.result
+    state = "cancelled" if run["status"] == "cancelled" else "asked to stop; it stops within seconds"
+    ctx.tell(done, f":no_entry_sign: run #{run['id']} {state} (by <@{ctx.user}>)")
+
+
+def eval(done, ctx):  # noqa: A001 — the command's name
+    ctx.tell(done, *blocks.eval_blocks(done.result))
+
+
+def compare(done, ctx):
+    ctx.tell(done, *blocks.compare_blocks(done.result))
+
+
+# ---- answering ----------------------------------------------------------------------------------------------------
+def deploy(done, ctx):
+    res = done.result
+    if res["status"] == "deployed":
+        ctx.tell(done, f":rocket: run #{res['run_id']} now answers questions {_where(res['scope'])} (deployed by "
+                       f"<@{ctx.user}>)")
+    else:
+        post_request(ctx.deps, ctx.client, ctx.channel, res, ctx.say)
+
+
+promote = deploy
+
+
+def ask(done, ctx):
+    res, thread_ts = done.result, ctx.command.get("thread_ts")
+    text, blks = blocks.answer(res, ctx.deps.settings.human_group)
+    if thread_ts:
+        ctx.deps.reply(ctx.client, user=ctx.user, channel=ctx.channel, thread_ts=thread_ts, kind="answer",
+                       ref=res.get("question_id"), response_url=ctx.command.get("response_url")).post(text, blks)
+        return
+    # echo the stored (redacted) question, never the card number the user typed
+    asked = res.get("question") or ""
+    ctx.tell(done, text, [blocks.context(f"<@{ctx.user}> asked: {blocks.esc(asked[:500])}")] + blks)
+
+
+def ask_ab(done, ctx):
+    ctx.say(*bp.ab_answer(done.result))
+
+
+# ---- champions, challengers, four eyes ----------------------------------------------------------------------------
+def challenge(done, ctx):
+    ctx.tell(done, bp.challenger_started(done.result, ctx.user))
+
+
+def challenge_stop(done, ctx):
+    row = done.result
+    ctx.tell(done, f":white_flag: challenger run #{row['run_id']} stopped {_where(row['scope'])} (by <@{ctx.user}>)")
+
+
+def challenge_report(done, ctx):
+    if ctx.private:
+        ctx.say(*bp.report(done.result))
+        return
+    post_report(ctx.deps, ctx.client, ctx.channel, done.result)
+
+
+def approve(done, ctx):
+    show_decision(ctx.deps, ctx.client, ctx.channel, done.result, ctx.user, approve=True)
+
+
+def reject(done, ctx):
+    show_decision(ctx.deps, ctx.client, ctx.channel, done.result, ctx.user, approve=False)
+
+
+def rollback(done, ctx):
+    res = done.result
+    ctx.tell(done, f":leftwards_arrow_with_hook: {_where(res['scope'])}: back to run #{res['run_id']} — run "
+                   f"#{res['from_run_id']} rolled back by <@{ctx.user}>")
+
+
+def deployments(done, ctx):
+    ctx.tell(done, *bp.history(done.result))
+
+
+def approval(done, ctx):
+    res = done.result
+    if res.get("status") == "pending":
+        post_request(ctx.deps, ctx.client, ctx.channel, res, ctx.say)
+        return
+    changed = res.get("changed")
+    ctx.tell(done, (f":lock: deploy approval is now *{res['mode']}* (set by <@{ctx.user}>)" if changed else
+                    f":lock: deploy approval is *{res['mode']}*"
+                    + (f" (set by {blocks.esc(res.get('set_by'))} at {res.get('set_at', '')[:16]})"
+                       if res.get("set_by") else "")))
+
+
+# ---- schedules ----------------------------------------------------------------------------------------------------
+def schedule_add(done, ctx):
+    row = done.result
+    ctx.tell(done, f":calendar: schedule `{row['id']}`: {row['kind']} `{blocks.esc(row['target'])}` at "
+                   f"`{row['cron']}` · next {row.get('next_run_at') or '–'}; results are posted here")
+
+
+def schedule_list(done, ctx):
+    rows = done.result
+    ctx.tell(done, "\n".join(f"• `{r['id']}` {r['kind']} `{blocks.esc(r['target'])}` at `{r['cron']}` · next "
+                             f"{r.get('next_run_at') or '–'}" for r in rows) or "no schedules yet")
+
+
+def schedule_remove(done, ctx):
+    ctx.tell(done, f":wastebasket: schedule `{blocks.esc(done.result['id'])}` removed (by <@{ctx.user}>)")
+
+
+# ---- shared with the buttons (bot/listeners/promotion.py) ---------------------------------------------------------
+def post_request(deps, client, channel: str, req: dict, say) -> None:
+    """The request with Approve/Reject, posted in the channel; its ts is kept so the decision can edit it."""
+    text, blks = bp.request_message(req)
+    try:
+        resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/delivery.py retries
+        deps.ops.set_request_message(req["id"], channel, resp["ts"])
+    except Exception as e:  # noqa: BLE001 — e.g. not_in_channel: the requester still gets it, without an edit later
+        log.warning("could not post request #%s in %s: %s", req["id"], channel, deps.settings.redact(str(e)))
+        say(text, blks, "in_channel")
+
+
+def show_decision(deps, client, channel: str, req: dict, user: str, *, approve: bool) -> None:
+    """The request's message edited to its outcome, and the outcome in its thread (and the channel)."""
+    text, blks = bp.request_decided(req)
+    if req.get("channel") and req.get("ts"):
+        try:
+            call(client, "chat.update", channel=req["channel"], ts=req["ts"], text=text, blocks=blks)
+        except Exception as e:  # noqa: BLE001 — the outcome is still posted below
+            log.warning("could not update request #%s: %s", req["id"], deps.settings.redact(str(e)))
+    where = req.get("channel") or channel
+    if approve:
+        msg = f":white_check_mark: request #{req['id']} approved by <@{user}>: " + bp.request_effect(req)
+    else:
+        reason = req.get("reason")
+        # the reason is the rejecter's own words: escaped, so `<!channel>` or a link stays text
+        msg = f":x: request #{req['id']} rejected by <@{user}>" + (f": {blocks.esc(reason)}" if reason else "")
+    call(client, "chat.postMessage", channel=where, thread_ts=req.get("ts"), text=msg,
+         reply_broadcast=bool(req.get("ts")))
+
+
+def post_report(deps, client, channel: str, rep: dict, daily: bool = False) -> str:
+    """The challenger report in the channel, its chart (PNG) in the report's thread. Returns the report's ts."""
+    text, blks = bp.report(rep, daily=daily)
+    resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/delivery.py: once
+    ts = resp["ts"]
+    with tempfile.TemporaryDirectory(prefix="ftbot-report-") as tmp:
+        png = deps.ops.challenger_report_png(rep, Path(tmp) / f"challenger-{rep['challenger_id']}.png")
+        if png is not None:
+            call(client, "files_upload_v2", channel=channel, thread_ts=ts, file=str(png), filename=png.name,
+                 title="Agreement and confidence over time")
+    return ts

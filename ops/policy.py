@@ -1,0 +1,59 @@
+"""The deploy approval policy, kept in the database: `required` (four eyes — a second person approves every deploy)
+or `optional` (an admin deploys at once). FTBOT_DEPLOY_APPROVAL seeds it once, when the database is created
+(storage/migrations.py m005); after that only an admin changes it, through `approval`, audited. Tightening takes
+effect at once; relaxing it is itself a request that another approver must approve — otherwise one admin could
+switch four eyes off, deploy alone and switch it on again."""
+from __future__ import annotations
+
+import datetime as _dt
+
+from engine.errors import ConfigError
+from storage import approvals, connect
+from storage import settings as table
+
+from ops import access
+from ops.access import Actor
+
+MODES = ("required", "optional")
+KEY = "deploy_approval"
+
+
+def current(home) -> dict:
+    """{mode, set_by, set_at}."""
+    with connect(home) as db:
+        row = table.get(db, KEY)
+    if row is None:            # a database created before the policy existed and never migrated: err to four eyes
+        return {"mode": "required", "set_by": None, "set_at": None}
+    return {"mode": row["value"], "set_by": row["set_by"], "set_at": row["set_at"]}
+
+
+def approval_mode(home) -> str:
+    return current(home)["mode"]
+
+
+def set_approval(home, mode: str | None = None, *, actor: Actor | str) -> dict:
+    """Show the policy (no `mode`), tighten it at once, or ask to relax it (a pending policy request)."""
+    if mode is None:
+        return {**current(home), "changed": False}
+    mode = str(mode).strip().lower()
+    if mode not in MODES:
+        raise ConfigError("approval", mode, "required (a second person approves every deploy) or optional")
+    a = access.as_actor(actor)
+    with access.acting(home, a, "approval", KEY, mode=mode) as note:
+        cur = current(home)
+        if cur["mode"] == mode:
+            note.update(outcome="unchanged")
+            return {**cur, "changed": False}
+        if mode == "required":
+            with connect(home) as db:
+                row = table.put(db, KEY, mode, a.id)
+            note.update(outcome="set", previous=cur["mode"])
+            return {"mode": row["value"], "set_by": row["set_by"], "set_at": row["set_at"], "changed": True}
+        from ops.promotion import ttl_hours
+        expires = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=ttl_hours())).isoformat(
+            timespec="microseconds")
+        with connect(home) as db:
+            req = approvals.create_request(db, scope="*", run_id=0, requested_by=a.id, expires_at=expires,
+                                           kind="policy", payload={KEY: mode})
+        note.update(outcome="requested", request_id=req["id"])
+    return req
