@@ -360,7 +360,7 @@ def _emails(s: str) -> list[tuple[int, int]]:
 
 
 # ---- phone numbers ------------------------------------------------------------------------------------------------
-_PHONE_RUN = re.compile(r"(?:\+ ?|\( ?\+? ?)?\d+(?:[ \-./()]{1,3}\d+)*")
+_PHONE_RUN = re.compile(r"(?:\+ ?|\( ?\+? ?)?\d+(?:[ \-./()]{1,4}\d+)*")   # ") - " between groups: 4
 _STRONG_PHONE = re.compile(r"^(?:\+\d.*|\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4})$")
 # libphonenumber reads some dates and amounts as valid numbers of some region; they are never phone numbers.
 _NOT_PHONE = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}"          # 01.02.2019, 2019-10-12

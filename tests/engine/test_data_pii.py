@@ -409,3 +409,11 @@ def test_iban_with_letters_for_its_account_number_is_redacted():
     assert iban_ok(value) and sum(c.isdigit() for c in value) <= 6
     assert redact(f"question {value[:4]} {value[4:8]} {value[8:12]} {value[12:16]} {value[16:]} ok") == \
         "question [IBAN] ok"
+
+
+def test_phone_with_brackets_and_spaced_dashes_beside_a_card_is_redacted():
+    """Found by the property tests in a full-suite run: ") - " between the area code and the number is four
+    separator characters, and the phone was left in clear beside a card number."""
+    from engine.data.pii import redact_question
+    text, counts = redact_question(" (201) - 555 - 0000  and  4000 0000 0000 0002 ")
+    assert counts == {"phone": 1, "card": 1} and "555" not in text and "0002" not in text

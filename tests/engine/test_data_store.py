@@ -77,11 +77,11 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
     real = store._write_examples
     calls = []
 
-    def flaky(path, examples, raw):
+    def flaky(path, examples, raw, *rest):
         calls.append(path.name)
         if path.name == "validation.jsonl":
             raise OSError("disk full")
-        return real(path, examples, raw)
+        return real(path, examples, raw, *rest)
 
     monkeypatch.setattr(store, "_write_examples", flaky)
     parent = tmp_path / "datasets"
