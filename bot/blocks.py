@@ -307,6 +307,9 @@ def dataset_detail(d: dict) -> tuple[str, list[dict]]:
              f"*Columns:* text `{esc(d.get('text_column') or '–')}` · label `{esc(d.get('label_column'))}`"
              f" · answers for {d.get('answers', 0)} labels",
              "*PII:* " + pii_text(d.get("pii"), d.get("redacted"))]
+    if d.get("protected"):
+        lines.append("*Protected:* " + ", ".join(f"`{esc(p)}`" for p in d["protected"])
+                     + " (fairness report; not model inputs unless `use_protected=yes`)")
     if d.get("sha256"):
         lines.append(f"*sha256:* `{d['sha256'][:16]}…`")
     if "feedback" in d:

@@ -131,6 +131,9 @@ def dataset(d: dict) -> str:
     if pii:
         lines.append("  PII found: " + ", ".join(f"{k} ×{v}" for k, v in pii.items())
                      + ("" if d.get("redacted") else " (not redacted; re-add with --redact to remove)"))
+    if d.get("protected"):
+        lines.append("  protected attributes (fairness report; not model inputs unless use_protected=yes): "
+                     + ", ".join(d["protected"]))
     if "feedback" in d:
         lines.append(f"  feedback: 👍 {d['feedback']['up']} · 👎 {d['feedback']['down']} · runs: {d.get('runs', 0)}")
     for w in d.get("warnings") or []:
@@ -314,8 +317,68 @@ def _keep(days) -> str:
     return "forever" if days is None else f"{days:g} days"
 
 
+def scored(res: dict, _args: dict | None = None) -> str:
+    """`ftbot score`: where the file went, the decisions, the reasons most often given, the drift."""
+    lines = [f"scored {res['rows']:,} rows with run #{res['run_id']} in {res['seconds']:.1f}s → {res['out_path']}"]
+    if res.get("kind") == "tabular":
+        lines.append(f"  decisions (P({res['positive_label']}) ≥ {res['threshold']:.3f} is {res['positive_label']}): "
+                     + ", ".join(f"{k} {v:,}" for k, v in res["counts"].items()))
+        if res.get("top_reasons"):
+            lines.append("  most frequent reasons: " + ", ".join(f"{c} ({n:,})" for c, n in res["top_reasons"]))
+        if res.get("unseen_categories"):
+            lines.append("  categories the training rows never held (scored all the same): "
+                         + ", ".join(f"{c} ({n:,} rows)" for c, n in res["unseen_categories"].items()))
+    else:
+        lines.append(f"  intents: " + ", ".join(f"{k} {v:,}" for k, v in list(res["counts"].items())[:8])
+                     + f"; {res['fallback']:,} would go to a human ({100 * res['fallback_rate']:.1f}%)")
+    if res.get("extra_columns"):
+        lines.append("  ignored columns the run does not read: " + ", ".join(res["extra_columns"]))
+    if res.get("drift"):
+        lines.append("  " + drift_line(res["drift"]))
+    if res.get("metrics") and "accuracy" in res["metrics"]:
+        m = res["metrics"]
+        lines.append(f"  labelled file: accuracy {_pct(m.get('accuracy'))} · macro-F1 {_pct(m.get('macro_f1'))}"
+                     + (f" · ROC AUC {m['roc_auc']:.3f}" if m.get("roc_auc") is not None else ""))
+    return "\n".join(lines)
+
+
+def drift_line(d: dict) -> str:
+    """One line of a drift result: the score's PSI, the columns past the bands, the caution."""
+    if d.get("kind") == "text":
+        mix = d.get("intent_mix") or {}
+        return (f"{d['questions']:,} questions in the last {d['window_days']:g} days: intent mix PSI "
+                f"{_num(mix.get('psi'))} ({mix.get('band') or '–'}), fallback {_pct(d.get('fallback_rate'))} "
+                f"(validation {_pct(d.get('validation_fallback_rate'))}), mean confidence {_num(d.get('mean_confidence'))}")
+    moved = [f"{c} {d['columns'][c]:.2f}" for c in d.get("columns", {}) if d["bands"].get(c) != "stable"]
+    line = (f"drift: score PSI {_num(d.get('score_psi'))} ({d.get('score_band') or '–'})"
+            + (f"; columns past 0.10: {', '.join(moved)}" if moved else "; every column stable (PSI < 0.10)"))
+    return line + (f" — caution: {d['caution']}" if d.get("caution") else "")
+
+
+def explained(res: dict, _args: dict | None = None) -> str:
+    lines = [f"row {res['row']}: P({res.get('positive_label', 'positive')}) {res['probability']:.3f} → "
+             f"{res['decision']} (threshold {res['threshold']:.3f})"]
+    lines += [f"  reason {i}: {r}" for i, r in enumerate(res["reasons"], 1)]
+    lines.append(f"  {res['flip_words']}")
+    return "\n".join(lines)
+
+
+def drifted(res: dict, _args: dict | None = None) -> str:
+    head = f"run #{res['run_id']}" + (f" (deployed in {res['scope']!r})" if res.get("scope") else "")
+    if res.get("kind") == "tabular":
+        lines = [f"{head} on {res.get('source')}: {drift_line(res)}"]
+        lines += [f"  {c:<24} PSI {v:.3f} {res['bands'][c]}" for c, v in res["columns"].items()]
+        return "\n".join(lines)
+    return f"{head}: {drift_line(res)}"
+
+
 # name → (text view, JSON view or None for the result itself); (result, arguments) → str / dict
 VIEWS: dict[str, tuple] = {
+    "score": (scored, lambda res, a: {k: v for k, v in res.items() if k != "declined"}),
+    "explain": (explained, None),
+    "drift": (drifted, None),
+    "report": (lambda res, a: f"validation report of run #{res['run_id']} → {res['out_path']}"
+               + (f" ({len(res.get('warnings') or [])} warnings)" if res.get("warnings") else ""), None),
     "dataset list": (lambda rows, a: datasets(rows), lambda rows, a: {"datasets": rows}),
     "dataset show": (lambda row, a: dataset(row), None),
     "dataset add": (lambda row, a: dataset(row), None),

@@ -172,6 +172,93 @@ def approval(done, ctx):
                        if res.get("set_by") else "")))
 
 
+# ---- putting a model to work --------------------------------------------------------------------------------------
+def score(done, ctx):
+    """The summary in the channel (or the thread the file was shared in), the scored file and the histogram in its
+    thread, an Explain button beside the first declined applicants."""
+    res = done.result
+    text, blks = score_summary(res)
+    thread = ctx.command.get("thread_ts")
+    if ctx.private:
+        ctx.say(text, blks)
+        return
+    resp = call(ctx.client, "chat.postMessage", channel=ctx.channel, text=text, blocks=blks, thread_ts=thread)
+    ts = thread or resp["ts"]
+    out = Path(res["out_path"])
+    call(ctx.client, "files_upload_v2", channel=ctx.channel, thread_ts=ts, file=str(out), filename=out.name,
+         title=f"Scored with run #{res['run_id']}")
+    from engine.scoring import histogram_png   # drawing a chart: the edge's business, the figures are the engine's
+    with tempfile.TemporaryDirectory(prefix="ftbot-score-") as tmp:
+        png = histogram_png(res, Path(tmp) / "scores.png")
+        call(ctx.client, "files_upload_v2", channel=ctx.channel, thread_ts=ts, file=str(png), filename=png.name,
+             title="Scores and the decision threshold")
+
+
+def drift(done, ctx):
+    from bot.render import drifted
+    res = done.result
+    text = blocks.esc(drifted(res))
+    ctx.tell(done, text, [blocks.section(f":chart_with_downwards_trend: {text}"[:2900])])
+
+
+def score_summary(res: dict) -> tuple[str, list[dict]]:
+    """Counts per decision, the most frequent reasons, drift, and the first declined applicants with an Explain
+    button each (the buttons show what was explained when the file was scored)."""
+    from bot.render import drift_line
+    esc = blocks.esc
+    if res.get("kind") != "tabular":
+        head = (f":inbox_tray: *{res['rows']:,} questions triaged* with run #{res['run_id']}: "
+                f"{res['fallback']:,} would go to a human ({100 * res['fallback_rate']:.1f}%)")
+        top = ", ".join(f"{esc(k)} {v:,}" for k, v in list(res["counts"].items())[:8])
+        return head, [blocks.section(head), blocks.context(f"most frequent intents: {top}")]
+    counts = " · ".join(f"*{esc(k)}* {v:,}" for k, v in res["counts"].items())
+    head = (f":bar_chart: *{res['rows']:,} rows scored* with run #{res['run_id']} — {counts} "
+            f"(P({esc(res['positive_label'])}) ≥ {res['threshold']:.3f} is {esc(res['positive_label'])})")
+    blks = [blocks.section(head)]
+    lines = []
+    if res.get("top_reasons"):
+        lines.append("Most frequent reasons: " + ", ".join(f"`{esc(c)}` ({n:,})" for c, n in res["top_reasons"]))
+    if res.get("drift"):
+        lines.append(esc(drift_line(res["drift"])))
+    if res.get("unseen_categories"):
+        lines.append("Categories training never held (scored all the same): "
+                     + ", ".join(f"`{esc(c)}` ({n:,})" for c, n in res["unseen_categories"].items()))
+    if res.get("extra_columns"):
+        lines.append("Ignored columns: " + ", ".join(f"`{esc(c)}`" for c in res["extra_columns"][:10]))
+    if lines:
+        blks.append(blocks.section("\n".join(lines)[:2900]))
+    for i, d in enumerate((res.get("declined") or [])[:5]):
+        first = esc(d["reasons"][0]) if d.get("reasons") else "–"
+        blks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
+            f"*{esc(res['positive_label'])}* · row `{esc(d['row'])}` · P {d['probability']:.3f} · {first}")[:2900]},
+            "accessory": blocks.button("Explain", "score_explain", f"{res['scoring_id']}:{i}")})
+    blks.append(blocks.context("The scored file and the chart are in the thread."))
+    return head, blks
+
+
+def explanation(e: dict) -> tuple[str, list[dict]]:
+    """One declined applicant: probability, decision, reasons, and the change that would flip it."""
+    esc = blocks.esc
+    head = f"*Row {esc(e['row'])}* · P({esc(e['positive_label'])}) {e['probability']:.3f} → *{esc(e['decision'])}*"
+    reasons = "\n".join(f"{i}. {esc(r)}" for i, r in enumerate(e.get("reasons") or [], 1)) or "–"
+    return head, [blocks.section(head), blocks.section(reasons[:2900]), blocks.context(esc(e["flip_words"])[:2900])]
+
+
+def report(done, ctx):
+    res = done.result
+    out = Path(res["out_path"])
+    text = (f":page_facing_up: validation report of run #{res['run_id']} — {res.get('title', '')}"
+            + (f" ({len(res['warnings'])} warnings: {blocks.esc('; '.join(res['warnings'][:2]))})"
+               if res.get("warnings") else ""))
+    if ctx.private:
+        ctx.say(text)
+        return
+    resp = call(ctx.client, "chat.postMessage", channel=ctx.channel, text=text,
+                thread_ts=ctx.command.get("thread_ts"))
+    call(ctx.client, "files_upload_v2", channel=ctx.channel, thread_ts=ctx.command.get("thread_ts") or resp["ts"],
+         file=str(out), filename=out.name, title=f"Validation report, run #{res['run_id']}")
+
+
 # ---- schedules ----------------------------------------------------------------------------------------------------
 def schedule_add(done, ctx):
     row = done.result

@@ -49,8 +49,8 @@ KEY_GROUPS: dict[str, tuple[str, ...]] = {
                      "label_smoothing", "dropout", "pooling", "evals_per_epoch", "group_by_length"),
     "probe head (engine/recipes/probe_head.py)": ("head_init",),
     "contrastive pre-stage (engine/recipes/contrastive.py)": ("contrastive_epochs",),
-    "tables (engine/features.py, engine/recipes/row_plan.py)": ("column_features", "tabular_text", "train_rows",
-                                                                "row_budget", "blend_holdout"),
+    "tables (engine/features.py, engine/recipes/row_plan.py)": ("column_features", "use_protected", "tabular_text",
+                                                                "train_rows", "row_budget", "blend_holdout"),
     "refit (engine/recipes/refit.py)": ("refit",),
     "hardware": ("threads", "device", "precision"),
 }
@@ -194,6 +194,9 @@ class TrainConfig:
                                     "the head as column features; ~3x fewer tokens); auto = categories when the table "
                                     "has more training rows than train_rows (speed matters), else full",
                                     choices=TABULAR_TEXTS)
+    use_protected: bool | None = _key("tabular data: the protected attributes (dataset add --protected) are model "
+                                      "inputs too; off by default — they stay out of the model and serve only the "
+                                      "fairness report; turning it on is recorded on the model card")
     train_rows: int | None = _key("at most this many training rows go to the transformer (a stratified, seeded "
                                   "subset fixed for the run; the rest are held out for the blend); 0 = all",
                                   range=(0, 10**9))
@@ -363,7 +366,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
           "warmup_ratio": 0.06, "weight_decay": 0.01, "l1": 0.0, "l2": 0.0, "max_grad_norm": 1.0,
           "label_smoothing": 0.0, "dropout": None, "pooling": "mean", "head_init": "random",
           "contrastive_epochs": 0.0,
-          "column_features": False, "tabular_text": "full", "train_rows": 0, "row_budget": 0,
+          "column_features": False, "use_protected": False, "tabular_text": "full", "train_rows": 0, "row_budget": 0,
           "blend_holdout": 0.0, "serve": "auto", "refit": "auto", "metric": "macro_f1", "evals_per_epoch": 1, "group_by_length": True,
           "threads": 0, "device": "auto", "gpus": 1, "precision": "auto"},
     "lora": {"lr": 1e-3},

@@ -15,7 +15,8 @@ import logging
 import threading
 
 from engine.errors import ConfigError
-from ops.schedules import _iso, fire, latest_fire_at_or_before, misfire_grace_s, parse_cron, timezone
+from ops.firing import fire
+from ops.schedules import _iso, latest_fire_at_or_before, misfire_grace_s, parse_cron, timezone
 from storage import connect
 from storage import schedules as table
 

@@ -135,7 +135,7 @@ def start(home, run_id, *, scope: str, actor: Actor | str, files: list[str] | No
 
 def _schedule_daily(home, scope: str, channel: str, actor: Actor) -> None:
     from ops import schedules
-    sid = REPORT_SCHEDULE_PREFIX + schedules._slug(scope)
+    sid = REPORT_SCHEDULE_PREFIX + schedules.slug(scope)
     if any(s["id"] == sid for s in schedules.list_schedules(home)):
         return
     try:
@@ -245,18 +245,6 @@ def ab_for_question(home, question_id: int, *, actor: Actor | str, text: str | N
                            "confidence": shadow["confidence"], "fallback": bool(shadow["fallback"]),
                            "shadow_id": shadow["id"]},
             "agree": q["intent"] == shadow["intent"]}
-
-
-def ask_ab(home, question: str, *, scope: str, actor: Actor | str, channel=None, ts=None, thread_ts=None) -> dict:
-    from ops import questions
-    a = access.as_actor(actor)
-    if not may_see_ab(a):
-        raise access.PermissionDenied("Only testers (FTBOT_TESTERS), admins and approvers may see the challenger's "
-                                      "answers.")
-    if active(home, scope) is None:
-        raise NotFound(f"no challenger runs in {scope}; an admin can attach one with `challenge RUN`")
-    res = questions.ask(home, question, scope=scope, actor=a, channel=channel, ts=ts, thread_ts=thread_ts)
-    return ab_for_question(home, res["question_id"], actor=a, text=question)
 
 
 def question_in_thread(home, channel: str, thread_ts: str) -> int | None:

@@ -198,7 +198,7 @@ VERBS: tuple[Verb, ...] = (
                Arg("scope", SCOPE, required=False, default="default", cli="--scope", slack=HERE),
                Arg("run_id", RUN, "ask this run's model instead", required=False, cli="--run", slack=None)),
          slow="thinking", reply="channel"),
-    Verb("ask --ab", "ops.challengers:ask_ab", EVERYONE, (HERE,),
+    Verb("ask --ab", "ops.questions:ask_ab", EVERYONE, (HERE,),
          "testers: the champion's and the challenger's answers side by side (or reply `ab` in a thread)",
          args=(Arg("question", TEXT, metavar="QUESTION"), Arg("scope", SCOPE, slack=HERE, cli=None)),
          edges=("slack",), slow="asking both models", action="ask.ab"),

@@ -46,7 +46,7 @@ def register(home, name: str, path, *, actor: Actor | str, text_column: str | No
                 raise Conflict(f"a dataset named {name!r} already exists; pick another name")
         prepared = prepare_dataset(path, text_column=text_column, label_column=label_column,
                                    answers_path=answers_path, val_fraction=val_fraction, seed=seed, redact=redact,
-                                   dedupe=dedupe)
+                                   dedupe=dedupe, protected=protected)
         dest = dataset_dir(home, name)
         dest.parent.mkdir(parents=True, exist_ok=True)
         sha = save_dataset(prepared, path, dest)
@@ -67,6 +67,7 @@ def register(home, name: str, path, *, actor: Actor | str, text_column: str | No
             raise
         note.update(rows=prepared.rows, sha256=sha)
     row["warnings"] = list(prepared.warnings)
+    row["protected"] = [p["name"] for p in prepared.protected]
     return row
 
 
@@ -85,7 +86,18 @@ def show(home, name: str) -> dict:
         row = table.get(db, name)
         row["feedback"] = questions.feedback_counts(db, name)
         row["runs"] = runs_table.count_for_dataset(db, name)
+    row["protected"] = _protected_names(row.get("path"))
     return row
+
+
+def _protected_names(path) -> list[str]:
+    """The dataset's protected attributes, from its stored meta.json (the engine's record of the dataset)."""
+    import json
+    try:
+        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return []
+    return [p.get("name") for p in meta.get("protected") or []]
 
 
 def load(home, name: str):

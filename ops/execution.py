@@ -92,6 +92,9 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     try:
         config = TrainConfig.from_dict(run["config"])
         data = datasets_ops.load(home, run["dataset"])
+        if config.use_protected:       # asked for: the protected attributes are inputs too (recorded on the card)
+            from engine.data.protected import as_inputs
+            data = as_inputs(data)
         shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed attempt; the checkpoint is what resumes
         tmp.mkdir(parents=True)
 
@@ -195,6 +198,9 @@ def _follow(home, run_id: int) -> dict:
         run = table.get(db, run_id)
     config = TrainConfig.from_dict(run["config"])
     data = datasets_ops.load(home, run["dataset"])
+    if config.use_protected:
+        from engine.data.protected import as_inputs
+        data = as_inputs(data)
     res = _as_dict(train(config, data, run_tmp_dir(home, run_id), checkpoint_dir=run_ckpt_dir(home, run_id),
                          resume=True))
     if res["status"] in ("succeeded", "cancelled"):

@@ -104,5 +104,9 @@ class Operations:
             raise NotFound("there is no answer in this thread to compare; ask a question first")
         return challengers.ab_for_question(self.home, qid, actor=actor)
 
+    def scoring_explanation(self, scoring_id: int, index: int, *, actor: Actor) -> dict:
+        from ops import scoring
+        return scoring.explanation(self.home, scoring_id, index, actor=actor)
+
     def challenger_feedback(self, shadow_id: int, *, actor: Actor, value: int) -> None:
         challengers.shadow_feedback(self.home, shadow_id, actor=actor, value=value)

@@ -69,3 +69,15 @@ def run_for_thread(home, channel: str, thread_ts: str | None) -> int | None:
 def is_answer_thread(home, channel: str, thread_ts: str) -> bool:
     with connect(home) as db:
         return questions.by_message(db, channel, thread_ts) is not None
+
+
+def ask_ab(home, question: str, *, scope: str, actor: Actor | str, channel=None, ts=None, thread_ts=None) -> dict:
+    """A tester's question answered by the champion and the challenger, side by side."""
+    a = access.as_actor(actor)
+    if not challengers.may_see_ab(a):
+        raise access.PermissionDenied("Only testers (FTBOT_TESTERS), admins and approvers may see the challenger's "
+                                      "answers.")
+    if challengers.active(home, scope) is None:
+        raise NotFound(f"no challenger runs in {scope}; an admin can attach one with `challenge RUN`")
+    res = ask(home, question, scope=scope, actor=a, channel=channel, ts=ts, thread_ts=thread_ts)
+    return challengers.ab_for_question(home, res["question_id"], actor=a, text=question)

@@ -143,6 +143,22 @@ def _brief(run: dict) -> dict:
                                     "macro_f1")}
 
 
+def _protected_rows(path: Path, data, n: int) -> list[dict] | None:
+    """The protected attributes' values of a labelled file (None when the file lacks a protected column)."""
+    if not data.protected:
+        return None
+    from engine.data.columns import find_column
+    from engine.scoring import read_chunks
+    cols = list(dict.fromkeys(p["column"] for p in data.protected))
+    rows = []
+    for header, chunk in read_chunks(path):
+        found = {c: find_column(header, c) for c in cols}
+        if any(f is None for f in found.values()):
+            return None
+        rows += [{c: r.get(f, "") for c, f in found.items()} for r in chunk]
+    return rows if len(rows) == n else None
+
+
 def evaluate(home, run_id, *, dataset: str | None = None, file=None, actor: Actor | str = "system:eval") -> dict:
     """Evaluate a finished run on a registered dataset (its validation split when it is the training set, all
     rows otherwise) or on a `text,label` file."""
@@ -155,16 +171,22 @@ def evaluate(home, run_id, *, dataset: str | None = None, file=None, actor: Acto
         if run["status"] != "succeeded" or not run.get("artifact_path"):
             raise Conflict(f"run #{run['id']} is {run['status']}; only a succeeded run can be evaluated")
         trained_on = datasets_ops.load(home, run["dataset"])
+        prot_rows = None
         if file is not None:
             examples = read_labeled_file(Path(file), like=trained_on)
             source = str(file)
+            prot_rows = _protected_rows(Path(file), trained_on, len(examples))
         elif dataset and dataset != run["dataset"]:
             other = datasets_ops.load(home, dataset)
             examples = other.train + other.validation
             source = dataset
+            if other.protected_train is not None:
+                prot_rows = list(other.protected_train) + list(other.protected_validation or [])
         else:
             examples, source = trained_on.validation, f"{run['dataset']} (validation split)"
-        result = evaluate_examples(run["artifact_path"], examples)
+            prot_rows = trained_on.protected_validation
+        result = evaluate_examples(run["artifact_path"], examples, protected=trained_on.protected,
+                                   protected_rows=prot_rows)
         result.update(run_id=run["id"], evaluated_on=source, examples=len(examples))
         note.update(on=source, accuracy=result.get("accuracy"))
     return result

@@ -1,5 +1,6 @@
-"""Schedules: recurring retraining and re-evaluation on cron expressions — adding, listing and removing them, and
-what one fire does. The clock itself (APScheduler, in-process) is the job runner's: jobs/scheduler.py.
+"""Schedules: recurring retraining, re-evaluation, challenger reports and drift checks on cron expressions — adding,
+listing and removing them. What one fire does is ops/firing.py's; the clock itself (APScheduler, in-process) is the
+job runner's: jobs/scheduler.py.
 
 Cron expressions are standard five-field crontab in FTBOT_TZ (default UTC): day-of-week 0 and 7 are Sunday,
 1 Monday (APScheduler's own numbering starts at Monday; we translate). Each fire is claimed in the schedules table
@@ -14,7 +15,7 @@ import os
 import re
 
 from engine.errors import ConfigError
-from storage import connect, runs
+from storage import connect
 from storage import datasets as datasets_table
 from storage import deployments
 from storage import schedules as table
@@ -42,7 +43,7 @@ def misfire_grace_s() -> int:
 
 log = logging.getLogger("ftbot.jobs")
 
-KINDS = ("retrain", "reeval", "challenge-report")
+KINDS = ("retrain", "reeval", "challenge-report", "drift")
 MIN_INTERVAL_S = 15 * 60  # a retrain every few minutes would flood the queue
 _DOW = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 CRON_HELP = ("five fields 'minute hour day-of-month month day-of-week' in {tz}, e.g. '0 6 * * 1' (Mondays 06:00) or "
@@ -127,8 +128,9 @@ def add_schedule(home, kind: str, target: str, cron: str, actor: Actor | str, ch
     scope, 'default' or a channel id). Results go to `channel` when given. Returns the row + next_run_at."""
     with access.acting(home, actor, "schedule.add", id, kind=kind, target=target, cron=cron) as note:
         if kind not in KINDS:
-            raise ConfigError("kind", kind, "retrain (train the dataset again), reeval (evaluate the deployed model) "
-                                            "or challenge-report (post the challenger report)")
+            raise ConfigError("kind", kind, "retrain (train the dataset again), reeval (evaluate the deployed model), "
+                                            "drift (watch the deployed model's population) or challenge-report "
+                                            "(post the challenger report)")
         trigger = parse_cron(cron)
         fires = next_fire_times(trigger, 2)
         if len(fires) == 2 and (fires[1] - fires[0]).total_seconds() < MIN_INTERVAL_S:
@@ -145,13 +147,13 @@ def add_schedule(home, kind: str, target: str, cron: str, actor: Actor | str, ch
                     raise ConfigError("options", options, "challenge-report takes no options")
             else:
                 if options:
-                    raise ConfigError("options", options, "reeval takes no options")
+                    raise ConfigError("options", options, f"{kind} takes no options")
                 if deployments.active(db, target) is None:
                     raise ConfigError("target", target, "no model is deployed in that scope; deploy one first "
                                                         "(`deploy RUN`), then schedule its re-evaluation")
             if id and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}", id):
                 raise ConfigError("id", id, "1-64 letters, digits, '_', '-', '.', ':'")
-            sid = id or _free_id(db, f"{kind}-{_slug(target)}")
+            sid = id or _free_id(db, f"{kind}-{slug(target)}")
             row = table.add(db, id=sid, kind=kind, target=target, cron=" ".join(cron.split()),
                             created_by=access.as_actor(actor).id, options=options, channel=channel)
         note.update(id=sid, cron=row["cron"])
@@ -171,7 +173,8 @@ def remove_schedule(home, id: str, actor: Actor | str) -> dict:
     return row
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A schedule id's part named after its target."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "x"
 
 
@@ -193,72 +196,3 @@ def _with_next(row: dict) -> dict:
     except ConfigError:
         row["next_run_at"] = None
     return row
-
-
-# ---- firing ------------------------------------------------------------------------------------------------------
-def fire(home, schedule_id: str, fire_time: _dt.datetime | None = None, notify=None) -> dict:
-    """Run one fire of a schedule. Returns {'schedule', 'action': submitted|evaluated|skipped, ...}."""
-    with connect(home) as db:
-        try:
-            sched = table.get(db, schedule_id)
-        except Exception:  # noqa: BLE001 removed since it was loaded
-            return {"schedule": schedule_id, "action": "skipped", "why": "schedule removed"}
-        if fire_time is None:
-            fire_time = latest_fire_at_or_before(parse_cron(sched["cron"]), _dt.datetime.now(_dt.timezone.utc),
-                                                 misfire_grace_s()) or _dt.datetime.now(_dt.timezone.utc)
-        if not table.claim_fire(db, schedule_id, _iso(fire_time)):
-            return {"schedule": schedule_id, "action": "skipped", "why": "already handled by another process"}
-    origin = {"channel": sched["channel"], "schedule": schedule_id} if sched["channel"] else {"schedule": schedule_id}
-    try:
-        if sched["kind"] == "retrain":
-            result = _retrain(home, sched, origin)
-        elif sched["kind"] == "challenge-report":
-            from ops import challengers   # the report is queued in SQLite; the bot posts it (bot/notify/reports.py)
-            result = challengers.scheduled_report(home, sched, f"{schedule_id}@{_iso(fire_time)}")
-        else:
-            result = _reeval(home, sched)
-    except Exception as e:  # noqa: BLE001 a failed fire is reported, never kills the scheduler
-        log.error("schedule %s failed: %s", schedule_id, e)
-        result = {"schedule": schedule_id, "action": "failed", "error": str(e)}
-        access.record(home, _scheduler_actor(sched), f"schedule.{sched['kind']}", schedule_id, ok=False,
-                      error=str(e))
-    if notify and sched["channel"] and result["action"] in ("evaluated", "failed"):
-        # retrains are posted by the run notifier (origin.channel); other outcomes through this hook
-        try:
-            notify(sched, result)
-        except Exception as e:  # noqa: BLE001
-            log.error("schedule %s: could not post the result: %s", schedule_id, e)
-    return result
-
-
-def _retrain(home, sched: dict, origin: dict) -> dict:
-    with connect(home) as db:
-        pending = [r for st in ("queued", "running")
-                   for r in runs.list_recent(db, limit=200, dataset=sched["target"], status=st)
-                   if r["origin"].get("schedule") == sched["id"]]
-    if pending:
-        return {"schedule": sched["id"], "action": "skipped",
-                "why": f"run #{pending[0]['id']} from this schedule is still {pending[0]['status']}"}
-    from engine.config import TrainConfig
-    from ops import runs as runs_ops
-    row = runs_ops.submit(home, sched["target"], TrainConfig.parse(sched["options"]), actor=_scheduler_actor(sched),
-                          origin=origin)
-    return {"schedule": sched["id"], "action": "submitted", "run_id": row.get("id", row.get("run_id")), "run": row}
-
-
-def _reeval(home, sched: dict) -> dict:
-    with connect(home) as db:
-        dep = deployments.active(db, sched["target"])
-    if dep is None:
-        return {"schedule": sched["id"], "action": "skipped", "why": f"nothing deployed in {sched['target']!r}"}
-    from ops import runs as runs_ops
-    report = runs_ops.evaluate(home, dep["run_id"], actor=_scheduler_actor(sched))
-    access.record(home, _scheduler_actor(sched), "schedule.reeval", sched["id"], run_id=dep["run_id"],
-                  accuracy=report.get("accuracy"), macro_f1=report.get("macro_f1"))
-    return {"schedule": sched["id"], "action": "evaluated", "run_id": dep["run_id"], "report": report}
-
-
-def _scheduler_actor(sched: dict) -> Actor:
-    """A fire acts for the schedule's creator, who was an admin when they added it (the run records them as its
-    requester); the audit log shows it came through the scheduler."""
-    return Actor(sched["created_by"], "scheduler", Actor.system().roles)

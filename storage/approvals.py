@@ -185,3 +185,11 @@ def rollback(db: Database, scope: str, by: str, *, expect_deployment_id: int | N
 def history(db: Database, scope: str | None = None, limit: int = 30) -> list[dict]:
     sql = "SELECT * FROM deployments" + (" WHERE scope = ?" if scope else "") + " ORDER BY id DESC LIMIT ?"
     return [dict(r) for r in db.query(sql, ([scope] if scope else []) + [int(limit)])]
+
+
+def for_run(db: Database, run_id: int) -> tuple[list[dict], list[dict]]:
+    """(deploy requests for the run, deployments of the run), oldest first: its approval history."""
+    reqs = [_row(r) for r in db.query("SELECT * FROM deploy_requests WHERE run_id = ? AND kind = 'deploy' "
+                                      "ORDER BY id", [int(run_id)])]
+    deps = [dict(r) for r in db.query("SELECT * FROM deployments WHERE run_id = ? ORDER BY id", [int(run_id)])]
+    return reqs, deps

@@ -308,9 +308,12 @@ def m005_policy_and_scoring(db: Database) -> None:
             rows INTEGER NOT NULL,
             counts TEXT NOT NULL DEFAULT '{}',   -- JSON: rows per decision
             drift TEXT NOT NULL DEFAULT '{}',    -- JSON: score and column PSI against the training rows
+            explanations TEXT NOT NULL DEFAULT '[]',  -- JSON: the first declined rows' reasons and flips (Slack's
+                                                      -- Explain buttons); cleared by retention
             channel TEXT                         -- where it was asked from (Slack), for `/ft drift here`
         );
         CREATE INDEX scorings_run ON scorings(run_id, id);
+        ALTER TABLE schedules ADD COLUMN last_note_at TEXT;   -- drift: when a quiet "nothing moved" line was posted
         """
     )
     db.execute("INSERT INTO settings (key, value, set_by, set_at) VALUES ('deploy_approval', ?, ?, "

@@ -74,3 +74,14 @@ def feedback_by_question(db: Database, dataset: str) -> list[dict]:
         "   GROUP BY f2.correct_label ORDER BY COUNT(*) DESC, MIN(f2.id) LIMIT 1) AS correction"
         " FROM feedback f JOIN questions q ON q.id = f.question_id JOIN runs r ON r.id = q.run_id"
         " WHERE r.dataset = ? GROUP BY q.id ORDER BY q.id", [dataset])]
+
+
+def recent(db: Database, *, since: str, run_id: int | None = None, scope: str | None = None) -> list[dict]:
+    """Intent, confidence and fallback of the questions answered since `since` (by one run, or in one scope)."""
+    where, args = ["created_at >= ?"], [since]
+    if run_id is not None:
+        where.append("run_id = ?"); args.append(int(run_id))
+    if scope is not None:
+        where.append("scope = ?"); args.append(scope)
+    return [dict(r) for r in db.query("SELECT intent, confidence, fallback FROM questions WHERE "
+                                      + " AND ".join(where), args)]

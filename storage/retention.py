@@ -30,6 +30,8 @@ def prune(db: Database, cutoff: str) -> dict:
         # copies of questions: the examples a challenger report quotes, in the stored reports and in the deploy
         # requests they were attached to (the request itself, with its figures, stays: it is the approval record)
         reports = db.execute("DELETE FROM challenger_reports WHERE created_at < ?", [cutoff]).rowcount
+        # an applicant's reasons shown behind a scored file's Explain buttons
+        db.execute("UPDATE scorings SET explanations = '[]' WHERE scored_at < ? AND explanations != '[]'", [cutoff])
         requests = 0
         for row in list(db.query("SELECT id, report FROM deploy_requests WHERE requested_at < ? AND report LIKE ?",
                                  [cutoff, '%"examples"%'])):

@@ -52,3 +52,9 @@ def claim_fire(db: Database, schedule_id: str, fire_iso: str) -> bool:
         n = db.execute("UPDATE schedules SET last_run_at = ? WHERE id = ? AND enabled = 1 AND "
                        "(last_run_at IS NULL OR last_run_at < ?)", [fire_iso, schedule_id, fire_iso]).rowcount
     return n == 1
+
+
+def set_note(db: Database, schedule_id: str, at: str) -> None:
+    """A drift schedule posted its quiet weekly line at `at`."""
+    with write(db):
+        db.execute("UPDATE schedules SET last_note_at = ? WHERE id = ?", [at, schedule_id])

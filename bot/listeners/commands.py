@@ -57,6 +57,7 @@ def _target(cmd: Command) -> str | None:
     return cmd.args[0] if cmd.args else None
 
 
+EXPLAINED = 5      # declined applicants listed with an Explain button under a scored file's summary
 MODAL_POLICY = Policy(max_retries=2, base_s=0.2, max_backoff_s=0.5, max_wait_s=1.0, deadline_s=2.0)
 
 
@@ -98,6 +99,8 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
     if verb.name in ("score", "report"):
         with tempfile.TemporaryDirectory(prefix=f"ftbot-{verb.name}-") as tmp:
             arguments["out"] = str(Path(tmp) / ("scored.csv" if verb.name == "score" else "report.md"))
+            if verb.name == "score":
+                arguments["explain_first"] = EXPLAINED     # the summary's Explain buttons
             if verb.name == "score" and not arguments.get("path"):
                 ctx.say(":paperclip: Share the file in a message that mentions me with `score RUN`, or give a PATH "
                         "inside the server's data folder: `/ft score RUN applicants.csv`.")

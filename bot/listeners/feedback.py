@@ -1,4 +1,4 @@
-"""Buttons: 👍/👎 on answers, Deploy and Compare on a run's result."""
+"""Buttons: 👍/👎 on answers, Deploy and Compare on a run's result, Explain beside a declined applicant."""
 from __future__ import annotations
 
 from ops.scopes import scope_for
@@ -26,6 +26,19 @@ def register(app, deps: Deps) -> None:
         if deps.refuse(actor, "deploy", f"run:{action['value']}", lambda m: deps.background(eph, m)):
             return
         deps.background(_deploy, deps, int(action["value"]), actor, channel, client, eph.reply, on_error=eph)
+
+    @app.action("score_explain")
+    def on_explain(ack, body, action, client):
+        ack()
+        user, channel = body["user"]["id"], (body.get("channel") or {}).get("id")
+        eph = _ephemeral(deps, client, channel, user, body)
+        actor = deps.actor(user, channel)
+        if deps.refuse(actor, "score.explain", action["value"], lambda m: deps.background(eph, m)):
+            return
+        scoring, _, index = action["value"].partition(":")
+        from bot.replies import explanation
+        deps.background(lambda: eph(*explanation(deps.ops.scoring_explanation(int(scoring), int(index), actor=actor))),
+                        on_error=eph)
 
     @app.action("run_compare")
     def on_compare(ack, body, action, client):

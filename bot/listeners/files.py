@@ -76,7 +76,8 @@ def _run_on_file(deps: Deps, verb, f: dict, arguments: dict, actor, channel: str
         if verb.name == "dataset add":
             arguments["source"] = f"slack:{f.get('id', '')}:{filename}"
         else:
-            arguments["out"] = str(Path(tmp) / f"scored-{Path(filename).stem}.csv")
+            from bot.listeners.commands import EXPLAINED
+            arguments.update(out=str(Path(tmp) / f"scored-{Path(filename).stem}.csv"), explain_first=EXPLAINED)
         done = deps.ops.run(verb.name, actor, arguments, {"channel": channel})
         ctx = replies.Context(deps, client, channel, actor.id,
                               lambda text, blocks=None, response_type=None, replace_original=False: post(text, blocks),

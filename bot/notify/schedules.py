@@ -34,5 +34,13 @@ def schedule_text(schedule: dict, result: dict) -> str:
         return (f":calendar: schedule `{sid}`: re-evaluated run #{result.get('run_id')} deployed in "
                 f"`{blocks.esc(schedule.get('target'))}` on {blocks.esc(r.get('evaluated_on') or 'its validation split')}"
                 f" — accuracy {blocks.pct(r.get('accuracy'))} · macro-F1 {blocks.pct(r.get('macro_f1'))}")
+    if result.get("action") == "drift":
+        from bot.render import drift_line
+        where = blocks.esc(schedule.get("target"))
+        line = blocks.esc(drift_line(result.get("drift") or {}))
+        if result.get("crossed"):
+            return (f":rotating_light: schedule `{sid}`: drift of run #{result.get('run_id')} in `{where}` — "
+                    f"{', '.join(blocks.esc(c) for c in result['crossed'])} left the stable band. {line}")
+        return f":white_check_mark: schedule `{sid}`: run #{result.get('run_id')} in `{where}` — nothing moved. {line}"
     return f":x: schedule `{sid}` ({schedule.get('kind')} `{blocks.esc(schedule.get('target'))}`) failed: " \
            f"{blocks.esc(result.get('error') or result.get('why') or result.get('action'))}"

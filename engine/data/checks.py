@@ -25,6 +25,7 @@ class Item:
     label: str
     split: str | None = None
     raw: dict | None = None          # tabular: feature values as in the file
+    protected: dict | None = None    # tabular: protected attributes' values (for the fairness report only)
 
 
 def quoted(value: str, limit: int | None = 40) -> str:

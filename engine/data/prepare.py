@@ -113,8 +113,12 @@ def _split_column_problems(items: list[Item], column: str) -> list[str]:
 
 
 def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=None, val_fraction=0.2, seed=42,
-                    redact=False, dedupe=False, max_chars=2000) -> PreparedDataset:
+                    redact=False, dedupe=False, max_chars=2000, protected: str | None = None) -> PreparedDataset:
     """Read, validate, split and PII-scan a labeled file. Raises DatasetError with one message per problem.
+
+    `protected` ("age<25,personal_status_sex", engine/data/protected.py): protected attributes of a table. Their
+    columns leave the model's inputs (a run may take them back with use_protected=yes) and their values are kept
+    per row for the fairness report.
 
     `redact=True` replaces PII in every column (texts, features, other columns, answers; later the stored copy)
     with [CARD], [IBAN], [EMAIL], [PHONE]; the report `pii` counts per kind and per column either way.
@@ -133,6 +137,7 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     problems += formula_cells(table.rows, table.columns)
     if cols.problems:                     # without columns the row checks cannot run
         raise DatasetError(cols.problems + problems, source=src)
+    attrs = _protected(protected, table, cols)
 
     # Every column is scanned (and, with redact, rewritten), not only the ones the model reads: the registered
     # copy keeps all columns, so a customer_email or note column must not stay in clear.
@@ -140,6 +145,10 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     scan_table(table, pii, redact=redact, skip=tuple(c for c in (cols.split,) if c), keep=cols.label)
     problems += label_pii_problems(table.rows, cols.label)
     items = _items(table, cols)
+    if attrs:
+        values = {r.line: {a.column: r.values.get(a.column, "") for a in attrs} for r in table.rows}
+        for it in items:
+            it.protected = values.get(it.line, {})
     problems += text_problems(items, max_chars=max_chars, kind=cols.kind)
 
     items = _dedupe(items, kind=cols.kind, dedupe=dedupe, problems=problems, warnings=warnings)
@@ -203,7 +212,32 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
         raw_validation=[it.raw for it in val] if tabular else None,
         warnings=warnings, source_name=src, source_sha256=file_sha256(path),
         answer_column=cols.answer, split_column=cols.split,
+        protected=[a.to_dict() for a in attrs],
+        protected_train=[it.protected or {} for it in train] if attrs else None,
+        protected_validation=[it.protected or {} for it in val] if attrs else None,
     )
+
+
+def _protected(spec: str | None, table, cols) -> list:
+    """Parse and check the protected attributes against the file, and take their columns out of the features.
+    One DatasetError names every problem (a column that does not exist, a cut on a text column, …)."""
+    from engine.data.protected import check, parse_protected
+    from engine.data.values import numeric_columns
+    attrs = parse_protected(spec)
+    if not attrs:
+        return []
+    if cols.kind != "tabular":
+        raise DatasetError(["protected attributes belong to tables (credit data): this file is text with one "
+                            f"{cols.text!r} column; register it without --protected"])
+    candidates = [c for c in table.columns if c not in (cols.label, cols.answer, cols.split)]
+    rows = [r.values for r in table.rows]
+    check(attrs, candidates, set(numeric_columns(rows, candidates)), rows=rows)
+    taken = {a.column for a in attrs}
+    cols.features = [c for c in cols.features if c not in taken]
+    if not cols.features:
+        raise DatasetError(["every input column is protected: the model would have nothing to read; protect fewer "
+                            "columns"])
+    return attrs
 
 
 def read_labeled_file(path, like: PreparedDataset) -> list[Example]:

@@ -117,3 +117,26 @@ def check(protected: Sequence[Protected], columns: Sequence[str], numeric_column
                                 f"(at most {MAX_VALUE_GROUPS}); {hint}")
     if problems:
         raise DatasetError(problems)
+
+
+def as_inputs(data):
+    """The dataset with its protected columns back among the model's inputs (the training key use_protected=yes):
+    texts serialized again with them, as the other columns."""
+    import dataclasses
+
+    from engine.data.serialize import serialize_row
+    from engine.data.types import Example
+    if not data.protected or data.raw_train is None:
+        return data
+    extra = [c for c in dict.fromkeys(p["column"] for p in data.protected) if c not in data.feature_columns]
+    cols = list(data.feature_columns) + extra
+
+    def merged(raw, prot):
+        return [{**r, **(p or {})} for r, p in zip(raw or [], prot or [{}] * len(raw or []))]
+
+    raw_train, raw_val = merged(data.raw_train, data.protected_train), merged(data.raw_validation,
+                                                                              data.protected_validation)
+    return dataclasses.replace(
+        data, feature_columns=cols, raw_train=raw_train, raw_validation=raw_val,
+        train=[Example(serialize_row(r, cols), e.label) for r, e in zip(raw_train, data.train)],
+        validation=[Example(serialize_row(r, cols), e.label) for r, e in zip(raw_val, data.validation)])

@@ -20,7 +20,8 @@ from engine.data.types import Example, PreparedDataset
 from engine.errors import DatasetError
 
 META_VERSION = 1
-_EXAMPLE_FIELDS = ("train", "validation", "raw_train", "raw_validation", "answers")
+_EXAMPLE_FIELDS = ("train", "validation", "raw_train", "raw_validation", "answers", "protected_train",
+                   "protected_validation")
 
 
 def save_dataset(prepared: PreparedDataset, source_path, dest_dir) -> str:
@@ -40,8 +41,9 @@ def save_dataset(prepared: PreparedDataset, source_path, dest_dir) -> str:
         else:
             shutil.copyfile(source_path, copy)
         digest = file_sha256(copy)
-        _write_examples(tmp / "train.jsonl", prepared.train, prepared.raw_train)
-        _write_examples(tmp / "validation.jsonl", prepared.validation, prepared.raw_validation)
+        _write_examples(tmp / "train.jsonl", prepared.train, prepared.raw_train, prepared.protected_train)
+        _write_examples(tmp / "validation.jsonl", prepared.validation, prepared.raw_validation,
+                        prepared.protected_validation)
         _write_json(tmp / "answers.json", prepared.answers)
         meta = {k: v for k, v in dataclasses.asdict(prepared).items() if k not in _EXAMPLE_FIELDS}
         meta.update(sha256=digest, source_file=copy.name, meta_version=META_VERSION)
@@ -60,8 +62,8 @@ def load_dataset(dir) -> PreparedDataset:
     try:
         meta = json.loads((d / "meta.json").read_text(encoding="utf-8"))
         answers = json.loads((d / "answers.json").read_text(encoding="utf-8"))
-        train, raw_train = _read_examples(d / "train.jsonl")
-        val, raw_val = _read_examples(d / "validation.jsonl")
+        train, raw_train, prot_train = _read_examples(d / "train.jsonl")
+        val, raw_val, prot_val = _read_examples(d / "validation.jsonl")
     except FileNotFoundError as e:
         raise DatasetError([f"the dataset folder is incomplete ({Path(e.filename).name} is missing); "
                             f"register the dataset again"], source=str(d)) from None
@@ -72,32 +74,39 @@ def load_dataset(dir) -> PreparedDataset:
     names = {f.name for f in dataclasses.fields(PreparedDataset)}
     fields = {k: v for k, v in meta.items() if k in names and k not in _EXAMPLE_FIELDS}
     tabular = meta.get("kind") == "tabular"
+    protected = bool(meta.get("protected"))
     return PreparedDataset(**fields, train=train, validation=val, answers=answers,
-                           raw_train=raw_train if tabular else None, raw_validation=raw_val if tabular else None)
+                           raw_train=raw_train if tabular else None, raw_validation=raw_val if tabular else None,
+                           protected_train=prot_train if protected else None,
+                           protected_validation=prot_val if protected else None)
 
 
 def _write_json(path: Path, obj) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
-def _write_examples(path: Path, examples: list[Example], raw: list[dict] | None) -> None:
+def _write_examples(path: Path, examples: list[Example], raw: list[dict] | None,
+                    protected: list[dict] | None = None) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for i, ex in enumerate(examples):
             rec = {"text": ex.text, "label": ex.label}
             if raw is not None:
                 rec["raw"] = raw[i]
+            if protected is not None:
+                rec["protected"] = protected[i]
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-def _read_examples(path: Path) -> tuple[list[Example], list[dict]]:
-    examples, raw = [], []
+def _read_examples(path: Path) -> tuple[list[Example], list[dict], list[dict]]:
+    examples, raw, protected = [], [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 rec = json.loads(line)
                 examples.append(Example(rec["text"], rec["label"]))
                 raw.append(rec.get("raw"))
-    return examples, raw
+                protected.append(rec.get("protected") or {})
+    return examples, raw, protected
 
 
 def _write_redacted(prepared: PreparedDataset, source: Path, dest: Path) -> None:

@@ -36,3 +36,6 @@ class PreparedDataset:
     source_sha256: str = ""                  # of that file when prepared; save_dataset refuses a file changed since
     answer_column: str | None = None         # the column the answer table came from, if any
     split_column: str | None = None          # the column holding a given train/validation split, if any
+    protected: list[dict] = field(default_factory=list)   # protected attributes (engine/data/protected.py), as dicts
+    protected_train: list[dict] | None = None        # their values per row: kept for the fairness report, not inputs
+    protected_validation: list[dict] | None = None

@@ -170,6 +170,23 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
     conf = proba.max(axis=1) if len(texts) else np.zeros(0)
     thr = answer_threshold(conf, np.asarray(y_true) == np.asarray(y_pred), target=target_accuracy)
     out["qa"] = thr
+    if binary is not None and data.protected and data.protected_validation:
+        out["fairness"], charts = _fairness(root, data, labels, y_true, proba, positive, binary["threshold"], costs,
+                                            plots)
+        out.setdefault("plots", {}).update(charts)
+    served = _save_served(root, model, data, selection, positive)
+    out["served_model"] = served.describe()
+    if len(texts):
+        out["intervals"] = _intervals(y_true, proba, labels, positive, binary["threshold"] if binary else None, costs)
+    try:
+        ref = _reference(data, served, selection, proba, positive, thr["threshold"])
+        write_json(root / layout.REFERENCE, ref)
+        if ref.get("drift") and data.raw_validation:
+            from engine.monitoring.drift import DriftReference
+            out["stability"] = DriftReference.from_dict(ref["drift"]).compare(
+                list(data.raw_validation), proba[:, labels.index(positive)])
+    except Exception:   # noqa: BLE001 — reasons and drift need it, the report and the model do not
+        log.exception("could not write the reference statistics")
 
     t = time.perf_counter()
     if baselines:
@@ -198,7 +215,7 @@ def report(artifact_dir: str | Path, data: PreparedDataset, *, costs: CostMatrix
 
     timings["forgetting_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    out["plots"] = {}
+    out.setdefault("plots", {})
     if plots:
         out["plots"]["confusion"] = str(confusion_png(out["confusion"], labels, layout.plot(root, "confusion")))
         history = candidate.read_history(root)
@@ -266,13 +283,121 @@ def _select(root: Path, model, data: PreparedDataset, ft_val: np.ndarray, positi
                               ft_held_out=ft_held, columns=data.feature_columns or (),
                               serve=cfg.get("serve") or "auto", positive=positive, seed=int(cfg.get("seed") or 0),
                               encoder=_encoder_settings(model.trained))
-        chosen.served_model(root, validation_rows=len(data.validation)).save(root)
         return chosen
     except Exception:   # noqa: BLE001 — the report (and the fine-tuned model) must survive a failed selection
         log.exception("model selection failed; serving the fine-tuned model")
         for name in (layout.SERVED, layout.PARTNER):
             (root / name).unlink(missing_ok=True)
         return None
+
+
+BOOTSTRAP = 1000
+
+
+def _intervals(y_true: list[str], proba: np.ndarray, labels: list[str], positive: str | None,
+               threshold: float | None, costs: CostMatrix) -> dict:
+    """95 % bootstrap intervals (validation rows resampled with replacement, seeded) of what is served: accuracy,
+    and for two classes ROC AUC and the expected cost at the chosen threshold."""
+    from sklearn.metrics import roc_auc_score
+
+    from engine.evaluation.costs import expected_cost
+    y = np.asarray(y_true)
+    n = len(y)
+    rng = np.random.default_rng(0)
+    correct = np.asarray(labels)[proba.argmax(axis=1)] == y
+    acc, auc, cost = [], [], []
+    is_pos = y == positive if positive is not None else None
+    score = proba[:, labels.index(positive)] if positive is not None else None
+    for _ in range(BOOTSTRAP):
+        idx = rng.integers(0, n, n)
+        acc.append(correct[idx].mean())
+        if is_pos is not None:
+            if 0 < is_pos[idx].sum() < n:
+                auc.append(roc_auc_score(is_pos[idx], score[idx]))
+            if threshold is not None:
+                cost.append(expected_cost(is_pos[idx], score[idx] >= threshold, costs))
+    pct = lambda v: [round(float(np.percentile(v, 2.5)), 4), round(float(np.percentile(v, 97.5)), 4)]  # noqa: E731
+    out = {"rows": n, "resamples": BOOTSTRAP, "accuracy": pct(acc)}
+    if auc:
+        out["roc_auc"] = pct(auc)
+    if cost:
+        out["expected_cost"] = pct(cost)
+    return out
+
+
+def _fairness(root: Path, data: PreparedDataset, labels: list[str], y_true: list[str], proba: np.ndarray,
+              positive: str, threshold: float, costs: CostMatrix, plots: bool) -> tuple[dict, dict]:
+    """Per protected attribute, on the validation rows at the chosen threshold (engine/evaluation/fairness.py: groups,
+    adverse impact ratio and equal-opportunity difference with bootstrap intervals); and a chart of expected cost
+    and the ratio across thresholds with the chosen one marked — the threshold moves the ratio more than the model
+    does, so the risk team chooses it knowingly."""
+    from engine.data.protected import Protected
+    from engine.evaluation.fairness import fairness_reports, threshold_sweep
+    from engine.evaluation.fairness_plot import fairness_threshold_png
+    attrs = [Protected.from_dict(d) for d in data.protected]
+    favourable = next(lab for lab in labels if lab != positive)
+    score = proba[:, labels.index(positive)]
+    decision = [positive if p >= threshold else favourable for p in score]
+    rows = list(data.protected_validation)
+    reports = fairness_reports(attrs, rows, y_true, decision, favourable, score=score)
+    charts = {}
+    for a in attrs:
+        reports[a.name]["threshold"] = threshold
+        if plots:
+            sweep = threshold_sweep(np.asarray(y_true) == positive, score, a.groups(rows), costs)
+            name = "fairness-" + "".join(ch if ch.isalnum() else "-" for ch in a.name)
+            charts[name] = str(fairness_threshold_png(sweep, threshold, layout.plot(root, name),
+                                                      title=f"Expected cost and adverse impact ratio ({a.name})"))
+    return reports, charts
+
+
+def _save_served(root: Path, model, data: PreparedDataset, selection, positive: str | None) -> ServedModel:
+    """What answers, saved whole (engine/served/model.py): the selection's choice, or the fine-tuned model alone,
+    with what scoring needs to read a file (the columns, the label and text columns, the adverse label)."""
+    from engine.data.values import numeric_columns
+    from engine.served.partner import Inputs
+    extra = {"label_column": data.label_column, "text_column": data.text_column, "positive_label": positive,
+             "favourable_label": next((lab for lab in model.labels if lab != positive), None) if positive else None,
+             "task_kind": data.kind, "protected": list(getattr(data, "protected", []) or [])}
+    if selection is not None:
+        served = selection.served_model(root, validation_rows=len(data.validation))
+    else:
+        inputs = Inputs("text")
+        if data.kind == "tabular" and data.feature_columns:
+            cols = list(data.feature_columns)
+            inputs = Inputs("tabular", cols, sorted(numeric_columns(list(data.raw_train or []), cols)))
+        served = ServedModel(root, kind="finetuned", labels=model.labels, inputs=inputs, transformer=model,
+                             record={"served_why": "the fine-tuned model alone: no baseline was evaluated",
+                                     "validation_rows": len(data.validation)})
+    served.record.update(extra)
+    served.save(root)
+    return served
+
+
+def _reference(data: PreparedDataset, served: ServedModel, selection, proba: np.ndarray,
+               positive: str | None, answer_threshold: float) -> dict:
+    """The training population reasons and drift are measured against (reference.json). Tables: the explanation
+    reference (engine/explain/reference.py) and the drift bins of every input column and of the score — the served
+    model's honest scores on training rows (out of fold, or rows held out from the transformer), else its
+    validation scores. Text: the intent mix, fallback rate and confidence of the validation answers."""
+    labels = list(served.labels)
+    if data.kind == "tabular" and data.feature_columns and positive is not None:
+        from engine.explain.reference import Reference
+        from engine.monitoring.drift import DriftReference
+        cols, numeric = list(served.inputs.columns), list(served.inputs.numeric)
+        rows, y = list(data.raw_train or []), [e.label for e in data.train]
+        k = labels.index(positive)
+        scores = (selection.extra_proba[:, k] if selection is not None and selection.extra_proba is not None
+                  and len(selection.extra_labels) else proba[:, k])
+        ref = Reference.fit(rows, y, cols, numeric, served.record["favourable_label"])
+        drift = DriftReference.fit(rows, cols, set(numeric), scores=np.asarray(scores))
+        return {"kind": "tabular", "explain": ref.to_dict(), "drift": drift.to_dict(),
+                "score_from": "honest training scores" if scores is not proba[:, k] else "validation scores"}
+    pred = [labels[i] for i in proba.argmax(axis=1)] if len(proba) else []
+    conf = proba.max(axis=1) if len(proba) else np.zeros(0)
+    return {"kind": "text", "intents": {lab: pred.count(lab) for lab in labels}, "rows": len(pred),
+            "mean_confidence": float(conf.mean()) if len(conf) else None,
+            "fallback_rate": float((conf < answer_threshold).mean()) if len(conf) else None}
 
 
 def _hand_over_probe_embeddings(root: Path, data: PreparedDataset) -> None:
@@ -298,9 +423,12 @@ def _update_card(root: Path, cfg: dict, rep: dict) -> None:
         log.exception("could not update the model card")
 
 
-def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example]) -> dict:
+def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example], *, protected: Sequence[dict] = (),
+                      protected_rows: Sequence[dict] | None = None) -> dict:
     """Same metrics on other labelled data. Labels the model does not know raise DatasetError naming them.
-    Two-class tasks use the positive label, cost matrix and threshold stored by `report` (not re-chosen here)."""
+    Two-class tasks use the positive label, cost matrix and threshold stored by `report` (not re-chosen here).
+    `protected` (the dataset's attributes) with `protected_rows` (their values, one dict per example) adds the
+    fairness report at that threshold."""
     root = Path(artifact_dir)
     pred = get_predictor(root)
     labels = list(pred.labels)
@@ -332,4 +460,12 @@ def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example]) -> 
     correct = np.asarray(y_true) == np.asarray(y_pred)
     out["qa"] = {"threshold": t, "coverage": float(answered.mean()),
                  "answered_accuracy": float(correct[answered].mean()) if answered.any() else None}
+    if len(labels) == 2 and protected and protected_rows is not None and len(protected_rows) == len(examples):
+        from engine.data.protected import Protected
+        from engine.evaluation.fairness import fairness_reports
+        attrs = [Protected.from_dict(d) for d in protected]
+        favourable = next(lab for lab in labels if lab != positive)
+        score = proba[:, labels.index(positive)]
+        decision = [positive if p >= binary["threshold"] else favourable for p in score]
+        out["fairness"] = fairness_reports(attrs, list(protected_rows), y_true, decision, favourable, score=score)
     return json.loads(json.dumps(out, default=jsonable))

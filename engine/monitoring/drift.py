@@ -192,32 +192,11 @@ class DriftReference:
         noise_psi (95th percentile of no-drift PSI at this many rows, worst column), min_rows, caution}.
         A column no row carries is listed in `absent_columns`, not scored.
         """
-        n = len(rows)
-        present = set().union(*(r.keys() for r in rows)) if rows else set()
-        absent = [c for c in self.columns if n and c not in present]
-        cols, bands, changes = {}, {}, {}
-        for c in self.columns:
-            if c in absent or not n:
-                continue
-            b = self.bins[c]
-            actual = b.shares([r.get(c) for r in rows])
-            cols[c] = psi(b.props, actual)
-            bands[c] = band(cols[c])
-            if bands[c] != "stable":
-                changes[c] = _change(b, actual)
-        score_psi = None
-        if self.score is not None and scores is not None and len(scores):
-            actual = self.score.shares(list(np.asarray(scores, dtype=float)))
-            score_psi = psi(self.score.props, actual)
-            if band(score_psi) != "stable":
-                changes[SCORE] = _change(self.score, actual)
-        worst = {**cols, SCORE: score_psi} if score_psi is not None else cols
-        flagged = sorted([c for c, v in worst.items() if band(v) == "significant"], key=lambda c: -worst[c])
-        used = [self.bins[c] for c in cols] + ([self.score] if score_psi is not None else [])
-        noise = max((noise_psi(b.props, self.rows, n) for b in used if sum(b.props) > 0), default=None) if n else None
-        return {"score_psi": score_psi, "score_band": band(score_psi), "columns": cols, "bands": bands,
-                "changes": changes, "flagged": flagged, "absent_columns": absent, "rows": n,
-                "noise_psi": noise, "min_rows": self.min_rows, "caution": self._caution(n)}
+        return self.tally().add(rows, scores).result()
+
+    def tally(self) -> "DriftTally":
+        """An accumulator of bin counts: a file scored in chunks is compared without keeping its rows."""
+        return DriftTally(self)
 
     def _caution(self, n: int) -> str | None:
         if n == 0:
@@ -240,6 +219,56 @@ class DriftReference:
     def from_dict(cls, d: dict) -> "DriftReference":
         return cls(list(d["columns"]), {c: Bins.from_dict(b) for c, b in d["bins"].items()},
                    Bins.from_dict(d["score"]) if d.get("score") else None, int(d["rows"]), d.get("min_rows"))
+
+
+class DriftTally:
+    """Bin counts of new rows (and scores), added chunk by chunk; `result()` is DriftReference.compare's dict."""
+
+    def __init__(self, ref: DriftReference):
+        self.ref = ref
+        self.counts = {c: np.zeros(b.size) for c, b in ref.bins.items()}
+        self.score_counts = np.zeros(ref.score.size) if ref.score is not None else None
+        self.present: set = set()
+        self.n = 0
+
+    def add(self, rows: Sequence[dict], scores: np.ndarray | None = None) -> "DriftTally":
+        self.n += len(rows)
+        for r in rows:
+            self.present.update(r.keys())
+        for c, b in self.ref.bins.items():
+            if rows:
+                self.counts[c] += np.bincount(b.index([r.get(c) for r in rows]), minlength=b.size)
+        if self.score_counts is not None and scores is not None and len(scores):
+            self.score_counts += np.bincount(self.ref.score.index(list(np.asarray(scores, dtype=float))),
+                                             minlength=self.ref.score.size)
+        return self
+
+    def result(self) -> dict:
+        ref, n = self.ref, self.n
+        absent = [c for c in ref.columns if n and c not in self.present]
+        cols, bands, changes = {}, {}, {}
+        for c in ref.columns:
+            if c in absent or not n:
+                continue
+            b = ref.bins[c]
+            actual = self.counts[c] / max(self.counts[c].sum(), 1)
+            cols[c] = psi(b.props, actual)
+            bands[c] = band(cols[c])
+            if bands[c] != "stable":
+                changes[c] = _change(b, actual)
+        score_psi = None
+        if self.score_counts is not None and self.score_counts.sum():
+            actual = self.score_counts / self.score_counts.sum()
+            score_psi = psi(ref.score.props, actual)
+            if band(score_psi) != "stable":
+                changes[SCORE] = _change(ref.score, actual)
+        worst = {**cols, SCORE: score_psi} if score_psi is not None else cols
+        flagged = sorted([c for c, v in worst.items() if band(v) == "significant"], key=lambda c: -worst[c])
+        used = [ref.bins[c] for c in cols] + ([ref.score] if score_psi is not None else [])
+        noise = max((noise_psi(b.props, ref.rows, n) for b in used if sum(b.props) > 0), default=None) if n else None
+        return {"score_psi": score_psi, "score_band": band(score_psi), "columns": cols, "bands": bands,
+                "changes": changes, "flagged": flagged, "absent_columns": absent, "rows": n,
+                "noise_psi": noise, "min_rows": ref.min_rows, "caution": ref._caution(n)}
 
 
 def intent_mix(reference_counts: dict[str, int], recent_labels: Sequence[str], top: int = 5) -> dict:

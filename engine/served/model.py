@@ -134,6 +134,94 @@ class ServedModel:
     def baseline_proba(self, texts: Sequence[str]) -> np.ndarray:
         return partners.proba_in(self._partner(), self.inputs(texts), self.labels)
 
+    # ---- decisions on table rows -------------------------------------------------------------------------------------
+    @property
+    def positive_label(self) -> str | None:
+        """The label the run treats as positive — for credit, the adverse outcome."""
+        return self.record.get("positive_label") or (self.settings().get("decision") or {}).get("positive_label")
+
+    def settings(self) -> dict:
+        """qa.json: the answer threshold, the answers, and for two-class runs the decision threshold."""
+        try:
+            return json.loads((self.root / layout.QA).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def decision(self) -> dict:
+        """{positive_label, negative_label, threshold}: a row is decided positive when P(positive) ≥ threshold
+        (the cost-minimising threshold the report chose)."""
+        if len(self.labels) != 2:
+            raise NotFound(f"run folder {self.root.name} answers {len(self.labels)} classes; a decision threshold "
+                           "belongs to two-class (credit) runs")
+        d = self.settings().get("decision") or {}
+        pos = d.get("positive_label") or self.positive_label or self.labels[1]
+        return {"positive_label": pos, "negative_label": next(lab for lab in self.labels if lab != pos),
+                "threshold": float(d.get("threshold", 0.5))}
+
+    def answer_threshold(self) -> float:
+        """Below this confidence a question falls back to a human."""
+        return float(self.settings().get("threshold", 0.5))
+
+    def positive_proba(self, rows: Sequence[dict]) -> np.ndarray:
+        """P(positive label) of what is served, for table rows ({column: value})."""
+        from engine.data.serialize import serialize_row
+        texts = [serialize_row(r, self.inputs.columns) for r in rows]
+        return self.predict_proba(texts)[:, self.labels.index(self.decision()["positive_label"])]
+
+    @property
+    def reference(self):
+        """The training population reasons are measured against (engine/explain/reference.py), or None."""
+        if getattr(self, "_explain_ref", None) is None:
+            ref = self._reference_file().get("explain")
+            if ref is None:
+                return None
+            from engine.explain.reference import Reference
+            self._explain_ref = Reference.from_dict(ref)
+        return self._explain_ref
+
+    def drift_reference(self):
+        """Training-time bins of every input column and of the score (engine/monitoring/drift.py), or None."""
+        ref = self._reference_file().get("drift")
+        if ref is None:
+            return None
+        from engine.monitoring.drift import DriftReference
+        return DriftReference.from_dict(ref)
+
+    def text_reference(self) -> dict:
+        """Text runs: the intent mix, fallback rate and mean confidence of the validation answers."""
+        ref = self._reference_file()
+        return ref if ref.get("kind") == "text" else {}
+
+    def _reference_file(self) -> dict:
+        if getattr(self, "_ref", None) is None:
+            try:
+                self._ref = json.loads((self.root / layout.REFERENCE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._ref = {}
+        return self._ref
+
+    def explain(self, rows: Sequence[dict], k: int = 4, probabilities=None) -> list[list[str]]:
+        """1–k principal reasons per row, strongest first (`COLUMN: plain words`), of what is served
+        (engine/served/explain.py)."""
+        from engine.served import explain
+        return explain.reasons(self, list(rows), k)
+
+    def explain_one(self, row: dict, k: int = 4) -> dict:
+        """One applicant: probability, decision, reasons and the smallest change that flips the decision."""
+        from engine.served import explain
+        return explain.explain_one(self, row, k)
+
+    def unseen_categories(self, rows: Sequence[dict]) -> dict[str, int]:
+        """{column: rows holding a category the training rows never held} (scored all the same)."""
+        ref = self._reference_file().get("explain") or {}
+        known = ref.get("categories") or {}
+        out: dict[str, int] = {}
+        for col, values in known.items():
+            n = sum(1 for r in rows if str(r.get(col, "")).strip() and str(r.get(col, "")).strip() not in values)
+            if n:
+                out[col] = n
+        return out
+
     # ---- what answers ----------------------------------------------------------------------------------------------
     def config(self) -> dict:
         """The run's training config record (config.json)."""

@@ -118,6 +118,9 @@ def artifact_base(cfg: dict) -> str:
         raise
 
 
+MEMO_TEXTS = 200_000     # remembered encoder texts (a few MB of logits); past it the memo starts again
+
+
 def _accepted_inputs(model) -> set[str] | None:
     """Names the model's forward takes (None: it takes **kwargs, pass everything the tokenizer gave)."""
     import inspect
@@ -161,6 +164,8 @@ class TransformerScorer:
         # HF fast tokenizers reset truncation/padding state on every call and raise "Already borrowed" when two
         # threads do so at once (huggingface/tokenizers#537); tokenizing takes ~0.5 ms, so a lock costs nothing.
         self._tok_lock = threading.Lock()
+        self._memo: dict[str, np.ndarray] = {}          # encoder text → text-head logits (see text_logits)
+        self._memo_lock = threading.Lock()
 
     @classmethod
     def load(cls, artifact_dir: str | Path) -> "TransformerScorer":
@@ -179,25 +184,86 @@ class TransformerScorer:
 
     def proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(len(texts), len(labels)) in float64. Texts are batched by length so padding stays small; a single text
-        is tokenized without padding; a text repeated in the input is scored once."""
+        is tokenized without padding; a text repeated in the input is scored once. With a column-features head the
+        encoder runs once per distinct text it reads (ColumnFeatures.model_text: rows that share their categories
+        share one pass) and the features' linear part is added per row — the same logits as one forward of each."""
         texts = [str(t) for t in texts]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
             return out
-        unique = list(dict.fromkeys(texts))
+        head = getattr(self.model, "features_head", None)
+        if self.features is not None and head is not None:
+            read = self.features.model_texts(texts, self.tabular_text)
+            w = head.weight.detach().double().cpu().numpy()
+            logits = self.text_logits(read, batch_size) + self.features.transform(texts).astype(np.float64) @ w.T
+        else:
+            unique = list(dict.fromkeys(texts))
+            where = {t: i for i, t in enumerate(unique)}
+            logits = self._logits(unique, batch_size)[[where[t] for t in texts]]
+        logits -= logits.max(axis=1, keepdims=True)           # softmax in float64: rows sum to 1 for sklearn
+        e = np.exp(logits)
+        out[:] = e / e.sum(axis=1, keepdims=True)
+        return out
+
+    def text_logits(self, encoder_texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Logits of the text head alone (column features zeroed) for texts as the encoder reads them, remembered
+        for the life of this scorer (one scoring call loads its own): the reasons for a scored file then need no
+        second pass over texts it has read."""
+        with self._memo_lock:
+            new = [t for t in dict.fromkeys(encoder_texts) if t not in self._memo]
+        if new:
+            fresh = self._logits(new, batch_size, zero_features=True)
+            with self._memo_lock:
+                if len(self._memo) + len(new) > MEMO_TEXTS:
+                    self._memo.clear()
+                self._memo.update(zip(new, fresh))
+        with self._memo_lock:
+            missing = [t for t in encoder_texts if t not in self._memo]
+            if not missing:
+                return np.array([self._memo[t] for t in encoder_texts], dtype=np.float64).reshape(
+                    len(encoder_texts), len(self.labels))
+        return self._logits(list(encoder_texts), batch_size, zero_features=True)   # the memo overflowed meanwhile
+
+    def _logits(self, texts: list[str], batch_size: int, zero_features: bool = False) -> np.ndarray:
+        """Logits (float64) of texts as the encoder reads them; column features zeroed (their part is added by the
+        caller) or, without a features head, none."""
         torch = self._torch
-        order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
-        scores = np.zeros((len(unique), len(self.labels)), dtype=np.float64)
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.inference_mode():
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
-                chunk = [unique[i] for i in idx]
-                enc = self._encode(self.features.model_texts(chunk, self.tabular_text) if self.features is not None
-                                   else chunk, padding=len(idx) > 1)
-                if self.features is not None:
-                    enc["features"] = torch.as_tensor(self.features.transform(chunk), device=self.device)
-                logits = _logits(self.model, enc).double()   # float64: rows sum to 1 for sklearn
-                scores[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
-        where = {t: i for i, t in enumerate(unique)}
-        out[:] = scores[[where[t] for t in texts]]
+                enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
+                if zero_features:
+                    enc["features"] = torch.zeros((len(idx), self.features.dim), device=self.device)
+                out[idx] = _logits(self.model, enc).double().cpu().numpy()
         return out
+
+    def text_log_odds(self, encoder_texts: Sequence[str], positive: int, batch_size: int = 64) -> np.ndarray:
+        """log P(positive)/P(other) of a two-label model from its text head alone (column features zeroed), for texts
+        as the encoder reads them (ColumnFeatures.model_text). With the features head's weights this rebuilds the
+        model's log-odds: text part + w·F(row). For attributions, which need not be exact to the last bit: bf16
+        where the hardware does it natively (engine/device.py), like the other forward-only summaries."""
+        from engine.device import forward_autocast
+        torch = self._torch
+        texts = [str(t) for t in encoder_texts]
+        out = np.zeros(len(texts), dtype=np.float64)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        fast = forward_autocast(self.config.get("precision"), self.device)
+        with torch.inference_mode(), fast():
+            for s in range(0, len(order), batch_size):
+                idx = order[s:s + batch_size]
+                enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
+                if self.features is not None:
+                    enc["features"] = torch.zeros((len(idx), self.features.dim), device=self.device)
+                logits = _logits(self.model, enc).double().cpu().numpy()
+                out[idx] = logits[:, positive] - logits[:, 1 - positive]
+        return out
+
+    def features_weight_diff(self, positive: int) -> np.ndarray | None:
+        """The column-features head's weight row of the positive label minus the other's (None: no such head)."""
+        head = getattr(self.model, "features_head", None)
+        if head is None:
+            return None
+        w = head.weight.detach().double().cpu().numpy()
+        return w[positive] - w[1 - positive]

@@ -11,7 +11,7 @@ from storage import schedules as table
 from storage.errors import Conflict, Missing
 
 from jobs import scheduler as runtime
-from ops import schedules as sch
+from ops import firing, schedules as sch
 from tests.jobs.conftest import add_dataset, make_run
 
 UTC = dt.timezone.utc
@@ -79,16 +79,16 @@ def test_fire_submits_once_per_due_time_even_with_two_schedulers(home, monkeypat
     import ops.runs as service_runs
     monkeypatch.setattr(service_runs, "submit", fake_submit)
     due = dt.datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
-    first = sch.fire(home, "retrain-banking", due)
-    second = sch.fire(home, "retrain-banking", due)  # another process, same fire
+    first = firing.fire(home, "retrain-banking", due)
+    second = firing.fire(home, "retrain-banking", due)  # another process, same fire
     assert first["action"] == "submitted" and second["action"] == "skipped"
     assert submitted == [("banking", {"epochs": 1}, "U1", {"channel": "C1", "schedule": "retrain-banking"})]
     # next day: the previous scheduled run is still queued → no pile-up
-    third = sch.fire(home, "retrain-banking", due + dt.timedelta(days=1))
+    third = firing.fire(home, "retrain-banking", due + dt.timedelta(days=1))
     assert third["action"] == "skipped" and "still queued" in third["why"]
     with connect(home) as db:
         runs.request_cancel(db, first["run_id"], "x")
-    assert sch.fire(home, "retrain-banking", due + dt.timedelta(days=2))["action"] == "submitted"
+    assert firing.fire(home, "retrain-banking", due + dt.timedelta(days=2))["action"] == "submitted"
 
 
 def test_reeval_posts_through_notify(home, monkeypatch):
@@ -101,7 +101,7 @@ def test_reeval_posts_through_notify(home, monkeypatch):
     import ops.runs as service_runs
     monkeypatch.setattr(service_runs, "evaluate", lambda home_, run_id, **kw: {"accuracy": 0.9, "macro_f1": 0.8})
     posted = []
-    out = sch.fire(home, "reeval-C1", dt.datetime(2026, 11, 30, 6, tzinfo=UTC), notify=lambda s, r: posted.append(r))
+    out = firing.fire(home, "reeval-C1", dt.datetime(2026, 11, 30, 6, tzinfo=UTC), notify=lambda s, r: posted.append(r))
     assert out["action"] == "evaluated" and out["run_id"] == rid
     assert posted and posted[0]["report"]["accuracy"] == 0.9
 

@@ -70,7 +70,7 @@ def test_shadow_answers_are_stored_unseen_and_the_report_counts_them(home, plant
 
 def test_ab_shows_both_and_counts_feedback_per_model(home, planted):
     q, champ_intent, chall_intent = KNOWN[3]
-    ab = challengers.ask_ab(home, q, scope="default", actor=ADMIN)
+    ab = questions.ask_ab(home, q, scope="default", actor=ADMIN)
     assert ab["champion"]["intent"] == champ_intent and ab["challenger"]["intent"] == chall_intent and not ab["agree"]
     questions.feedback(home, ab["question_id"], actor="U1", value=-1)
     challengers.shadow_feedback(home, ab["challenger"]["shadow_id"], actor="U1", value=1)
@@ -84,8 +84,8 @@ def test_testers_setting_limits_ab(home, planted, monkeypatch):
     monkeypatch.setenv("FTBOT_TESTERS", "U_TESTER")
     nobody = Policy.from_env({}).slack("U_SOMEONE", "C1")
     with pytest.raises(PermissionDenied):
-        challengers.ask_ab(home, "fx rate", scope="default", actor=nobody)
-    ab = challengers.ask_ab(home, "fx rate", scope="default", actor=Policy.from_env({}).slack("U_TESTER", "C1"))
+        questions.ask_ab(home, "fx rate", scope="default", actor=nobody)
+    ab = questions.ask_ab(home, "fx rate", scope="default", actor=Policy.from_env({}).slack("U_TESTER", "C1"))
     assert ab["challenger"]["intent"] == "exchange_rate"
 
 

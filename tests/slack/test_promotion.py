@@ -7,7 +7,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.settings import Settings
-from ops import challengers, schedules
+from ops import challengers, firing, schedules
 from storage import connect
 from tests.ops.planted import Planted, install, setup_runs
 from tests.slack.conftest import BOT_TOKEN, SIGNING_SECRET
@@ -142,7 +142,7 @@ def test_daily_report_is_scheduled_queued_and_posted_once(driver, fake, home, mo
     challengers.drain(10)
     sid = challengers.REPORT_SCHEDULE_PREFIX + CH
     assert [s["kind"] for s in schedules.list_schedules(home) if s["id"] == sid] == ["challenge-report"]
-    assert schedules.fire(home, sid)["action"] == "reported"
+    assert firing.fire(home, sid)["action"] == "reported"
     assert server.reports.post_pending() == 1 and server.reports.post_pending() == 0
     msg = channel_text(fake, "Daily challenger report", top_level=True)
     assert "*1* questions seen" in flat(msg)
