@@ -56,7 +56,8 @@ class SlackRequestGuard:
         sig = environ.get("HTTP_X_SLACK_SIGNATURE") or ""
         # Refused here, before Bolt parses the body: an unsigned JSON body that does not parse would otherwise end
         # in a 500 and a logged traceback, and anyone could fill the logs. Bolt verifies again behind us.
-        if not sig or not self.verifier.is_valid(body, ts, sig):
+        # slack_sdk's verifier int()s the timestamp unchecked: a non-numeric one must be a 401, not a 500
+        if not sig or not ts.isdigit() or not self.verifier.is_valid(body, ts, sig):
             return _plain(start_response, "401 Unauthorized", "invalid request signature")
         # Only a valid signature is remembered (a forged one must not fill the table).
         if not self.first_time("sig:" + sig.removeprefix("v0=")):

@@ -78,6 +78,9 @@ class Verb:
             raise ValueError(f"{self.name}: role must be everyone, admin or approver")
         if not self.scope or any(r not in SCOPE_RULES for r in self.scope):
             raise ValueError(f"{self.name}: every command needs its scope rules ({', '.join(SCOPE_RULES)})")
+        if OWN in self.scope and not self.op.startswith("ops.visibility:"):
+            # an OWN list is filtered by the operation itself: only ops/visibility.py knows the caller's channel
+            raise ValueError(f"{self.name}: a list shown per channel (own) must call an ops.visibility function")
 
     @property
     def audit_action(self) -> str:
@@ -247,7 +250,7 @@ VERBS: tuple[Verb, ...] = (
                Arg("channel", help="Slack channel to post results in", required=False, cli="--channel",
                    slack=HERE)),
          reply="channel"),
-    Verb("schedule list", "ops.schedules:list_schedules", EVERYONE, (OWN,), "the schedules of this channel"),
+    Verb("schedule list", "ops.visibility:list_schedules", EVERYONE, (OWN,), "the schedules of this channel"),
     Verb("schedule remove", "ops.schedules:remove_schedule", ADMIN, (HERE,), "remove a schedule",
          args=(Arg("id", metavar="ID"),), reply="channel"),
     Verb("prune", "ops.retention:prune", ADMIN, (NONE,),

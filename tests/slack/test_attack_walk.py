@@ -12,7 +12,7 @@ import json
 import pytest
 
 from ops import commands as table
-from storage import connect, questions
+from storage import connect, questions, schedules
 from tests.slack.conftest import ADMIN
 from tests.slack.helpers import add_dataset_row
 from tests.slack.privacy_helpers import deployed_run, set_dataset_channel
@@ -67,7 +67,7 @@ def test_every_command_has_an_attack_case():
 
 def _plant(home, settings):
     """The home channel's work: a dataset, a deployed run, a question holding a card number (an example a
-    challenger report would quote), and a file in the server's data folder."""
+    challenger report would quote), a schedule, and a file in the server's data folder."""
     add_dataset_row(home, "homedata")
     set_dataset_channel(home, "homedata", HOME_CH)
     run = deployed_run(home, dataset="homedata", channel=HOME_CH, make_dataset=False)
@@ -75,6 +75,8 @@ def _plant(home, settings):
         questions.add(db, scope=HOME_CH, run_id=run["id"], asked_by="UHOME", channel=HOME_CH, ts="1.1",
                       question=f"card {CARD} lost", answer="a", intent="lost_card", confidence=0.9, top=[],
                       fallback=False)
+        schedules.add(db, id="retrain-homedata", kind="retrain", target="homedata", cron="0 6 * * 1",
+                      created_by="UADMIN", channel=HOME_CH)
     (settings.data_dir / "data.csv").write_text("text,label\nhello,a\nworld,b\n")
     return run
 

@@ -242,3 +242,21 @@ def test_deploy_button_opens_a_request_when_approval_is_required(driver, fake, h
     with connect(home) as db:
         assert db.execute("SELECT status, decided_by FROM deploy_requests").fetchone() == ("rejected", BOB)
         assert db.execute("SELECT COUNT(*) FROM deployments").fetchone()[0] == 0
+
+
+def test_a_reject_reason_is_shown_as_text_not_as_a_mention_or_link(driver, fake, home, models):
+    """The rejecter's words reach the channel (broadcast from the thread): `<!channel>` or a link in them must stay
+    text, or any approver could ping everyone or dress a phishing link as the bot's."""
+    require_approval(home)
+    champ, _ = models
+    driver.command(f"deploy {champ}", channel=CH)
+    req = channel_text(fake, "Deploy request #1", top_level=True)
+    driver.command("reject 1 <!channel> retrain at <https://evil.example|the portal>", user=BOB, channel=CH)
+    out = channel_text(fake, "request #1 rejected by")
+    assert "&lt;!channel&gt;" in out["text"] and "<!channel>" not in out["text"]
+    assert "<https://evil.example" not in out["text"]
+    edited = fake.wait_for(lambda: next((m for m in fake.messages if m["ts"] == req["ts"] and "rejected" in flat(m)),
+                                        None), what="request message edited")
+    assert "<!channel>" not in flat(edited) and "&lt;!channel&gt;" in flat(edited)
+    with connect(home) as db:    # stored as typed: the escaping is the edge's job
+        assert "<!channel>" in db.execute("SELECT reason FROM deploy_requests").fetchone()[0]

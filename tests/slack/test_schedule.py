@@ -33,3 +33,20 @@ def test_bad_cron_is_named(driver, fake, home):
     fake.wait_for(lambda: any("cron" in r["text"] for r in fake.responses), 10, "cron error")
     with connect(home) as db:
         assert schedules.list_all(db) == []
+
+
+def test_schedule_list_shows_only_the_callers_channel(driver, fake, home):
+    """A schedule reports to one channel: its name, target and cron are that channel's business."""
+    add_dataset_row(home)
+    driver.command("schedule add retrain banking 0 6 * * 1", user=ADMIN, channel="CHOME")
+    fake.wait_for(lambda: any(":calendar:" in r["text"] for r in fake.responses), 10, "schedule reply")
+    with connect(home) as db:
+        sid = schedules.list_all(db)[0]["id"]
+    n = len(fake.responses)
+    driver.command("schedule list", user="UOUTSIDER", channel="COTHER")
+    fake.wait_for(lambda: len(fake.responses) > n, 10, "list reply")
+    shown = " ".join(r["text"] for r in fake.responses[n:])
+    assert sid not in shown and "banking" not in shown
+    n = len(fake.responses)
+    driver.command("schedule list", user="UMEMBER", channel="CHOME")
+    fake.wait_for(lambda: any(sid in r["text"] for r in fake.responses[n:]), 10, "list in the home channel")

@@ -89,3 +89,24 @@ def test_healthz(server):
     import urllib.request
     with urllib.request.urlopen(server.url + "/healthz", timeout=5) as r:
         assert r.status == 200
+
+
+def test_unsigned_or_malformed_json_is_refused_before_bolt(driver, fake, home, capfd):
+    """Slack's URL check and events come as JSON: without a valid signature they get 401 and leave no traceback in
+    the log (a scanner's junk must not fill the logs or reach a handler)."""
+    import urllib.error
+    import urllib.request
+    bodies = [b'{"type": "url_verification", "challenge": "c"}', b'{"type": "event_callback", "event": ',
+              b"\xff\xfe not json", b""]
+    for body in bodies:
+        for headers in ({}, {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=zz"}):
+            req = urllib.request.Request(driver.url, data=body, method="POST",
+                                         headers={"Content-Type": "application/json", **headers})
+            try:
+                urllib.request.urlopen(req, timeout=5)
+                raise AssertionError(f"expected 401 for {body!r} {headers}")
+            except urllib.error.HTTPError as e:
+                assert e.code == 401, (body, headers, e.code)
+    time.sleep(0.3)
+    assert fake.log == [] and _audit(home) == []
+    assert "Traceback" not in capfd.readouterr().err
