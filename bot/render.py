@@ -352,6 +352,10 @@ def drift_line(d: dict) -> str:
     moved = [f"{c} {d['columns'][c]:.2f}" for c in d.get("columns", {}) if d["bands"].get(c) != "stable"]
     line = (f"drift: score PSI {_num(d.get('score_psi'))} ({d.get('score_band') or '–'})"
             + (f"; columns past 0.10: {', '.join(moved)}" if moved else "; every column stable (PSI < 0.10)"))
+    off_band = moved or d.get("score_band") not in (None, "stable")
+    if off_band and "beyond_noise" in d:
+        line += (f"; more than sampling noise explains: {', '.join(d['beyond_noise'])}" if d["beyond_noise"]
+                 else "; all of it within what sampling alone gives at this size")
     return line + (f" — caution: {d['caution']}" if d.get("caution") else "")
 
 

@@ -107,12 +107,16 @@ def _drift(home, sched: dict, origin: dict, fire_time) -> dict:
 
 
 def _crossed(res: dict) -> list[str]:
-    """What left the stable band: 'score', column names, or 'intent mix'."""
+    """What left the stable band by more than sampling noise explains: 'score', column names, or 'intent mix'."""
     if res.get("kind") == "text":
         mix = res.get("intent_mix") or {}
-        return ["intent mix"] if mix.get("band") not in (None, "stable") else []
-    out = ["score"] if res.get("score_band") not in (None, "stable") else []
-    return out + [c for c, b in (res.get("bands") or {}).items() if b != "stable"]
+        moved = mix.get("band") not in (None, "stable") and (mix.get("psi") or 0) > (mix.get("noise_psi") or 0)
+        return ["intent mix"] if moved else []
+    if "beyond_noise" not in res:           # a scoring stored before the noise check: the bands alone
+        out = ["score"] if res.get("score_band") not in (None, "stable") else []
+        return out + [c for c, b in (res.get("bands") or {}).items() if b != "stable"]
+    from engine.monitoring.drift import SCORE
+    return ["score" if c == SCORE else c for c in res["beyond_noise"]]
 
 
 KINDS = {"retrain": _retrain, "reeval": _reeval, "challenge-report": _challenge_report, "drift": _drift}

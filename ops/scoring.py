@@ -108,7 +108,8 @@ def explanation(home, scoring_id: int, index: int, *, actor: Actor | str) -> dic
 def _drift_brief(drift: dict | None) -> dict:
     if not drift:
         return {}
-    return {k: drift.get(k) for k in ("score_psi", "score_band", "columns", "bands", "flagged", "rows", "caution")}
+    return {k: drift.get(k) for k in ("score_psi", "score_band", "columns", "bands", "flagged", "beyond_noise", "rows",
+                                  "noise_psi", "caution")}
 
 
 def last_scoring(home, run_id) -> dict | None:

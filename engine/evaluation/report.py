@@ -387,12 +387,15 @@ def _reference(data: PreparedDataset, served: ServedModel, selection, proba: np.
         cols, numeric = list(served.inputs.columns), list(served.inputs.numeric)
         rows, y = list(data.raw_train or []), [e.label for e in data.train]
         k = labels.index(positive)
-        scores = (selection.extra_proba[:, k] if selection is not None and selection.extra_proba is not None
-                  and len(selection.extra_labels) else proba[:, k])
+        # the score's bins come from scores the served model was not fitted on: its validation scores plus the
+        # training rows scored out of fold or held out (a forest's scores on its own training rows are far too sure)
+        honest = selection is not None and selection.extra_proba is not None and len(selection.extra_labels)
+        scores = np.concatenate([proba[:, k], selection.extra_proba[:, k]]) if honest else proba[:, k]
         ref = Reference.fit(rows, y, cols, numeric, served.record["favourable_label"])
         drift = DriftReference.fit(rows, cols, set(numeric), scores=np.asarray(scores))
         return {"kind": "tabular", "explain": ref.to_dict(), "drift": drift.to_dict(),
-                "score_from": "honest training scores" if scores is not proba[:, k] else "validation scores"}
+                "score_from": (f"{len(proba)} validation + {len(selection.extra_labels)} honestly scored training "
+                               "rows" if honest else f"{len(proba)} validation rows")}
     pred = [labels[i] for i in proba.argmax(axis=1)] if len(proba) else []
     conf = proba.max(axis=1) if len(proba) else np.zeros(0)
     return {"kind": "text", "intents": {lab: pred.count(lab) for lab in labels}, "rows": len(pred),

@@ -167,6 +167,7 @@ class DriftReference:
     score: Bins | None
     rows: int                                   # training rows the shares come from
     min_rows: int | None                        # see module docstring; None: the reference is too small
+    score_rows: int | None = None               # scores the score bins come from (honest scores: often fewer)
 
     @classmethod
     def fit(cls, rows: Sequence[dict], columns: Sequence[str], numeric: set, scores: np.ndarray | None = None,
@@ -178,10 +179,11 @@ class DriftReference:
             values = [r.get(c) for r in rows]
             bins_by_col[c] = Bins.numeric(values, bins) if c in numeric else Bins.categorical(values)
         score = Bins.numeric(list(np.asarray(scores, dtype=float)), bins) if scores is not None else None
-        every = list(bins_by_col.values()) + ([score] if score else [])
-        needs = [rows_needed(b.props, len(rows)) for b in every if sum(b.props) > 0]
+        n_scores = len(scores) if scores is not None else None
+        every = [(b, len(rows)) for b in bins_by_col.values()] + ([(score, n_scores)] if score else [])
+        needs = [rows_needed(b.props, m) for b, m in every if sum(b.props) > 0]
         need = None if any(n is None for n in needs) else max(needs, default=0)
-        return cls(list(columns), bins_by_col, score, len(rows), need)
+        return cls(list(columns), bins_by_col, score, len(rows), need, n_scores)
 
     def compare(self, rows: Sequence[dict], scores: np.ndarray | None = None) -> dict:
         """PSI of each column (and of the score, when both sides have one) against the training shares.
@@ -211,14 +213,15 @@ class DriftReference:
         return None
 
     def to_dict(self) -> dict:
-        return {"columns": self.columns, "rows": self.rows, "min_rows": self.min_rows,
+        return {"columns": self.columns, "rows": self.rows, "min_rows": self.min_rows, "score_rows": self.score_rows,
                 "bins": {c: b.to_dict() for c, b in self.bins.items()},
                 "score": self.score.to_dict() if self.score else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "DriftReference":
         return cls(list(d["columns"]), {c: Bins.from_dict(b) for c, b in d["bins"].items()},
-                   Bins.from_dict(d["score"]) if d.get("score") else None, int(d["rows"]), d.get("min_rows"))
+                   Bins.from_dict(d["score"]) if d.get("score") else None, int(d["rows"]), d.get("min_rows"),
+                   d.get("score_rows") or int(d["rows"]))
 
 
 class DriftTally:
@@ -264,11 +267,18 @@ class DriftTally:
                 changes[SCORE] = _change(ref.score, actual)
         worst = {**cols, SCORE: score_psi} if score_psi is not None else cols
         flagged = sorted([c for c, v in worst.items() if band(v) == "significant"], key=lambda c: -worst[c])
-        used = [ref.bins[c] for c in cols] + ([ref.score] if score_psi is not None else [])
-        noise = max((noise_psi(b.props, ref.rows, n) for b in used if sum(b.props) > 0), default=None) if n else None
+        used = {c: (ref.bins[c], ref.rows) for c in cols}
+        if score_psi is not None:
+            used[SCORE] = (ref.score, ref.score_rows or ref.rows)
+        noise = {c: noise_psi(b.props, m, n) for c, (b, m) in used.items() if sum(b.props) > 0} if n else {}
+        # past the stable line by more than sampling alone explains (the 95th percentile of no-drift PSI at these
+        # sizes): what a watch posts about, so a small file does not raise an alarm every day
+        beyond = sorted([c for c, v in worst.items() if band(v) != "stable" and v > noise.get(c, 0.0)],
+                        key=lambda c: -worst[c])
         return {"score_psi": score_psi, "score_band": band(score_psi), "columns": cols, "bands": bands,
-                "changes": changes, "flagged": flagged, "absent_columns": absent, "rows": n,
-                "noise_psi": noise, "min_rows": ref.min_rows, "caution": ref._caution(n)}
+                "changes": changes, "flagged": flagged, "beyond_noise": beyond, "absent_columns": absent, "rows": n,
+                "noise_psi": max(noise.values(), default=None), "min_rows": ref.min_rows,
+                "caution": ref._caution(n)}
 
 
 def intent_mix(reference_counts: dict[str, int], recent_labels: Sequence[str], top: int = 5) -> dict:
