@@ -44,11 +44,11 @@ QUESTIONS = [
 ]
 
 
-def _ensure_dataset(home, name: str, path, say) -> dict:
+def _ensure_dataset(home, name: str, path, say, **options) -> dict:
     if any(d["name"] == name for d in datasets.list_all(home)):
         say(f"• dataset {name} already registered")
         return datasets.get(home, name)
-    row = datasets.register(home, name, path, actor=DEMO)
+    row = datasets.register(home, name, path, actor=DEMO, **options)
     say("• " + render.dataset(row).replace("\n", "\n  "))
     return row
 
@@ -85,7 +85,8 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
     say("1. register the sample data")
     _ensure_dataset(home, "banking-sample", sample_path("banking"), say)
     if not quick:
-        _ensure_dataset(home, "credit-sample", sample_path("credit"), say)
+        # age is a protected attribute: kept out of the model, used by the fairness report
+        _ensure_dataset(home, "credit-sample", sample_path("credit"), say, protected="age<25")
 
     say("2. fine-tune: LoRA on the customer-service intents (α=0.1: keep sentence embeddings near the pretrained ones)")
     bank = _train(home, "banking-sample", {"method": "lora", "alpha": 0.1, "epochs": 2 if quick else 4}, say)
@@ -96,6 +97,8 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
         # epochs: the tabular default (6); 2 epochs left the model predicting the majority class
         credit = _train(home, "credit-sample", {"method": "full", "freeze": "embeddings,0-1"}, say)
         result["credit"] = render.run_json(credit)
+        if credit["status"] == "succeeded":
+            result["credit_work"] = _credit_story(home, credit, say)
     if bank["status"] != "succeeded":
         say("the banking run did not succeed; nothing to deploy")
         return result
@@ -114,12 +117,46 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
     return result
 
 
+def _credit_story(home, credit: dict, say) -> dict:
+    """The credit run at work: its fairness line, the sample applicants scored with reasons, one declined applicant
+    explained, and the validation report written."""
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    from ops import reporting, scoring
+    for name, f in ((credit.get("metrics") or {}).get("fairness") or {}).items():
+        say(f"  fairness ({name}): adverse impact ratio {f['adverse_impact_ratio']:.2f} (95 % "
+            f"{f['air_interval'][0]:.2f}–{f['air_interval'][1]:.2f}), equal-opportunity difference "
+            f"{f['equal_opportunity_difference']:.2f}{' — flagged' if f['flagged'] else ''}")
+    say("  score the 400 sample applicants (label column dropped) with their reasons (ftbot score):")
+    with tempfile.TemporaryDirectory(prefix="ftbot-demo-") as tmp:
+        with open(sample_path("credit"), newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        src = Path(tmp) / "applicants.csv"
+        with open(src, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, [c for c in rows[0] if c != "risk"], extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        res = scoring.score(home, credit["id"], src, out=Path(home) / "scored-applicants.csv", actor=DEMO)
+        say("  " + render.scored(res).replace("\n", "\n  "))
+        declined = res.get("declined") or []
+        if declined:
+            e = scoring.explain(home, credit["id"], src, row=declined[0]["n"], actor=DEMO)
+            say("  one declined applicant, explained (ftbot explain):\n    "
+                + render.explained(e).replace("\n", "\n    "))
+    rep = reporting.report(home, credit["id"], out=Path(home) / f"report-run-{credit['id']}.md", actor=DEMO)
+    say(f"  validation report (ftbot report): {rep['out_path']}")
+    return {"scored": res["rows"], "counts": res["counts"], "report": rep["out_path"]}
+
+
 def _promotion_story(home, champion: dict, quick: bool, say) -> dict:
     """A challenger beside the champion, its report, a promotion that needs a second person, and a rollback — with
     two local identities, cli:alice (asks) and cli:bob (approves)."""
     from engine.errors import FtbotError
     from ops import challengers, promotion
     from ops.access import Policy
+    from ops.policy import set_approval
 
     from bot.render import history_text, report_text, request_line
     policy = Policy.from_env({"FTBOT_ADMINS": "cli:alice,cli:bob", "FTBOT_APPROVERS": "cli:alice,cli:bob"})
@@ -136,8 +173,11 @@ def _promotion_story(home, champion: dict, quick: bool, say) -> dict:
     challengers.drain(60)
     rep = challengers.report(home, "default")
     say("  " + report_text(rep).replace("\n", "\n  "))
-    say("6. promotion with four eyes (FTBOT_DEPLOY_APPROVAL=required): cli:alice asks, cli:bob approves")
-    req = promotion.request_deploy(home, chall["id"], scope="default", actor=alice, approval="required")
+    say("6. promotion with four eyes: cli:alice tightens the approval policy to required (`ftbot approval required`),"
+        " asks, cli:bob approves")
+    policy_row = set_approval(home, "required", actor=alice)
+    say(f"  approval policy: {policy_row['mode']} (set by {policy_row['set_by'] or 'the first start'})")
+    req = promotion.request_deploy(home, chall["id"], scope="default", actor=alice)
     say("  " + request_line(req))
     try:
         promotion.approve(home, req["id"], actor=alice)

@@ -213,11 +213,12 @@ class ServedModel:
 
     def unseen_categories(self, rows: Sequence[dict]) -> dict[str, int]:
         """{column: rows holding a category the training rows never held} (scored all the same)."""
+        from engine.data.values import is_missing
         ref = self._reference_file().get("explain") or {}
         known = ref.get("categories") or {}
         out: dict[str, int] = {}
         for col, values in known.items():
-            n = sum(1 for r in rows if str(r.get(col, "")).strip() and str(r.get(col, "")).strip() not in values)
+            n = sum(1 for r in rows if not is_missing(r.get(col)) and str(r.get(col)).strip() not in values)
             if n:
                 out[col] = n
         return out
@@ -234,8 +235,10 @@ class ServedModel:
         """What answers, in words and figures: the parts with their weights, how the choice was made, on which rows
         its figures were taken, and whether the weights that answer are those figures' weights."""
         rec, cfg = self.record, self.config()
-        ft = {"part": "finetuned", "name": f"fine-tuned transformer ({cfg.get('base') or '?'}, "
-                                           f"{cfg.get('method') or '?'})", "weight": round(self.weight, 4)}
+        base = str(cfg.get("base") or "?")
+        base = Path(base).name if Path(base).is_absolute() else base      # a server path names the folder only
+        ft = {"part": "finetuned", "name": f"fine-tuned transformer ({base}, {cfg.get('method') or '?'})",
+              "weight": round(self.weight, 4)}
         partner_name = rec.get("partner")
         base = {"part": "baseline", "name": _partner_words(partner_name, rec.get("partner_members")),
                 "model": partner_name, "weight": round(1 - self.weight, 4)}

@@ -169,3 +169,19 @@ def test_tabular_data_trains_with_column_features_by_default(home, tmp_path, tin
     assert code == 0 and ev["accuracy"] >= 0.85, err                  # the amount rule, read from the columns
     code, ans, err = run_cli(capsys, "ask", "--run", run["run_id"], "amount: 8800; housing: own; purpose: car", "--json")
     assert code == 0 and ans["intent"] == "bad", err
+
+
+def test_demo_refuses_a_home_that_holds_a_teams_work(home, tmp_path, capsys):
+    """The demo deploys and approves as made-up people: pointed at a real home it must stop before touching it."""
+    data = write_data(tmp_path / "cards.csv")
+    assert run_cli(capsys, "dataset", "add", "cards", data, "--json")[0] == 0
+    with connect(home) as db:
+        before = (db.execute("select count(*) from runs").fetchone()[0],
+                  db.execute("select count(*) from datasets").fetchone()[0])
+    code, _, err = run_cli(capsys, "demo", "--home", home)
+    assert code != 0
+    assert "not the demo's" in err and "cards" in err and "ftbot demo --home NEW_FOLDER" in err
+    with connect(home) as db:
+        after = (db.execute("select count(*) from runs").fetchone()[0],
+                 db.execute("select count(*) from datasets").fetchone()[0])
+    assert after == before
