@@ -9,12 +9,12 @@ The real ftbot server (Bolt over HTTP, the notifier) runs against the fake Slack
     (invalid_blocks), where a training and questions are answered as plain text (`thread:plain`);
   * fails transiently, on `--share` of all Web API calls, drawn from a seeded generator: 429 with Retry-After, an
     HTML 503, a slow answer, a dropped connection before the call is applied, and one dropped after it was applied
-    (the message is posted or the chart shared, the answer lost: bot/delivery.py looks before posting again).
+    (the message is posted or the chart shared, the answer lost: bot/slack_calls.py looks before posting again).
 Stories: 4 trainings (status message, thread milestones, two charts, the result; one fails) driven by writing run
 events, 30 questions (mentions), 10 feedback clicks and a Deploy click. For each story it prints where the outcome
 reached the requester (channel, thread, ephemeral, response_url, DM), or that it is recorded with the reason, what
 was lost (neither), what was posted twice, the most retries of one call, and the slowest acknowledgement.
-Targets: nothing lost, nothing twice, no call retried past the cap (bot/delivery.py), every ack under 3 s.
+Targets: nothing lost, nothing twice, no call retried past the cap (bot/slack_calls.py), every ack under 3 s.
 """
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
         timeout: float = 60.0) -> dict:
     home = Path(tempfile.mkdtemp(prefix="ftbot-chaos-"))
     os.environ["FTBOT_HOME"] = str(home / "home")
-    from bot import delivery
+    from bot import slack_calls
     from bot.listeners import Deps
     from bot.server import start
     from bot.settings import Settings
-    from ops import delivery as delivery_log
+    from ops import slack_refusals
     from ops.access import Actor
     from storage import connect
     from storage import slack_messages as sent
@@ -56,8 +56,8 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
         def deploy(self, run_id, *, scope, actor):
             return {"run_id": run_id, "scope": scope}
 
-    delivery.POLICY = delivery.Policy(base_s=0.02, max_backoff_s=0.2)
-    delivery.STATS.reset()
+    slack_calls.POLICY = slack_calls.Policy(base_s=0.02, max_backoff_s=0.2)
+    slack_calls.STATS.reset()
     fake = FakeSlack(TOKEN).start()
     fake.not_member.add(NOT_JOINED)
     fake.archived.add(ARCHIVED)
@@ -103,7 +103,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
 
         def click_reached(user):
             return _click_path(fake, user) or any(f["user"] == user
-                                                  for f in delivery_log.failures(settings.home, "reply"))
+                                                  for f in slack_refusals.failures(settings.home, "reply"))
 
         def settle():
             # every story told, not only recorded: a feedback is stored before its thanks goes out, and that reply
@@ -111,7 +111,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
             with connect(settings.home) as db:
                 pending = sent.runs_to_sync(db)
             return not pending and len(ops.feedbacks) == clicks and _deploy_seen(fake) and all(
-                _answer_path(fake, q, settings.home, delivery_log) for q in asked) and all(
+                _answer_path(fake, q, settings.home, slack_refusals) for q in asked) and all(
                 click_reached(f"UC{i:02d}") for i in range(clicks))
         end = time.monotonic() + timeout
         while time.monotonic() < end and not settle():
@@ -120,15 +120,15 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
         fake.chaos(0.0)
 
         for r in trainings:
-            stories.append(_training_story(fake, r, settings.home, delivery_log))
+            stories.append(_training_story(fake, r, settings.home, slack_refusals))
         for q in asked:
-            path = _answer_path(fake, q, settings.home, delivery_log)
+            path = _answer_path(fake, q, settings.home, slack_refusals)
             stories.append({"story": q["story"], "requester": q["user"], "channel": q["channel"],
                             "reached_by": path or "lost", "lost": path is None})
         for i, qid in enumerate(qids):
             user = f"UC{i:02d}"
             path = _click_path(fake, user)
-            recorded = [f for f in delivery_log.failures(settings.home, "reply") if f["user"] == user]
+            recorded = [f for f in slack_refusals.failures(settings.home, "reply") if f["user"] == user]
             stories.append({"story": f"feedback click {i}", "requester": user, "channel": NOT_JOINED,
                             "reached_by": path or ("recorded: " + recorded[0]["error"] if recorded else "lost"),
                             "lost": path is None and not recorded})
@@ -139,9 +139,9 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
             "seed": seed, "share": share, "injected": dict(fake.injected), "stories": stories,
             "lost": sum(s["lost"] for s in stories), "duplicated": len(dup), "duplicates": dup[:5],
             "paths": dict(Counter(s["reached_by"].split(":")[0] for s in stories)),
-            "calls": delivery.STATS.calls, "retries": delivery.STATS.retries,
-            "max_retries_one_call": delivery.STATS.max_retries, "retry_cap": delivery.POLICY.max_retries,
-            "gave_up_transient": delivery.STATS.unavailable, "refused": dict(delivery.STATS.refused),
+            "calls": slack_calls.STATS.calls, "retries": slack_calls.STATS.retries,
+            "max_retries_one_call": slack_calls.STATS.max_retries, "retry_cap": slack_calls.POLICY.max_retries,
+            "gave_up_transient": slack_calls.STATS.unavailable, "refused": dict(slack_calls.STATS.refused),
             "max_ack_s": round(max(acks), 3) if acks else None,
         }
         return report
@@ -150,7 +150,7 @@ def run(seed: int = 0, share: float = 0.2, retry_after: int = 0, questions: int 
         fake.stop()
 
 
-def _training_story(fake, r, home, delivery_log) -> dict:
+def _training_story(fake, r, home, slack_refusals) -> dict:
     from ops import runs as runs_ops
     row = runs_ops.status(home, r["id"])
     user, origin = row["origin"]["user"], row["origin"]["channel"]
@@ -173,12 +173,12 @@ def _training_story(fake, r, home, delivery_log) -> dict:
             "thread_messages": len(thread), "charts": len(charts)}
 
 
-def _answer_path(fake, q, home, delivery_log) -> str | None:
+def _answer_path(fake, q, home, slack_refusals) -> str | None:
     if got := [m for m in fake.channel_messages(q["channel"], thread_ts=q["ts"]) if "Freeze" in (m["text"] or "")]:
         return "thread" if got[0].get("blocks") else "thread:plain"
     if [m for m in fake.channel_messages("D" + q["user"]) if "Freeze" in (m["text"] or "")]:
         return "dm"
-    rec = [f for f in delivery_log.failures(home, "answer") if f["user"] == q["user"] and f["path"] == "none"]
+    rec = [f for f in slack_refusals.failures(home, "answer") if f["user"] == q["user"] and f["path"] == "none"]
     return ("recorded: " + rec[0]["error"]) if rec else None
 
 

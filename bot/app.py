@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
-from bot.delivery import web_client
+from bot.slack_calls import web_client
 from bot.listeners import Deps, commands, feedback, files, home, modal, promotion, qa
 from bot.settings import Settings
 

@@ -280,7 +280,7 @@ def run_status(run: dict) -> tuple[str, list[dict]]:
     ev = run.get("events") or []
     if ev:
         blocks.append(context("\n".join(milestone_text(e) for e in ev[-5:])))
-    if run.get("delivery_problem"):   # written by the notifier from Slack's refusal (bot/delivery.py)
+    if run.get("delivery_problem"):   # written by the notifier from Slack's refusal (bot/slack_calls.py)
         where = f" — its updates go to <#{run['delivery_channel']}> instead" if run.get("delivery_channel") else ""
         blocks.append(context(f":warning: Slack: {run['delivery_problem']}{where}"))
     return text, blocks

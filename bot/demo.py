@@ -118,7 +118,7 @@ def run_demo(home, *, quick: bool = False, out: Callable | None = print) -> dict
 
 
 def _credit_story(home, credit: dict, say) -> dict:
-    """The credit run at work: its fairness line, the sample applicants scored with reasons, one declined applicant
+    """The credit run at work: its fairness line, 20 sample applicants scored with reasons, one declined applicant
     explained, and the validation report written."""
     import csv
     import tempfile
@@ -129,10 +129,10 @@ def _credit_story(home, credit: dict, say) -> dict:
         say(f"  fairness ({name}): adverse impact ratio {f['adverse_impact_ratio']:.2f} (95 % "
             f"{f['air_interval'][0]:.2f}–{f['air_interval'][1]:.2f}), equal-opportunity difference "
             f"{f['equal_opportunity_difference']:.2f}{' — flagged' if f['flagged'] else ''}")
-    say("  score the 400 sample applicants (label column dropped) with their reasons (ftbot score):")
+    say("  score 20 sample applicants (label column dropped) with their reasons (ftbot score):")
     with tempfile.TemporaryDirectory(prefix="ftbot-demo-") as tmp:
         with open(sample_path("credit"), newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+            rows = list(csv.DictReader(f))[:20]
         src = Path(tmp) / "applicants.csv"
         with open(src, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, [c for c in rows[0] if c != "risk"], extrasaction="ignore")

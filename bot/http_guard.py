@@ -32,7 +32,7 @@ def _plain(start_response, status: str, text: str):
 
 class SlackRequestGuard:
     def __init__(self, handler, signing_secret: str, first_time, max_body: int = MAX_BODY_BYTES):
-        """`handler`: the WSGI app behind (Bolt's); `first_time(key) -> bool` records a key (ops.deliveries)."""
+        """`handler`: the WSGI app behind (Bolt's); `first_time(key) -> bool` records a key (ops.event_dedupe)."""
         self.handler = handler
         self.verifier = SignatureVerifier(signing_secret)
         self.first_time = first_time

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from bot import blocks
 from bot import blocks_promotion as bp
-from bot.delivery import call
+from bot.slack_calls import call
 
 log = logging.getLogger("ftbot.slack")
 
@@ -281,7 +281,7 @@ def post_request(deps, client, channel: str, req: dict, say) -> None:
     """The request with Approve/Reject, posted in the channel; its ts is kept so the decision can edit it."""
     text, blks = bp.request_message(req)
     try:
-        resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/delivery.py retries
+        resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/slack_calls.py retries
         deps.ops.set_request_message(req["id"], channel, resp["ts"])
     except Exception as e:  # noqa: BLE001 — e.g. not_in_channel: the requester still gets it, without an edit later
         log.warning("could not post request #%s in %s: %s", req["id"], channel, deps.settings.redact(str(e)))
@@ -310,7 +310,7 @@ def show_decision(deps, client, channel: str, req: dict, user: str, *, approve: 
 def post_report(deps, client, channel: str, rep: dict, daily: bool = False) -> str:
     """The challenger report in the channel, its chart (PNG) in the report's thread. Returns the report's ts."""
     text, blks = bp.report(rep, daily=daily)
-    resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/delivery.py: once
+    resp = call(client, "chat.postMessage", channel=channel, text=text, blocks=blks)   # bot/slack_calls.py: once
     ts = resp["ts"]
     with tempfile.TemporaryDirectory(prefix="ftbot-report-") as tmp:
         png = deps.ops.challenger_report_png(rep, Path(tmp) / f"challenger-{rep['challenger_id']}.png")

@@ -192,7 +192,8 @@ def write_card(artifact_dir: str | Path, config: TrainConfig | dict, meta: dict,
     if report is not None:
         served = report.get("served_model")
         if served is None and (root / layout.SERVED).exists():
-            served = json.loads((root / layout.SERVED).read_text(encoding="utf-8")).get("describe")
+            from engine.served.model import ServedModel
+            served = ServedModel.load(root).describe()
     path = root / layout.CARD
     path.write_text(card_markdown(root, config, meta, metrics, report, served), encoding="utf-8")
     return path

@@ -3,8 +3,8 @@ channel, whether Slack acknowledges it first as slow work, its help line, and th
 
 The Slack parser and help (bot/slash_text.py), the CLI's argparse (bot/cli.py), the access roles and scope checks
 (ops/access.py) and the generic call (ops/facade.py `Operations.run`) are derived from this table; each edge renders
-the result with the renderer of the same name (bot/render.py for the CLI, bot/views.py for Slack). Adding a command
-is one operation, one entry here and its renderers.
+the result with the renderer of the same name (bot/render.py VIEWS for text and JSON, bot/replies.py for Slack).
+Adding a command is one operation, one entry here and its renderers.
 
 The table is plain data: operations are named as "ops.module:function" and resolved when called, so this module
 imports nothing of the operations it lists (ops/access.py reads the roles from here).

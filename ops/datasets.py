@@ -91,13 +91,9 @@ def show(home, name: str) -> dict:
 
 
 def _protected_names(path) -> list[str]:
-    """The dataset's protected attributes, from its stored meta.json (the engine's record of the dataset)."""
-    import json
-    try:
-        meta = json.loads((Path(path) / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return []
-    return [p.get("name") for p in meta.get("protected") or []]
+    """The dataset's protected attributes, from the engine's record of the stored dataset."""
+    from engine.data.store import protected_names
+    return protected_names(path)
 
 
 def load(home, name: str):

@@ -79,7 +79,7 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
     from engine import distributed
     from engine.evaluation.report import report as evaluate_report
-    from engine.recipes.refit import refit
+    from engine.recipes.refit import refit, served_description
     from engine.train import train
 
     run_id = int(run_id)
@@ -145,6 +145,8 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
                              spent_s=float(res.get("wall_s") or 0.0) + float(rep.get("eval_s") or 0.0))
             if refitted is not None:
                 rep["refitted"] = refitted
+                if refitted.get("status") == "succeeded":      # what answers now: not validated on held-out rows
+                    rep["served_model"] = served_description(tmp)
         if monitor.taken_over():
             shutil.rmtree(tmp, ignore_errors=True)
             return _final(home, run_id)

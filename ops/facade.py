@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ops import access, challengers, commands, datasets, deliveries, promotion, questions, visibility
+from ops import access, challengers, commands, datasets, event_dedupe, promotion, questions, visibility
 from ops.access import Actor
 
 
@@ -79,7 +79,7 @@ class Operations:
         return questions.is_answer_thread(self.home, channel, thread_ts)
 
     def first_delivery(self, *keys: str) -> bool:
-        return deliveries.first_time(self.home, *keys)
+        return event_dedupe.first_time(self.home, *keys)
 
     # requests and challengers: the message a request lives in, the report's chart and the daily posts
     def set_request_message(self, request_id: int, channel: str, ts: str) -> None:

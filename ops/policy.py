@@ -6,6 +6,7 @@ switch four eyes off, deploy alone and switch it on again."""
 from __future__ import annotations
 
 import datetime as _dt
+import os
 
 from engine.errors import ConfigError
 from storage import approvals, connect
@@ -16,6 +17,19 @@ from ops.access import Actor
 
 MODES = ("required", "optional")
 KEY = "deploy_approval"
+
+
+def ttl_hours(env=None) -> float:
+    """FTBOT_APPROVAL_TTL_H: hours a pending request stays open (24)."""
+    env = os.environ if env is None else env
+    raw = (env.get("FTBOT_APPROVAL_TTL_H") or "").strip()
+    try:
+        v = float(raw) if raw else 24.0
+    except ValueError:
+        raise ConfigError("FTBOT_APPROVAL_TTL_H", raw, "a number of hours, e.g. 24") from None
+    if v <= 0:
+        raise ConfigError("FTBOT_APPROVAL_TTL_H", raw, "more than 0 hours")
+    return v
 
 
 def current(home) -> dict:
@@ -49,7 +63,6 @@ def set_approval(home, mode: str | None = None, *, actor: Actor | str) -> dict:
                 row = table.put(db, KEY, mode, a.id)
             note.update(outcome="set", previous=cur["mode"])
             return {"mode": row["value"], "set_by": row["set_by"], "set_at": row["set_at"], "changed": True}
-        from ops.promotion import ttl_hours
         expires = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=ttl_hours())).isoformat(
             timespec="microseconds")
         with connect(home) as db:

@@ -13,7 +13,6 @@ transaction each (storage/approvals.py), so races end in one clear outcome.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 
 from engine.errors import ConfigError, NotFound
 from storage import approvals as table
@@ -25,19 +24,6 @@ from ops import access, challengers, deployments, policy
 from ops.access import Actor, PermissionDenied
 
 MODES = policy.MODES
-
-
-def ttl_hours(env=None) -> float:
-    """FTBOT_APPROVAL_TTL_H: hours a pending request stays open (24)."""
-    env = os.environ if env is None else env
-    raw = (env.get("FTBOT_APPROVAL_TTL_H") or "").strip()
-    try:
-        v = float(raw) if raw else 24.0
-    except ValueError:
-        raise ConfigError("FTBOT_APPROVAL_TTL_H", raw, "a number of hours, e.g. 24") from None
-    if v <= 0:
-        raise ConfigError("FTBOT_APPROVAL_TTL_H", raw, "more than 0 hours")
-    return v
 
 
 def _iso(t: _dt.datetime) -> str:
@@ -104,7 +90,7 @@ def request_deploy(home, run_id, *, scope: str = deployments.DEFAULT_SCOPE, acto
                 raise Conflict(f"run #{run['id']} already answers questions in {scope}")
             current = runs_table.get(db, cur["run_id"]) if cur else None
         rep = _attached_report(home, scope, run, current)
-        expires = _iso(_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=ttl_hours()))
+        expires = _iso(_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=policy.ttl_hours()))
         with connect(home) as db:
             req = table.create_request(db, scope=scope, run_id=run["id"], requested_by=a.id, expires_at=expires,
                                        report=rep)

@@ -124,12 +124,8 @@ def _intended_use(kind: str, ds: dict, served, rep: dict) -> list[str]:
 def _lineage(ds: dict, meta: dict) -> list[str]:
     split = ds.get("split") or {}
     pii = (ds.get("pii") or {}).get("counts") or {}
-    prot = []
-    try:
-        stored = json.loads((Path(ds["path"]) / "meta.json").read_text(encoding="utf-8"))
-        prot = [p.get("name") for p in stored.get("protected") or []]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    from engine.data.store import protected_names
+    prot = protected_names(ds["path"]) if ds.get("path") else []
     return ["## Data lineage", "", "| | |", "|---|---|",
             f"| dataset | `{ds['name']}` ({ds['kind']}, {ds['format']}), registered {str(ds['created_at'])[:19]} by "
             f"{ds.get('created_by')} |",

@@ -66,8 +66,8 @@ class Deps:
 
     def reply(self, client, *, user: str | None, channel: str | None, kind: str = "reply", ref=None,
               thread_ts: str | None = None, response_url: str | None = None):
-        """Where a reply after the ack goes, with retries and fallbacks (bot/delivery.py)."""
-        from bot.delivery import Reply
+        """Where a reply after the ack goes, with retries and fallbacks (bot/slack_calls.py)."""
+        from bot.slack_calls import Reply
         return Reply(client, self.home, user=user, channel=channel, kind=kind, ref=ref, thread_ts=thread_ts,
                      response_url=response_url, log_redact=self.settings.redact)
 

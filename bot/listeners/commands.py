@@ -13,7 +13,7 @@ from ops.access import Actor
 from ops.scopes import scope_for
 
 from bot import blocks, replies
-from bot.delivery import DeliveryError, Policy, call
+from bot.slack_calls import DeliveryError, Policy, call
 from bot.listeners import Deps
 from bot.slash_text import Command, UsageError, help_text, parse
 
@@ -36,7 +36,7 @@ def register(app, deps: Deps) -> None:
         if deps.refuse(actor, verb.audit_action, _target(cmd), lambda m: ack(response_type="ephemeral", text=m),
                        channel=channel):
             return
-        # Every reply after the ack: response_url with retries, then the channel, then a DM (bot/delivery.py).
+        # Every reply after the ack: response_url with retries, then the channel, then a DM (bot/slack_calls.py).
         reply = deps.reply(client, user=user, channel=channel, ref=verb.name, response_url=command.get("response_url"))
         if verb.name == "train" and not cmd.args:
             ack()

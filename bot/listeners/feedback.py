@@ -53,7 +53,7 @@ def register(app, deps: Deps) -> None:
 
 def _ephemeral(deps, client, channel, user, body):
     """A reply only the clicker sees; if the channel refuses (the bot was never invited, say), the click's
-    response_url, then a DM (bot/delivery.py)."""
+    response_url, then a DM (bot/slack_calls.py)."""
     thread = (body.get("message") or {}).get("thread_ts")
     reply = deps.reply(client, user=user, channel=channel, thread_ts=thread, response_url=body.get("response_url"),
                        ref=(body.get("actions") or [{}])[0].get("value"))

@@ -17,6 +17,6 @@ def publish(deps: Deps, client, user: str) -> None:
     # No channel here: a non-admin sees the workspace default deployment only (ops/visibility.py).
     actor = deps.actor(user)
     runs = deps.ops.list_runs(limit=10, actor=actor)
-    from bot.delivery import call
+    from bot.slack_calls import call
     call(client, "views.publish", user_id=user, view=blocks.home_view(runs, deps.ops.deployments(actor=actor),
                                                                      actor.is_admin))

@@ -8,7 +8,7 @@ import logging
 
 from bot import blocks_promotion as bp
 from bot import replies
-from bot.delivery import call
+from bot.slack_calls import call
 from bot.listeners import Deps
 
 log = logging.getLogger("ftbot.slack")

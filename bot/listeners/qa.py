@@ -3,7 +3,7 @@
 A channel mention arrives twice (app_mention and message) and Slack retries slow deliveries; both are collapsed
 on the event id and on (channel, ts), which survives restarts. A mention carrying a
 shared file and `dataset add NAME` registers that file instead (bot.listeners.files). Deliveries are collapsed through
-the operations layer (ops/deliveries.py).
+the operations layer (ops/event_dedupe.py).
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def handle(deps: Deps, event: dict, body: dict, bot_user_id: str | None, client,
         deps.background(show_ab_in_thread, deps, user, channel, thread_ts, post, on_error=lambda m: post(m))
         return
     try:
-        from bot.delivery import Policy, call
+        from bot.slack_calls import Policy, call
         call(client, "reactions.add", channel=channel, timestamp=ts, name="eyes", policy=Policy(max_retries=0))
     except Exception as e:  # noqa: BLE001 — a missing reaction is cosmetic
         log.debug("reactions.add failed: %s", deps.settings.redact(str(e)))

@@ -1,7 +1,7 @@
 """One status message per run, edited at most every ~3 s; milestones and charts in its thread; the result in the
 channel. Restart-safe: every post is reserve → post → record through ops/messages.py, keyed by purpose
 (run:7:status, run:7:event:42, run:7:file:loss_curve, run:7:final, run:7:done), so a restarted bot finds what was
-sent and posts nothing twice. Every call goes through bot/delivery.py: transient errors (429 Retry-After, 5xx,
+sent and posts nothing twice. Every call goes through bot/slack_calls.py: transient errors (429 Retry-After, 5xx,
 dropped connections) are retried a bounded number of times; a permanent refusal of the run's channel
 (`not_in_channel`, `is_archived`, …) is never retried — the run records why (runs.delivery_problem, shown by
 `/ft status` and `ftbot status`) and its story continues in the requester's DM (runs.delivery_channel, keys
@@ -22,13 +22,13 @@ from pathlib import Path
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from ops import delivery as delivery_log
+from ops import slack_refusals
 from ops import messages
 from ops.paths import run_plot
 from storage.errors import StorageError
 
-from bot import blocks, delivery
-from bot.delivery import Refused, Unavailable
+from bot import blocks, slack_calls
+from bot.slack_calls import Refused, Unavailable
 from bot.settings import Settings
 
 log = logging.getLogger("ftbot.notify")
@@ -40,9 +40,9 @@ EDIT_ERRORS = frozenset({"message_not_found", "cant_update_message", "edit_windo
 
 
 def notifier_client(settings: Settings, max_429_retries: int | None = None) -> WebClient:
-    # retries are bot/delivery.py's, one bounded policy for every call after an ack (slack_sdk keeps its single retry
-    # of a dropped connection except for chat.postMessage and files.completeUploadExternal: delivery.web_client)
-    return delivery.web_client(settings.bot_token, settings.api_url, timeout=30)
+    # retries are bot/slack_calls.py's, one bounded policy for every call after an ack (slack_sdk keeps its single retry
+    # of a dropped connection except for chat.postMessage and files.completeUploadExternal: slack_calls.web_client)
+    return slack_calls.web_client(settings.bot_token, settings.api_url, timeout=30)
 
 
 class Notifier:
@@ -150,7 +150,7 @@ class Notifier:
             last = self._last_edit.get(rid, 0.0)
             if force or time.monotonic() - last >= self.min_edit_s:
                 try:
-                    delivery.call(self.client, "chat.update", channel=row["channel"], ts=row["ts"], text=text,
+                    slack_calls.call(self.client, "chat.update", channel=row["channel"], ts=row["ts"], text=text,
                                   blocks=blks)
                 except Refused as e:
                     if e.error not in EDIT_ERRORS and not e.message_level:
@@ -175,7 +175,7 @@ class Notifier:
                 ts = "-"
             else:
                 try:
-                    resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts,
+                    resp = slack_calls.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts,
                                          text=text, blocks=blks, unfurl_links=False)
                 except Refused as e:
                     if not e.message_level:
@@ -194,8 +194,8 @@ class Notifier:
         figures), else a few plain words — once, recorded with the path that reached the channel."""
         def post(path: str, words: str) -> dict:
             log.warning("run #%s: %s refused (%s); posting it as %s text", run_id, key, refusal.error, path)
-            resp = delivery.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=words)
-            delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
+            resp = slack_calls.call(self.client, "chat.postMessage", channel=channel, thread_ts=thread_ts, text=words)
+            slack_refusals.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
                                 method="chat.postMessage", error=refusal.error, path=path)
             return resp
 
@@ -213,7 +213,7 @@ class Notifier:
         if not messages.reserve(self.home, key, channel, run_id=run_id, thread_ts=thread_ts):
             return
         try:
-            resp = delivery.call(self.client, "files_upload_v2", channel=channel, thread_ts=thread_ts, file=str(path),
+            resp = slack_calls.call(self.client, "files_upload_v2", channel=channel, thread_ts=thread_ts, file=str(path),
                                  filename=path.name, title=title)
             file_id = (resp.get("file") or {}).get("id") or "uploaded"
         except Refused as e:
@@ -221,7 +221,7 @@ class Notifier:
                 messages.release(self.home, key)
                 raise
             file_id = "-"      # this file is refused (too large, say): the rest of the story goes on
-            delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
+            slack_refusals.record(self.home, kind="run", ref=run_id, channel=channel, user=None,
                                 method="files.upload", error=e.error, path="none")
         except BaseException:
             messages.release(self.home, key)
@@ -237,23 +237,23 @@ class Notifier:
         user = origin.get("user") or run.get("requester")
         if run.get("delivery_channel"):      # the DM refused too
             problem = f"{run.get('delivery_problem') or ''}; the DM to <@{user}> failed too: {e.error}".lstrip("; ")
-            delivery_log.run_refused(self.home, run_id, problem, None)
-            delivery_log.record(self.home, kind="run", ref=run_id, channel=run["delivery_channel"], user=user,
+            slack_refusals.run_refused(self.home, run_id, problem, None)
+            slack_refusals.record(self.home, kind="run", ref=run_id, channel=run["delivery_channel"], user=user,
                                 method=e.method, error=e.error, path="none")
             self._done(run_id, run["delivery_channel"])
             log.warning("run #%s: %s", run_id, problem)
             return
         channel = origin.get("channel")
-        problem = delivery.problem_text(channel, e.error)
+        problem = slack_calls.problem_text(channel, e.error)
         dm = None
-        if delivery.is_user(user) and e.error not in delivery.WORKSPACE_ERRORS:
+        if slack_calls.is_user(user) and e.error not in slack_calls.WORKSPACE_ERRORS:
             try:
-                dm = delivery.dm_channel(self.client, user)
+                dm = slack_calls.dm_channel(self.client, user)
             except Refused as e2:
                 problem += f"; no DM to <@{user}> either: {e2.error}"
         log.warning("run #%s: %s%s", run_id, problem, f" — continuing in a DM to {user}" if dm else "")
-        delivery_log.run_refused(self.home, run_id, problem, dm)
-        delivery_log.record(self.home, kind="run", ref=run_id, channel=channel, user=user, method=e.method,
+        slack_refusals.run_refused(self.home, run_id, problem, dm)
+        slack_refusals.record(self.home, kind="run", ref=run_id, channel=channel, user=user, method=e.method,
                             error=e.error, path="dm" if dm else "none")
         if dm is None:
             self._done(run_id, channel or "-")

@@ -3,7 +3,7 @@
 jobs/ never imports bot/: `ftbot serve` builds this callable and hands it to the embedded `jobs.worker.Worker`
 (`notify=`), which passes it to the scheduler (`ops.schedules.fire(…, notify=…)`). Retrains need no hook: their run
 carries the schedule's channel in its origin and the run notifier tells that story. Posting goes through
-bot/delivery.py: transient errors are retried; a refusing channel falls back to a DM to the schedule's creator, and
+bot/slack_calls.py: transient errors are retried; a refusing channel falls back to a DM to the schedule's creator, and
 what could not be delivered is recorded (delivery_failures, kind `schedule`).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Callable
 from slack_sdk import WebClient
 
 from bot import blocks
-from bot.delivery import Reply, web_client
+from bot.slack_calls import Reply, web_client
 from bot.settings import Settings
 
 

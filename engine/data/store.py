@@ -56,6 +56,15 @@ def save_dataset(prepared: PreparedDataset, source_path, dest_dir) -> str:
     return digest
 
 
+def protected_names(dir) -> list[str]:
+    """The protected attributes a stored dataset was registered with (its meta.json), without loading its rows."""
+    try:
+        meta = json.loads((Path(dir) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return []
+    return [p.get("name") for p in meta.get("protected") or [] if p.get("name")]
+
+
 def load_dataset(dir) -> PreparedDataset:
     """Read a folder written by save_dataset; the stored copy must still match its sha256."""
     d = Path(dir)

@@ -130,6 +130,11 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
     return record
 
 
+def served_description(artifact_dir: str | Path) -> dict:
+    """What answers from this artifact now, in words (ServedModel.describe): after a refit, not validated."""
+    return ServedModel.load(artifact_dir).describe()
+
+
 def _refit_partner(served: ServedModel, texts, labels, record: dict):
     """The chosen partner fitted again, same settings, on these rows (None when the run has no partner)."""
     import numpy as np
@@ -151,11 +156,12 @@ def _swap(served: ServedModel, root: Path, partner, record: dict, transformer_fr
                       partner=partner if partner is not None else served.partner, weight=served.weight, record=rec)
     new.save(root)
     (root / layout.VALIDATION_PROBA).unlink(missing_ok=True)
-    _note(root, record)
+    _note(root, record, describe=new.describe())
 
 
-def _note(root: Path, record: dict) -> None:
-    """meta.json and metrics.json say what the refit did."""
+def _note(root: Path, record: dict, describe: dict | None = None) -> None:
+    """meta.json and metrics.json say what the refit did; after a swap, metrics.json's description of what answers
+    is the new one (validated: false) and the model card is written again to say so."""
     for name in (layout.META, layout.METRICS):
         path = root / name
         if not path.exists():
@@ -164,4 +170,13 @@ def _note(root: Path, record: dict) -> None:
         doc["refitted"] = record
         if name == layout.META:
             doc.pop("validation_proba", None)
+        if name == layout.METRICS and describe is not None:
+            doc["served_model"] = describe
         write_json(path, doc)
+    if (root / layout.CARD).exists() and (root / layout.METRICS).exists():
+        from engine import card
+        rep = json.loads((root / layout.METRICS).read_text(encoding="utf-8"))
+        meta = json.loads((root / layout.META).read_text(encoding="utf-8")) if (root / layout.META).exists() else {}
+        cfg = json.loads((root / layout.CONFIG).read_text(encoding="utf-8"))
+        card.write_card(root, cfg, meta, {"accuracy": rep.get("accuracy"), "macro_f1": rep.get("macro_f1")},
+                        report=rep)

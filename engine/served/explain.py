@@ -7,15 +7,15 @@ decision (engine/explain/counterfactual.py). Deterministic: the same rows give t
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from engine.data.serialize import serialize_row
 from engine.errors import FtbotError
 
-if TYPE_CHECKING:
-    from engine.served.model import ServedModel
+# `served` below is an engine.served.model.ServedModel, named in annotations only: that module calls this one, and
+# the two must not import each other.
 
 
 class NotExplained(FtbotError):

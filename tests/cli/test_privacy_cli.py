@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bot.cli import main
-from storage import audit, connect, deliveries, events, questions
+from storage import audit, connect, events, questions, seen_events
 from tests.slack.privacy_helpers import CARD, deployed_run
 
 
@@ -81,7 +81,7 @@ def test_prune_removes_what_is_past_retention_and_audit_separately(home, capsys,
         new_q = _ask_row(db, run["id"], "new question")
         questions.add_feedback(db, old_q, "U1", 1)      # recent vote on an old question: goes with it
         questions.add_feedback(db, new_q, "U1", 1)
-        deliveries.first_time(db, "event:new")
+        seen_events.first_time(db, "event:new")
         events.add(db, run["id"], "milestone", message="recent")
         db.execute("INSERT INTO seen_deliveries (key, at) VALUES ('event:old', ?)", [_old(40)])
         db.execute("INSERT INTO run_events (run_id, at, kind, data) VALUES (?, ?, 'milestone', '{}')",

@@ -81,6 +81,10 @@ def test_refit_trains_both_models_on_every_row_and_keeps_the_first_fits_choices(
     # the stored validation scores were of the first fit's weights: gone
     assert not (art / "validation_proba.npy").exists() and (before / "validation_proba.npy").exists()
     assert not (art / ".refit").exists()
+    # what answers is described as not validated, in metrics.json and on the model card (written again)
+    assert metrics["served_model"]["validated"] is False and "NOT validated" in metrics["served_model"]["figures"]
+    card_before, card_after = ((d / "README.md").read_text() for d in (before, art))
+    assert "not validated on held-out rows" not in card_before and "not validated on held-out rows" in card_after
 
 
 def test_refitted_artifact_answers_with_the_new_weights(refitted):

@@ -3,23 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ops import delivery, retention
+from ops import retention, slack_refusals
 from ops.access import Actor
 from storage import connect
 
 
 def test_prune_removes_old_delivery_failures_only(home, monkeypatch):
     monkeypatch.setenv("FTBOT_RETENTION_DAYS", "30")
-    old = delivery.record(home, kind="answer", ref="1", channel="C1", user="U1", method="chat.postMessage",
+    old = slack_refusals.record(home, kind="answer", ref="1", channel="C1", user="U1", method="chat.postMessage",
                           error="not_in_channel", path="dm")
-    new = delivery.record(home, kind="answer", ref="2", channel="C1", user="U2", method="chat.postMessage",
+    new = slack_refusals.record(home, kind="answer", ref="2", channel="C1", user="U2", method="chat.postMessage",
                           error="is_archived", path="dm")
     long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)).isoformat(timespec="microseconds")
     with connect(home) as db:
         db.execute("UPDATE delivery_failures SET at = ? WHERE id = ?", [long_ago, old])
         db.conn.commit()
     retention.prune(home, actor=Actor.system("test"))
-    assert [f["id"] for f in delivery.failures(home)] == [new]
+    assert [f["id"] for f in slack_refusals.failures(home)] == [new]
 
 
 def test_prune_takes_a_challengers_shadow_answers_with_their_question(home, monkeypatch):

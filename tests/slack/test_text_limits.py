@@ -71,7 +71,7 @@ def test_very_long_failure_and_answer_fallback_text():
 
 
 def test_plain_carries_the_words_of_the_blocks_not_only_the_gist():
-    """What a reply falls back to when Slack refuses its blocks (bot/delivery.py Reply): every dataset line, the
+    """What a reply falls back to when Slack refuses its blocks (bot/slack_calls.py Reply): every dataset line, the
     header, a context line; the buttons are left out; the size stays under the limit and cuts keep mentions whole."""
     rows = [{"name": f"set_{i}", "rows": 100 + i, "labels": ["a", "b"], "kind": "text"} for i in range(5)]
     text, blks = blocks.datasets_list(rows)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bot import delivery
+from bot import slack_calls
 from bot.notify.notifier import Notifier
-from ops import delivery as delivery_log
+from ops import slack_refusals
 from ops import runs as runs_ops
 from storage import connect
 from storage import slack_messages as sent
@@ -15,8 +15,8 @@ from tests.slack.helpers import add_dataset_row, add_run, finish_run, progress, 
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(delivery, "POLICY", delivery.Policy(base_s=0.01, max_backoff_s=0.05))
-    delivery.STATS.reset()
+    monkeypatch.setattr(slack_calls, "POLICY", slack_calls.Policy(base_s=0.01, max_backoff_s=0.05))
+    slack_calls.STATS.reset()
 
 
 @pytest.fixture()
@@ -56,7 +56,7 @@ def test_refused_channel_moves_the_story_to_a_dm_and_stops_knocking(settings, fa
     assert row["delivery_channel"] == "DUREQ"
     with connect(home) as db:
         assert sent.runs_to_sync(db) == []
-    [f] = delivery_log.failures(home, "run", run["id"])
+    [f] = slack_refusals.failures(home, "run", run["id"])
     assert (f["error"], f["path"], f["user"]) == (error, "dm", "UREQ")
     # `ftbot status --json` and `/ft status` say it
     from bot.blocks import run_status
@@ -81,7 +81,7 @@ def test_dm_refused_too_ends_the_story_with_the_reason(settings, fake, run, home
     assert "not_in_channel" in row["delivery_problem"] and "user_disabled" in row["delivery_problem"]
     with connect(home) as db:
         assert sent.runs_to_sync(db) == []
-    assert [f["path"] for f in delivery_log.failures(home, "run", run["id"])] == ["none"]
+    assert [f["path"] for f in slack_refusals.failures(home, "run", run["id"])] == ["none"]
 
 
 def test_transient_errors_are_retried_within_the_cap(settings, fake, home):
@@ -94,7 +94,7 @@ def test_transient_errors_are_retried_within_the_cap(settings, fake, home):
         if fake.channel_messages("C0001", top_level=True):
             break
     assert len(fake.channel_messages("C0001", top_level=True)) == 1
-    assert delivery.STATS.max_retries <= delivery.POLICY.max_retries
+    assert slack_calls.STATS.max_retries <= slack_calls.POLICY.max_retries
     assert sum(fake.injected.values()) >= 1
     assert runs_ops.status(home, run["id"])["delivery_problem"] is None
 
@@ -115,4 +115,4 @@ def test_a_result_whose_blocks_slack_refuses_is_posted_as_its_words(settings, fa
     final = [m for m in top if "Baseline" in m["text"]]
     assert len(final) == 1 and not final[0]["blocks"]
     assert "accuracy 50.0%" in final[0]["text"]                   # the figures, not only "`/ft status` has the details"
-    assert {f["path"] for f in delivery_log.failures(home, "run", run["id"])} == {"plain"}
+    assert {f["path"] for f in slack_refusals.failures(home, "run", run["id"])} == {"plain"}

@@ -1,10 +1,10 @@
 """Slack refusals, recorded: a run whose channel refused says why (shown by `/ft status`, `ftbot status`) and where
 its story goes instead; every reply that reached its requester only by a fallback path (response_url, DM), or not at
-all, leaves a row. The policy that decides (retry or not, which path) is the Slack edge's: bot/delivery.py."""
+all, leaves a row. The policy that decides (retry or not, which path) is the Slack edge's: bot/slack_calls.py."""
 from __future__ import annotations
 
 from storage import connect
-from storage import delivery_failures as table
+from storage import slack_refusals as table
 
 
 def run_refused(home, run_id: int, problem: str, fallback_channel: str | None) -> None:

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from bot import delivery
+from bot import slack_calls
 from bot.listeners import Deps
 from bot.server import start
-from ops import delivery as delivery_log
+from ops import slack_refusals
 from storage import connect
 from storage import schedules as schedules_table
 from tests.slack.conftest import ADMIN, SIGNING_SECRET
@@ -34,7 +34,7 @@ class SlowQA(FakeQA):
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch):
-    monkeypatch.setattr(delivery, "POLICY", delivery.Policy(base_s=0.01, max_backoff_s=0.05))
+    monkeypatch.setattr(slack_calls, "POLICY", slack_calls.Policy(base_s=0.01, max_backoff_s=0.05))
 
 
 @pytest.fixture()
@@ -79,7 +79,7 @@ def test_feedback_click_in_a_channel_the_bot_never_joined_reaches_the_clicker(qd
     qid = qa.ask("where is my card?", actor=Actor("UASK", "slack"), channel="CNOTJOINED")["question_id"]
     qdriver.click("qa_feedback_up", str(qid), user="UASK", channel="CNOTJOINED")
     fake.wait_for(lambda: [r for r in fake.responses if "Thanks" in r.get("text", "")], 5, "thanks via response_url")
-    [f] = fake.wait_for(lambda: delivery_log.failures(home, "reply"), 5, "failure row")  # recorded after the fallback
+    [f] = fake.wait_for(lambda: slack_refusals.failures(home, "reply"), 5, "failure row")  # recorded after the fallback
     assert (f["error"], f["path"], f["method"]) == ("not_in_channel", "response_url", "chat.postEphemeral")
     assert qa.feedbacks == [(qid, "UASK", 1)]
 
@@ -97,7 +97,7 @@ def test_answer_in_a_refusing_channel_goes_to_the_asker_by_dm(qdriver, fake, hom
     dm = fake.wait_for(lambda: fake.channel_messages("DUASK"), 5, "DM")
     assert "Freeze your card" in dm[0]["text"]
     assert "is_archived" in dm[0]["blocks"][0]["elements"][0]["text"]
-    [f] = fake.wait_for(lambda: delivery_log.failures(home, "answer"), 5, "failure row")  # recorded after the DM
+    [f] = fake.wait_for(lambda: slack_refusals.failures(home, "answer"), 5, "failure row")  # recorded after the DM
     assert (f["error"], f["path"]) == ("is_archived", "dm")
 
 
@@ -108,7 +108,7 @@ def test_an_answer_whose_blocks_slack_refuses_arrives_as_plain_text(qdriver, fak
     ts, _ = qdriver.mention("where is my card?")
     [msg] = fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 5, "the plain answer")
     assert "Freeze your card" in msg["text"] and not msg["blocks"]
-    [f] = fake.wait_for(lambda: delivery_log.failures(home, "answer"), 5, "failure row")
+    [f] = fake.wait_for(lambda: slack_refusals.failures(home, "answer"), 5, "failure row")
     assert (f["error"], f["path"]) == ("invalid_blocks", "channel:plain")
     assert not fake.channel_messages("DUADMIN")
 
@@ -120,16 +120,16 @@ def test_a_command_reply_whose_blocks_are_refused_by_the_response_url_arrives_as
     qdriver.command("datasets", tag="h")
     [r] = fake.wait_for(lambda: [r for r in fake.responses if r["tag"] == "h"], 5, "the plain reply")
     assert "banking" in r["text"] and "blocks" not in r          # the blocks' words, not only the gist
-    [f] = fake.wait_for(lambda: delivery_log.failures(home), 5, "failure row")
+    [f] = fake.wait_for(lambda: slack_refusals.failures(home), 5, "failure row")
     assert (f["error"], f["path"]) == ("invalid_blocks", "response_url:plain")
 
 
 def test_a_response_url_that_refuses_with_200_and_ok_false_is_a_refusal(fake):
-    """A Slack-handed URL answering 200 with {"ok": false, "error": …}: delivery.respond raises the refusal instead of
+    """A Slack-handed URL answering 200 with {"ok": false, "error": …}: slack_calls.respond raises the refusal instead of
     reporting a delivery (real HTTP to the fake's response_url)."""
     fake.refuse_blocks, fake.response_url_refuses_with_200 = "invalid_blocks", True
-    with pytest.raises(delivery.Refused) as err:
-        delivery.respond(fake.response_url("r"), text="hi", blocks=[{"type": "divider"}])
+    with pytest.raises(slack_calls.Refused) as err:
+        slack_calls.respond(fake.response_url("r"), text="hi", blocks=[{"type": "divider"}])
     assert err.value.error == "invalid_blocks" and err.value.message_level
     assert not fake.responses
 

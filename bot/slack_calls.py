@@ -5,7 +5,7 @@ Slack refuses every day. We sort what it says into two kinds:
 * **permanent** (`not_in_channel`, `channel_not_found`, `is_archived`, `missing_scope`, `msg_too_long`, …): the same
   call would fail again, so it is never retried. The caller hears `Refused` and takes another path to the
   requester (the command's `response_url` while it is valid, else a DM), and the reason is recorded
-  (ops/delivery.py) so `/ft status` and `ftbot status` can say it.
+  (ops/slack_refusals.py) so `/ft status` and `ftbot status` can say it.
 * **transient** (429 `ratelimited` with `Retry-After`, 5xx, timeouts, dropped connections): retried a bounded number
   of times with exponential backoff, waiting at least `Retry-After`. Past the cap the caller hears `Unavailable`.
 
@@ -330,9 +330,9 @@ def _upload_once(client, kw: dict, policy: Policy | None, sleep) -> dict:
     whether it was shared already. Retrying slack_sdk's files_upload_v2 as a whole would share the chart twice.
     One file into one channel (what the bot shares); any other argument is refused here rather than dropped."""
     if unknown := sorted(set(kw) - UPLOAD_KEYS):
-        raise TypeError(f"files_upload_v2 through delivery.call takes {sorted(UPLOAD_KEYS)}, not {unknown}")
+        raise TypeError(f"files_upload_v2 through slack_calls.call takes {sorted(UPLOAD_KEYS)}, not {unknown}")
     if ("file" in kw) == ("content" in kw) or not kw.get("channel"):
-        raise TypeError("files_upload_v2 through delivery.call takes a channel= and exactly one of file= or content=")
+        raise TypeError("files_upload_v2 through slack_calls.call takes a channel= and exactly one of file= or content=")
     if "file" in kw:
         path = Path(kw["file"])
         data, default_name = path.read_bytes(), path.name
@@ -571,8 +571,8 @@ class Reply:
         if self.home is None:
             return
         try:
-            from ops import delivery as delivery_log
-            delivery_log.record(self.home, kind=self.kind, ref=self.ref, channel=self.channel, user=self.user,
+            from ops import slack_refusals
+            slack_refusals.record(self.home, kind=self.kind, ref=self.ref, channel=self.channel, user=self.user,
                                 method=error.method, error=error.error, path=path)
         except Exception as e:  # noqa: BLE001 — recording must not hide the reply's own outcome
             log.error("could not record a delivery failure: %s", self.redact(str(e)))
