@@ -22,7 +22,6 @@ import csv
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,15 +41,20 @@ def ftbot(home: Path, *args: str, threads: int = 0) -> tuple[dict, float, int]:
     env = {**os.environ, "FTBOT_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     if threads:
         env.update(OMP_NUM_THREADS=str(threads))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # `python -m bot` with the process's own peak RSS appended to stderr (RUSAGE_CHILDREN would give the largest
+    # of every child so far, not this one's)
+    code = ("import resource, sys; from bot.cli import main; rc = main(sys.argv[1:]); "
+            "sys.stderr.write('\\nPEAK_RSS_KB %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); "
+            "sys.exit(rc)")
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "bot", *args, "--json"], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", code, *args, "--json"], capture_output=True, text=True, env=env,
                          cwd=common.REPO, timeout=7200)
     secs = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if out.returncode != 0:
         raise SystemExit(f"ftbot {' '.join(args)} failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1]), secs, max(peak, before) // 1024
+    peak_kb = next((int(line.split()[1]) for line in out.stderr.splitlines()[::-1] if line.startswith("PEAK_RSS_KB")),
+                   0)
+    return json.loads(out.stdout.strip().splitlines()[-1]), secs, peak_kb // 1024
 
 
 def train(home: Path, threads: int) -> int:

@@ -99,7 +99,14 @@ def params(n) -> str:
 # ---- runs ---------------------------------------------------------------------------------------------------
 def run_title(run: dict) -> str:
     return (f"run #{run['id']} · {esc(run['dataset'])} · {run['method']} · α={num(run.get('loss_alpha'), 3)}"
-            f" · base {esc(run['base'])}")
+            f" · base {esc(base_name(run['base']))}")
+
+
+def base_name(base) -> str:
+    """A base model as Slack shows it: an alias or hub id as typed; a server folder by its name only."""
+    from pathlib import PurePath
+    text = str(base or "?")
+    return PurePath(text).name if text.startswith(("/", "~", ".")) else text
 
 
 def plan_text(run: dict, plan: dict | None) -> str:

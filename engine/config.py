@@ -347,7 +347,7 @@ class TrainConfig:
 
 
 # The one table of defaults. Rows apply in order "*" < method < task kind < "kind/method"; users' keys override all.
-# Why each row differs from "*" (the measurements are in docs/benchmarks.md, "Why the defaults are what they are"):
+# Why each row differs from "*" (the measurements are in docs/benchmarks.md, "How the defaults were chosen"):
 # - lora_dropout 0: PEFT then skips the dropout copy of every adapted input (faster, no loss of accuracy).
 # - text epochs 15 with early stopping: short runs stopped before few-shot intents had converged.
 # - text head_init / contrastive_epochs auto: a probe head and a contrastive pre-stage where examples are scarce.

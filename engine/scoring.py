@@ -48,6 +48,7 @@ class Summary:
     decisions: list = field(default_factory=list)
     reasons_s: float = 0.0
     predict_s: float = 0.0
+    fallback: int = 0                                          # text: rows whose answer would go to a human
 
 
 # ---- reading ------------------------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def score_file(served: ServedModel, path: str | Path, out: str | Path, *, id_col
     if not header:
         raise DatasetError([f"{path.name} is empty; it needs a header row and at least one row to score"])
     plan = plan_columns(served, header, id_column)
-    decision = served.decision()
+    decision = served.decision() if plan.kind == "tabular" else {}
     tally = drift.tally() if drift is not None and plan.kind == "tabular" else None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
@@ -275,7 +276,7 @@ def _score_text(served: ServedModel, plan: Plan, chunk: list[dict], s: Summary) 
     intents = [served.labels[i] for i in best]
     fallback = conf < threshold
     s.counts.update(intents)
-    s.counts.update({"fallback": int(fallback.sum())})
+    s.fallback += int(fallback.sum())
     s.histogram += np.histogram(conf, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
     if plan.label_column:
         s.labels += [r.get(plan.label_column, "") for r in chunk]
@@ -295,9 +296,8 @@ def _summary_dict(served: ServedModel, plan: Plan, s: Summary, decision: dict, o
                    unseen_categories=dict(s.unseen), top_reasons=s.reasons.most_common(5),
                    reasons_s=round(s.reasons_s, 3), declined=s.adverse_rows[:20])
     else:
-        fallback = s.counts.pop("fallback", 0)
-        res.update(counts=dict(s.counts.most_common()), fallback=fallback,
-                   fallback_rate=round(fallback / max(s.rows, 1), 4), threshold=served.answer_threshold())
+        res.update(counts=dict(s.counts.most_common()), fallback=s.fallback,
+                   fallback_rate=round(s.fallback / max(s.rows, 1), 4), threshold=served.answer_threshold())
     if plan.label_column and s.labels:
         res["metrics"] = _metrics(served, plan, s, decision)
     return res

@@ -176,7 +176,17 @@ def require(home, actor: "Actor | str", action: str, target: str | None = None, 
 def refusal(action: str, role: str | None = None) -> str:
     role = role or REQUIRED_ROLE.get(action, ADMIN)
     who = "ftbot admins (listed in FTBOT_ADMINS)" if role == ADMIN else "ftbot approvers (listed in FTBOT_APPROVERS)"
-    return f"Only {who} may {action.replace('.', ' ')}. Ask one of them to do it or to add you."
+    words = ACTION_WORDS.get(action) or f"use `{action.replace('.', ' ')}`"
+    return f"Only {who} may {words}. Ask one of them to do it or to add you."
+
+
+# how a refusal names what was refused, where the command's words alone do not read as English
+ACTION_WORDS = {"deploy": "deploy", "approve": "approve", "reject": "reject", "train": "train",
+                "cancel": "cancel runs", "rollback": "roll back", "promote": "promote", "prune": "prune",
+                "dataset.add": "register data", "eval": "evaluate", "score": "score files",
+                "score.explain": "see an applicant's reasons", "explain": "see an applicant's reasons",
+                "report": "write validation reports", "drift": "check drift", "approval": "change the approval "
+                "policy", "challenge": "attach challengers", "ask.ab": "see a challenger's answers"}
 
 
 @contextlib.contextmanager

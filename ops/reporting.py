@@ -198,6 +198,28 @@ def _approvals(home, requests: list[dict], deployed: list[dict]) -> list[str]:
     return lines + [""]
 
 
+def _register_line(ds: dict) -> str:
+    """`ftbot dataset add` with every option that shaped the stored rows: columns, protected attributes, split."""
+    import shlex
+    split = ds.get("split") or {}
+    parts = ["ftbot dataset add", shlex.quote(ds["name"]), shlex.quote(Path(str(ds.get("source") or "FILE")).name)]
+    if ds.get("text_column"):
+        parts += ["--text-column", shlex.quote(ds["text_column"])]
+    if ds.get("label_column"):
+        parts += ["--label-column", shlex.quote(ds["label_column"])]
+    from engine.data.store import protected_names
+    protected = ds.get("protected") or (protected_names(ds["path"]) if ds.get("path") else [])
+    if protected:
+        parts += ["--protected", shlex.quote(",".join(protected))]
+    if ds.get("redacted"):
+        parts.append("--redact")
+    if split.get("fraction") is not None:
+        parts += ["--val-fraction", f"{split['fraction']:g}"]
+    if split.get("seed") is not None:
+        parts += ["--seed", str(split["seed"])]
+    return " ".join(parts)
+
+
 def _reproduce(run: dict, ds: dict, cfg: dict) -> list[str]:
     from engine.config import TrainConfig
     keys = {k: v for k, v in cfg.items() if k in set(TrainConfig.keys()) and v is not None}
@@ -206,8 +228,7 @@ def _reproduce(run: dict, ds: dict, cfg: dict) -> list[str]:
     return ["## How to reproduce", "",
             f"With the stored copy of the data (sha256 `{ds['sha256']}`) registered under the same split seed "
             f"({(ds.get('split') or {}).get('seed')}), on the same packages:", "",
-            "```", f"ftbot dataset add {ds['name']} {Path(str(ds.get('source') or 'FILE')).name}"
-            f"{' --redact' if ds.get('redacted') else ''}",
+            "```", _register_line(ds),
             f"ftbot train {ds['name']} {flags}", "```", "",
             f"Packages: {versions}; Python {platform.python_version()}. A CPU run with the same seed repeats "
             "exactly; a GPU run agrees to rounding.", ""]

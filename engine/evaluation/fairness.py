@@ -6,7 +6,8 @@ Conventions: "approved" means the decision is the favourable label (credit: "goo
 label is the positive class: TPR is the approval rate among rows whose true outcome was favourable (equal
 opportunity: creditworthy applicants approved alike in every group), FPR the approval rate among rows whose true
 outcome was unfavourable. Rows whose attribute is missing are reported as the group "missing" but take no part
-in the ratios: they are not a protected group.
+in the ratios: they are not a protected group; nor do groups of fewer than MIN_GROUP_ROWS rows, while two larger
+groups remain to compare.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from engine.data.protected import MISSING_GROUP, Protected
 from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, expected_cost
 
 FOUR_FIFTHS = 0.8        # adverse impact ratio below this is the conventional sign of disparate impact
+MIN_GROUP_ROWS = 10      # a smaller group is shown but not compared, while at least two larger ones can be: one
+                         # approval more or less in a group of 3 moves its rate by 33 points
 
 
 def _num(x) -> float | None:
@@ -145,6 +148,9 @@ def fairness_report(y_true: Sequence, decision: Sequence, groups: Sequence[str],
 
     names = list(table)
     rated = [g for g in names if g != MISSING_GROUP]
+    large = [g for g in rated if table[g]["n"] >= MIN_GROUP_ROWS]
+    small = [g for g in rated if g not in large] if len(large) >= 2 else []
+    rated = large if len(large) >= 2 else rated
     rates = {g: table[g]["approval_rate"] for g in rated}
     high = low = None
     air = None
@@ -178,7 +184,9 @@ def fairness_report(y_true: Sequence, decision: Sequence, groups: Sequence[str],
         "equal_opportunity_difference": _num(eod),
         "eod_interval": eod_interval,
         "flagged": flagged,
-        "note": _note(air, air_interval, flagged, low, high, rates),
+        "note": _note(air, air_interval, flagged, low, high, rates) + (
+            f"; not compared (under {MIN_GROUP_ROWS} rows): {', '.join(small)}" if small else ""),
+        "not_compared": small,
         "favourable": fav,
         "reference_group": high,
         "lowest_group": low,

@@ -93,6 +93,21 @@ def test_register_train_eval_deploy_ask(home, tmp_path, tiny_bert, capsys):
         q = list(db.query("SELECT question, intent, run_id FROM questions"))
     assert q == [{"question": "I lost my card yesterday", "intent": ans["intent"], "run_id": run["run_id"]}]
 
+    # a backlog of questions triaged with the intent model: intent, confidence, whether a human would take it
+    backlog = tmp_path / "backlog.csv"
+    backlog.write_text("ticket,question\nT1,I lost my card yesterday\nT2,what is the euro rate\nT3,=SUM(A1)\n")
+    code, sc, err = run_cli(capsys, "score", run["run_id"], backlog, "--out", tmp_path / "triaged.csv",
+                            "--id-column", "ticket", "--json")
+    assert code == 0, err
+    assert sc["rows"] == 3 and sum(sc["counts"].values()) == 3 and 0 <= sc["fallback"] <= 3
+    with open(tmp_path / "triaged.csv", newline="") as f:
+        out = list(csv.DictReader(f))
+    assert [r["ticket"] for r in out] == ["T1", "T2", "T3"] and list(out[0]) == ["ticket", "intent", "confidence",
+                                                                                 "fallback"]
+    assert all(r["intent"] in INTENTS and 0 <= float(r["confidence"]) <= 1 and r["fallback"] in ("yes", "no")
+               for r in out)
+    assert sum(r["fallback"] == "yes" for r in out) == sc["fallback"]
+
 
 @pytest.mark.parametrize("argv, needle", [
     (["train", "cards", "--alpha", "1.5"], "alpha=1.5"),

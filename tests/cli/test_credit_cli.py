@@ -109,6 +109,32 @@ def test_the_validation_report(credit_home, capsys):
     assert "age<30" in text and "sha256" in text and "ftbot train credit" in text
 
 
+def test_the_reports_commands_rebuild_the_same_data_and_model(credit_home, capsys, tmp_path):
+    """'How to reproduce' is not prose: its two commands, run in a new home on the source file, give the same stored
+    data (sha256, split, protected attributes) and the same model (config and validation figures on this CPU)."""
+    import shlex
+    tmp, home = credit_home
+    assert main(["report", "1", "--out", str(tmp_path / "r.md"), "--home", str(home)]) == 0
+    block = (tmp_path / "r.md").read_text().split("## How to reproduce")[1].split("```")[1]
+    add, train = [shlex.split(line) for line in block.strip().splitlines()]
+    assert add[:3] == ["ftbot", "dataset", "add"] and train[:2] == ["ftbot", "train"]
+    add[4] = str(tmp / add[4])                     # the source file by its name: here, where the fixture wrote it
+    new = tmp_path / "home2"
+    capsys.readouterr()
+    code, ds, err = cli(capsys, new, *add[1:], "--json")
+    assert code == 0, err
+    code, first, _ = cli(capsys, home, "dataset", "show", "credit", "--json")
+    for key in ("sha256", "split", "protected", "label_column", "rows"):
+        assert ds[key] == first[key], key
+    code, run, err = cli(capsys, new, *train[1:], "--no-progress", "--json")
+    assert code == 0, err
+    code, old, _ = cli(capsys, home, "status", "1", "--json")
+    # the command names the L_pre the first run resolved `auto` to: the same loss, spelled out
+    assert {k: v for k, v in run["config"].items() if k != "pre_loss"} == \
+        {k: v for k, v in old["config"].items() if k != "pre_loss"} and run["pre_loss"] == old["pre_loss"]
+    assert run["metrics"]["roc_auc"] == old["metrics"]["roc_auc"]
+
+
 def test_protected_attribute_refusals(credit_home, capsys, tmp_path):
     tmp, home = credit_home
     src = _write(tmp_path / "c.csv", _rows(60, 2))

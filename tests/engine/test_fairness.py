@@ -175,3 +175,19 @@ def test_german_credit_logistic_regression_by_age():
     assert sum(v["n"] for v in r["groups"].values()) == len(te)
     assert r["air_interval"][0] <= r["adverse_impact_ratio"] <= r["air_interval"][1]
     json.dumps(r)
+
+
+def test_a_group_of_a_few_rows_is_shown_but_does_not_set_the_ratio():
+    # German Credit's "male, divorced/separated" holds 3 of 140 validation rows: two approvals of three would become
+    # the reference every other group is measured against
+    g = np.array(["a"] * 60 + ["b"] * 60 + ["tiny"] * 3)
+    y = np.array(["good"] * 123)
+    d = np.array(["good"] * 30 + ["bad"] * 30 + ["good"] * 24 + ["bad"] * 36 + ["good"] * 3)
+    r = fairness_report(y, d, g, favourable="good", n_boot=200)
+    assert r["groups"]["tiny"]["n"] == 3 and r["groups"]["tiny"]["approval_rate"] == 1.0
+    assert r["reference_group"] == "a" and r["lowest_group"] == "b" and r["not_compared"] == ["tiny"]
+    assert r["adverse_impact_ratio"] == pytest.approx(0.4 / 0.5)
+    assert "not compared (under 10 rows): tiny" in r["note"]
+    both_small = fairness_report(["good"] * 6, ["good", "bad", "good", "good", "bad", "bad"], ["x"] * 3 + ["y"] * 3,
+                                 favourable="good", n_boot=50)
+    assert both_small["adverse_impact_ratio"] == pytest.approx(0.5) and both_small["not_compared"] == []

@@ -54,6 +54,9 @@ def test_a_credit_team_scores_explains_and_reports_in_slack(driver, fake, home, 
     assert audit == [("UADMIN", 1)]
 
     buttons = [b["accessory"] for b in summary["blocks"] if b.get("accessory", {}).get("action_id") == "score_explain"]
+    with connect(home) as db:
+        declined = db.execute("SELECT counts FROM scorings ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert bool(buttons) == ('"bad": 0' not in declined and '"bad"' in declined)   # Explain beside the declined
     if buttons:                                            # the first declined applicants, each explained
         driver.click("score_explain", buttons[0]["value"], channel="C0001")
         shown = fake.wait_for(lambda: [e for e in fake.ephemerals if "Row" in e.get("text", "")], 20, "explanation")
@@ -76,6 +79,7 @@ def test_a_credit_team_scores_explains_and_reports_in_slack(driver, fake, home, 
                            60, "the validation report")[0]
     text = report["content"].decode()
     assert "## Fairness by protected attribute" in text and "age<30" in text and "## Approval history" in text
+    print("\n".join(fake.transcript))      # the README's credit thread (pytest -s)
 
 
 def test_scoring_is_for_admins_and_a_member_elsewhere_learns_nothing(driver, fake, home, settings):
