@@ -43,7 +43,7 @@ def figures(is_pos_val, score_val, is_pos_test, score_test, pred_test_argmax=Non
     out-of-fold training rows as the product does), else the one chosen on the validation scores alone."""
     import numpy as np
     from engine.evaluation.costs import GERMAN_CREDIT, best_threshold, expected_cost
-    from engine.evaluation.metrics import binary_scores
+    from engine.metrics import binary_scores
     t, val_cost = best_threshold(is_pos_val, score_val, GERMAN_CREDIT)
     if threshold is not None:
         t, val_cost = threshold, expected_cost(is_pos_val, np.asarray(score_val) >= threshold, GERMAN_CREDIT)

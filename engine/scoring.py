@@ -305,7 +305,7 @@ def _summary_dict(served: ServedModel, plan: Plan, s: Summary, decision: dict, o
 
 def _metrics(served: ServedModel, plan: Plan, s: Summary, decision: dict) -> dict:
     """What `eval --file` gives, for a labelled file (rows whose label the run does not know are left out)."""
-    from engine.evaluation.metrics import binary_scores, metrics
+    from engine.metrics import binary_scores, metrics
     labels = list(served.labels)
     keep = [i for i, y in enumerate(s.labels) if y in labels]
     if not keep:
@@ -341,11 +341,10 @@ def rows_at(served: ServedModel, path: Path, numbers: Sequence[int]) -> dict[int
 
 def histogram_png(res: dict, path: Path) -> Path:
     """Bars of the scored probabilities (or confidences) with the decision threshold marked."""
-    from matplotlib.figure import Figure
+    from engine.charts import figure
     counts = np.asarray(res["histogram"])
     edges = np.linspace(0.0, 1.0, len(counts) + 1)
-    fig = Figure(figsize=(6, 3), dpi=100)
-    ax = fig.add_subplot(1, 1, 1)
+    fig, ax = figure((6, 3))
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4c72b0", edgecolor="white")
     ax.axvline(res["threshold"], color="#c44e52", linestyle="--", label=f"threshold {res['threshold']:.2f}")
     what = f"P({res['positive_label']})" if res.get("kind") == "tabular" else "confidence"

@@ -397,7 +397,7 @@ def report(home, scope: str, *, files: list[str] | None = None, labelled: bool =
 def report_png(rep: dict, path) -> Path | None:
     if not rep.get("timeline"):
         return None
-    from engine.evaluation.challenger_plot import agreement_png
+    from engine.monitoring.challenger_plot import agreement_png
     return agreement_png(rep["timeline"], path, title=f"run #{rep['champion_run_id']} (champion) vs "
                                                       f"#{rep['challenger_run_id']} (challenger) in {rep['scope']}")
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.data.values import numeric_columns
 from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, cost_report
-from engine.evaluation.metrics import binary_scores
+from engine.metrics import binary_scores
 from engine.partners import frame, tabular_gb, tabular_lr, tfidf_lr
 
 def _score(name: str, make: Callable, X_tr, y_tr, X_va, y_va, labels: list[str], positive: str | None,

@@ -12,12 +12,9 @@ def fairness_threshold_png(sweep: Sequence[dict], chosen_threshold: float | None
     """Two panels over the threshold (from fairness.threshold_sweep): expected cost per applicant on top, the
     adverse impact ratio below with the 0.8 line; the chosen threshold is marked in both. Thresholds where the
     ratio is undefined (nobody approved) are left as gaps."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from engine.charts import figure
 
-    fig = Figure(figsize=(7, 5.5), dpi=100)      # no pyplot: no global state, report threads can draw at once
-    FigureCanvasAgg(fig)
-    cost_ax, air_ax = fig.subplots(2, 1, sharex=True)
+    fig, (cost_ax, air_ax) = figure((7, 5.5), rows=2, sharex=True)
     xs = [p["threshold"] for p in sweep]
     cost_ax.plot(xs, [p["expected_cost"] for p in sweep], "-", color="tab:blue")
     cost_ax.set_ylabel("expected cost / applicant")

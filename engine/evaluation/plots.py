@@ -6,15 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-
-def _figure(size: tuple[float, float], dpi: int = 100):
-    """A figure on the Agg canvas, built without pyplot: no global state, so report threads can draw at once."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, dpi=dpi)
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots()
+from engine.charts import figure
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path,
@@ -28,7 +20,7 @@ def confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str], pat
     side = float(np.clip(2.5 + 0.22 * k, 5.0, 24.0))
     cell_pt = side * 72 * 0.75 / max(k, 1)          # ~75 % of the figure is the matrix
     font = float(np.clip(0.5 * cell_pt, 5.0, 10.0))
-    fig, ax = _figure((side + 1.5, side), dpi=100 if k <= 30 else 130)
+    fig, ax = figure((side + 1.5, side), dpi=100 if k <= 30 else 130)
     im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
@@ -69,7 +61,7 @@ def loss_curve_png(history: Sequence[dict], path: str | Path, metric: str = "mac
                    title: str = "Training loss") -> Path:
     """Total loss, L_new (task) and L_pre (pretraining objective) per logged step; validation `metric` on a second
     axis. Missing series are simply left out (e.g. L_pre when α = 0 and it was not computed)."""
-    fig, ax = _figure((8, 4.5))
+    fig, ax = figure((8, 4.5))
     train = [h for h in history if h.get("step") is not None and h.get("kind", "step") == "step"]
     for key, name, style in (("loss", "total L", "-"), ("loss_new", "L_new (task)", "--"),
                              ("loss_pre", "L_pre (pretraining)", ":")):

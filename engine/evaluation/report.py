@@ -21,7 +21,7 @@ from engine.errors import ConfigError, DatasetError
 from engine.evaluation.baseline import run_baselines
 from engine.evaluation.costs import GERMAN_CREDIT, CostMatrix, best_threshold, cost_report
 from engine.evaluation.forgetting import MAX_TEXTS, forgetting
-from engine.evaluation.metrics import binary_scores, metrics, positive_label
+from engine.metrics import binary_scores, metrics, positive_label
 from engine.evaluation.plots import confusion_png, loss_curve_png
 from engine.evaluation.thresholds import TARGET_ACCURACY, answer_threshold
 from engine.device import forward_autocast

@@ -149,3 +149,21 @@ def test_retention_settings_validate():
     assert audit_retention_days({"FTBOT_AUDIT_RETENTION_DAYS": "10"}) == 10
     with pytest.raises(ConfigError):
         retention_days({"FTBOT_RETENTION_DAYS": "-3"})
+
+
+def test_the_cli_acts_as_the_operating_system_account_whatever_user_says(home, tmp_path, monkeypatch, capsys):
+    """`USER=bob ftbot deploy …` then `USER=carol ftbot approve …` was one person approving their own request: the
+    identity now comes from the kernel (the audit login uid, else the real uid), never from the environment."""
+    from bot.cli import main
+    from ops.access import cli_login
+    me = cli_login()
+    src = tmp_path / "d.csv"
+    src.write_text("text,label\n" + "".join(f"card lost {i},lost\nrate today {i},rate\n" for i in range(6)))
+    for user in ("bob", "carol"):
+        monkeypatch.setenv("USER", user)
+        monkeypatch.setenv("LOGNAME", user)
+        assert cli_login() == me
+        assert main(["dataset", "add", f"d_{user}", str(src), "--home", str(home)]) == 0
+    with connect(home) as db:
+        actors = {r["actor"] for r in db.query("SELECT actor FROM audit WHERE action = 'dataset.add'")}
+    assert actors == {f"cli:{me}"}

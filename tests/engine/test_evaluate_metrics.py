@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from engine.evaluation.costs import CostMatrix, best_threshold, cost_report, expected_cost
-from engine.evaluation.metrics import binary_scores, ks_statistic, metrics, positive_label
+from engine.metrics import binary_scores, ks_statistic, metrics, positive_label
 from engine.evaluation.thresholds import answer_threshold
 
 LABELS = ["balance", "card_lost", "transfer"]

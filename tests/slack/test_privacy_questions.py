@@ -72,3 +72,19 @@ def test_cli_ask_stores_redacted(home, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert CARD not in json.dumps(out) and "[CARD]" in out["question"]
     assert stored_questions(home) == [out["question"]]
+
+
+def test_a_40000_character_message_is_refused_before_any_detector_or_model_reads_it(driver, fake, home, monkeypatch):
+    """Slack lets a member send ~40,000 characters; every question path refuses past 2,000, so a few such messages
+    cannot occupy the answer workers (the old card detector took 40 s on 4,000 characters of "1 ")."""
+    stub = stub_model(monkeypatch)
+    deployed_run(home, channel="C0001")
+    long = "1 " * 20_000
+    ts, _ = driver.mention(long)
+    reply = fake.wait_for(lambda: fake.channel_messages("C0001", thread_ts=ts), 10, "the refusal in the thread")
+    driver.event({"type": "message", "channel": "D0001", "channel_type": "im", "user": "UNOBODY", "text": long,
+                  "ts": "1710000002.000100"})
+    dm = fake.wait_for(lambda: fake.channel_messages("D0001"), 10, "the refusal in the DM")
+    for m in reply + dm:
+        assert "2,000 characters" in m["text"], m["text"][:200]
+    assert stored_questions(home) == [] and stub.seen == []

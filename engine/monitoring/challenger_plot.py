@@ -4,14 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from engine.evaluation.plots import _figure
+from engine.charts import figure
 
 
 def agreement_png(timeline: Sequence[dict], path: str | Path, title: str = "Champion vs challenger") -> Path:
     """`timeline`: [{"t": label, "n": questions, "agreement": 0..1, "champion_confidence", "challenger_confidence"}]."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = _figure((7.0, 3.6))
+    fig, ax = figure((7.0, 3.6))
     xs = list(range(len(timeline)))
     labels = [str(p["t"]) for p in timeline]
     ax.plot(xs, [p["agreement"] for p in timeline], marker="o", color="#2b7", label="agreement")

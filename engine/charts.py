@@ -1,0 +1,13 @@
+"""One way to start a chart: a figure on the Agg canvas, built without pyplot — no global state, so report threads
+and the bot's workers can draw at the same time. Used by every PNG the engine writes."""
+from __future__ import annotations
+
+
+def figure(size: tuple[float, float], dpi: int = 100, rows: int = 1, **subplots):
+    """(figure, axes): `rows` > 1 or `subplots` (e.g. sharex=True) pass to Figure.subplots."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, 1, **subplots)
