@@ -71,6 +71,8 @@ def test_the_form_opens_within_3s_while_slow_commands_fill_the_pool(qdriver, fak
     assert status == 200 and secs < 3
     opened = fake.wait_for(lambda: fake.calls("views.open"), 5, "views.open")
     assert opened[0]["at"] - t0 < 3.0
+    # the slow commands still answer, each once (and not after the fake Slack has gone, into the log)
+    fake.wait_for(lambda: len(fake.responses) >= 5 or None, 20, "the five slow replies")
 
 
 def test_feedback_click_in_a_channel_the_bot_never_joined_reaches_the_clicker(qdriver, fake, qa, home):
