@@ -341,7 +341,7 @@ def rows_at(served: ServedModel, path: Path, numbers: Sequence[int]) -> dict[int
 
 def histogram_png(res: dict, path: Path) -> Path:
     """Bars of the scored probabilities (or confidences) with the decision threshold marked."""
-    from engine.charts import figure
+    from engine.charts import figure, save
     counts = np.asarray(res["histogram"])
     edges = np.linspace(0.0, 1.0, len(counts) + 1)
     fig, ax = figure((6, 3))
@@ -352,7 +352,4 @@ def histogram_png(res: dict, path: Path) -> Path:
     ax.set_ylabel("rows")
     ax.set_title(f"{res['rows']:,} rows scored")
     ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save(fig, path)

@@ -12,7 +12,7 @@ def fairness_threshold_png(sweep: Sequence[dict], chosen_threshold: float | None
     """Two panels over the threshold (from fairness.threshold_sweep): expected cost per applicant on top, the
     adverse impact ratio below with the 0.8 line; the chosen threshold is marked in both. Thresholds where the
     ratio is undefined (nobody approved) are left as gaps."""
-    from engine.charts import figure
+    from engine.charts import figure, save
 
     fig, (cost_ax, air_ax) = figure((7, 5.5), rows=2, sharex=True)
     xs = [p["threshold"] for p in sweep]
@@ -34,8 +34,4 @@ def fairness_threshold_png(sweep: Sequence[dict], chosen_threshold: float | None
     air_ax.legend(loc="lower right", fontsize=8)
     if not sweep:
         cost_ax.text(0.5, 0.5, "no thresholds swept", ha="center", va="center", transform=cost_ax.transAxes)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save(fig, path)

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.charts import figure
+from engine.charts import figure, save
 
 
 def confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path,
@@ -37,11 +37,7 @@ def confusion_png(confusion: Sequence[Sequence[int]], labels: Sequence[str], pat
                     ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=font,
                             color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save(fig, path)
 
 
 def _eval_points(history: Sequence[dict], metric: str) -> tuple[list, list]:
@@ -85,8 +81,4 @@ def loss_curve_png(history: Sequence[dict], path: str | Path, metric: str = "mac
         ax.legend(handles, names, loc="center right", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no steps logged", ha="center", va="center", transform=ax.transAxes)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save(fig, path)

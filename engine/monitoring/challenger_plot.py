@@ -4,13 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from engine.charts import figure
+from engine.charts import figure, save
 
 
 def agreement_png(timeline: Sequence[dict], path: str | Path, title: str = "Champion vs challenger") -> Path:
     """`timeline`: [{"t": label, "n": questions, "agreement": 0..1, "champion_confidence", "challenger_confidence"}]."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = figure((7.0, 3.6))
     xs = list(range(len(timeline)))
     labels = [str(p["t"]) for p in timeline]
@@ -28,6 +26,4 @@ def agreement_png(timeline: Sequence[dict], path: str | Path, title: str = "Cham
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return save(fig, path)
