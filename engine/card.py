@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.config import TrainConfig
 from engine.served import layout
+from engine.served.model import base_name
 
 
 def _fmt(v: Any) -> str:
@@ -35,11 +36,6 @@ def title(artifact_dir: str | Path) -> str:
     name = Path(artifact_dir).name
     m = re.fullmatch(r"\.?(\d+)(?:\.tmp)?", name)
     return f"run #{m.group(1)}" if m else name
-
-
-def _base_name(cfg: dict) -> str:
-    base = str(cfg.get("base") or "?")
-    return Path(base).name if "/" in base and Path(base).is_absolute() else base
 
 
 def _baseline_rows(baseline: Any) -> list[tuple[str, dict]]:
@@ -82,7 +78,7 @@ def training_rows(cfg: dict, meta: dict) -> list[str]:
     return [
         "## Training", "",
         "| | |", "|---|---|",
-        f"| base model | `{_base_name(cfg)}` |",
+        f"| base model | `{base_name(cfg)}` |",
         f"| data sha256 | `{meta.get('data_sha256') or '–'}` |",
         f"| examples | {meta.get('train_examples', '–')} train / {meta.get('validation_examples', '–')} validation |",
         f"| labels | {', '.join(meta.get('labels') or []) or '–'} |",

@@ -331,15 +331,10 @@ def _fairness(root: Path, data: PreparedDataset, labels: list[str], y_true: list
     adverse impact ratio and equal-opportunity difference with bootstrap intervals); and a chart of expected cost
     and the ratio across thresholds with the chosen one marked — the threshold moves the ratio more than the model
     does, so the risk team chooses it knowingly."""
-    from engine.data.protected import Protected
-    from engine.evaluation.fairness import fairness_reports, threshold_sweep
+    from engine.evaluation.fairness import threshold_sweep
     from engine.evaluation.fairness_plot import fairness_threshold_png
-    attrs = [Protected.from_dict(d) for d in data.protected]
-    favourable = next(lab for lab in labels if lab != positive)
-    score = proba[:, labels.index(positive)]
-    decision = [positive if p >= threshold else favourable for p in score]
     rows = list(data.protected_validation)
-    reports = fairness_reports(attrs, rows, y_true, decision, favourable, score=score)
+    attrs, score, reports = _group_fairness(data.protected, rows, labels, y_true, proba, positive, threshold)
     charts = {}
     for a in attrs:
         reports[a.name]["threshold"] = threshold
@@ -349,6 +344,19 @@ def _fairness(root: Path, data: PreparedDataset, labels: list[str], y_true: list
             charts[name] = str(fairness_threshold_png(sweep, threshold, layout.plot(root, name),
                                                       title=f"Expected cost and adverse impact ratio ({a.name})"))
     return reports, charts
+
+
+def _group_fairness(protected: Sequence[dict], rows: Sequence[dict], labels: list[str], y_true: Sequence[str],
+                    proba: np.ndarray, positive: str, threshold: float) -> tuple[list, np.ndarray, dict]:
+    """The fairness reports of decisions at `threshold` (P(positive) ≥ it is the adverse decision) → (the protected
+    attributes, the score of each row, {attribute: report})."""
+    from engine.data.protected import Protected
+    from engine.evaluation.fairness import fairness_reports
+    attrs = [Protected.from_dict(d) for d in protected]
+    favourable = next(lab for lab in labels if lab != positive)
+    score = proba[:, labels.index(positive)]
+    decision = [positive if p >= threshold else favourable for p in score]
+    return attrs, score, fairness_reports(attrs, list(rows), y_true, decision, favourable, score=score)
 
 
 def _save_served(root: Path, model, data: PreparedDataset, selection, positive: str | None) -> ServedModel:
@@ -421,7 +429,7 @@ def _update_card(root: Path, cfg: dict, rep: dict) -> None:
     from engine import card
     meta = candidate.read_meta(root)
     try:
-        card.write_card(root, cfg, meta, {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}, report=rep)
+        card.write_card(root, cfg, meta, None, report=rep)
     except Exception:
         log.exception("could not update the model card")
 
@@ -464,11 +472,6 @@ def evaluate_examples(artifact_dir: str | Path, examples: Sequence[Example], *, 
     out["qa"] = {"threshold": t, "coverage": float(answered.mean()),
                  "answered_accuracy": float(correct[answered].mean()) if answered.any() else None}
     if len(labels) == 2 and protected and protected_rows is not None and len(protected_rows) == len(examples):
-        from engine.data.protected import Protected
-        from engine.evaluation.fairness import fairness_reports
-        attrs = [Protected.from_dict(d) for d in protected]
-        favourable = next(lab for lab in labels if lab != positive)
-        score = proba[:, labels.index(positive)]
-        decision = [positive if p >= binary["threshold"] else favourable for p in score]
-        out["fairness"] = fairness_reports(attrs, list(protected_rows), y_true, decision, favourable, score=score)
+        out["fairness"] = _group_fairness(protected, protected_rows, labels, y_true, proba, positive,
+                                          binary["threshold"])[2]
     return json.loads(json.dumps(out, default=jsonable))

@@ -24,6 +24,7 @@ import numpy as np
 from engine.errors import FtbotError
 from engine.explain.trees import FOREST_METHODS, forest_attributions, hgb_attributions
 from engine.explain.units import probability_attributions
+from engine.served.partner import is_vote
 
 BOOSTING_ROWS = 20      # reference rows for gradient boosting's interventional SHAP (measured: bench/explain_partners.py)
 SUPPORTED = ("logistic regression, histogram gradient boosting or random forest in the pipelines ftbot fits, "
@@ -60,7 +61,7 @@ def partner_attributions(partner, X, reference_X, labels: Sequence[str], positiv
     if positive not in classes:          # a label the partner never saw: its probability is always 0
         return np.zeros(X.shape, dtype=np.float64)
     settings = {"forest": forest, "boosting_rows": boosting_rows}
-    if _is_vote(partner):
+    if is_vote(partner):
         return _vote(partner, X, reference_X, classes.index(positive), settings)
     return _pipeline(partner, X, reference_X, positive, settings)
 
@@ -68,7 +69,7 @@ def partner_attributions(partner, X, reference_X, labels: Sequence[str], positiv
 def _check_supported(model) -> None:
     """Refuse, before any work, what is not one of the partners ftbot fits (or is not fitted)."""
     from sklearn.pipeline import Pipeline
-    if _is_vote(model):
+    if is_vote(model):
         if getattr(model, "voting", None) != "soft":
             raise UnsupportedModel("a hard-voting VotingClassifier (it has no probability to explain)")
         if not hasattr(model, "estimators_"):
@@ -229,7 +230,3 @@ def _two_d(X) -> np.ndarray:
         raise ValueError(f"expected rows × columns, got an array of shape {X.shape}")
     return X
 
-
-def _is_vote(model) -> bool:
-    from sklearn.ensemble import VotingClassifier
-    return isinstance(model, VotingClassifier)

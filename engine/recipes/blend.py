@@ -180,7 +180,9 @@ def select(*, kind: str, labels: Sequence[str], train_texts: Sequence[str], trai
         from engine.features import parse
         rows = [parse(t, columns) for t in train_texts]
         inputs = Inputs(kind, list(columns), sorted(numeric_columns(rows, list(columns))))
-    X_tr, X_va = inputs(train_texts), inputs(val_texts)
+    # the training rows are parsed once: what `inputs(train_texts)` would parse again
+    X_tr = inputs.frame(rows) if kind == "tabular" else inputs(train_texts)
+    X_va = inputs(val_texts)
     factories = partner_factories(kind, inputs.columns, set(inputs.numeric), encoder if kind != "tabular" else None)
 
     # partner: k-fold CV on the training rows only

@@ -34,6 +34,7 @@ from engine.jsonfiles import write_json
 from engine.progress import Progress
 from engine.served import layout
 from engine.served.model import ServedModel
+from engine.served.transformer import read_config
 from engine.training.candidate import read_meta
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
         on_progress(Progress("milestone", 0, 0, 0.0, message=f"refitting on all {rows:,} rows (train + validation) "
                              "now that the model is chosen; the figures stay those of the first fit"))
     served = ServedModel.load(root)
-    first = json.loads((root / layout.CONFIG).read_text(encoding="utf-8"))
+    first = read_config(root)
     record: dict = {"rows": rows, "train_rows_before": len(data.train), "validation_rows": len(data.validation),
                     "served": served.kind, "figures": "of the first fit, on validation rows it never trained on"}
     all_texts = [e.text for e in data.train] + [e.text for e in data.validation]
@@ -131,8 +132,9 @@ def refit(config: TrainConfig, data: PreparedDataset, artifact_dir: str | Path, 
 
 
 def served_description(artifact_dir: str | Path) -> dict:
-    """What answers from this artifact now, in words (ServedModel.describe): after a refit, not validated."""
-    return ServedModel.load(artifact_dir).describe()
+    """What answers from this artifact after a refit swapped it (not validated), as `_note` wrote it into
+    metrics.json — without loading the model again."""
+    return json.loads((Path(artifact_dir) / layout.METRICS).read_text(encoding="utf-8"))["served_model"]
 
 
 def _refit_partner(served: ServedModel, texts, labels, record: dict):
@@ -160,8 +162,9 @@ def _swap(served: ServedModel, root: Path, partner, record: dict, transformer_fr
 
 
 def _note(root: Path, record: dict, describe: dict | None = None) -> None:
-    """meta.json and metrics.json say what the refit did; after a swap, metrics.json's description of what answers
-    is the new one (validated: false) and the model card is written again to say so."""
+    """meta.json and metrics.json say what the refit did; after a swap (`describe` given), metrics.json's
+    description of what answers is the new one (validated: false) and the model card is written again to say so."""
+    docs = {}
     for name in (layout.META, layout.METRICS):
         path = root / name
         if not path.exists():
@@ -173,10 +176,7 @@ def _note(root: Path, record: dict, describe: dict | None = None) -> None:
         if name == layout.METRICS and describe is not None:
             doc["served_model"] = describe
         write_json(path, doc)
-    if (root / layout.CARD).exists() and (root / layout.METRICS).exists():
+        docs[name] = doc
+    if describe is not None and (root / layout.CARD).exists() and layout.METRICS in docs:
         from engine import card
-        rep = json.loads((root / layout.METRICS).read_text(encoding="utf-8"))
-        meta = json.loads((root / layout.META).read_text(encoding="utf-8")) if (root / layout.META).exists() else {}
-        cfg = json.loads((root / layout.CONFIG).read_text(encoding="utf-8"))
-        card.write_card(root, cfg, meta, {"accuracy": rep.get("accuracy"), "macro_f1": rep.get("macro_f1")},
-                        report=rep)
+        card.write_card(root, read_config(root), docs.get(layout.META, {}), None, report=docs[layout.METRICS])

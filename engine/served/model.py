@@ -47,6 +47,7 @@ class ServedModel:
         self.weight = float({"finetuned": 1.0, "baseline": 0.0}.get(kind, 0.5 if weight is None else weight))
         self._transformer = transformer
         self._lock = threading.Lock()
+        self._qa = None                       # (file stamp, qa.json) — see settings()
         self.labels = list(labels) if labels is not None else (
             list(transformer.labels) if transformer is not None else _read_labels(self.root))
 
@@ -141,11 +142,21 @@ class ServedModel:
         return self.record.get("positive_label") or (self.settings().get("decision") or {}).get("positive_label")
 
     def settings(self) -> dict:
-        """qa.json: the answer threshold, the answers, and for two-class runs the decision threshold."""
+        """qa.json: the answer threshold, the answers, and for two-class runs the decision threshold. Read again
+        only when the file changes: scoring asks for the decision once per chunk, an explanation several times."""
+        path = self.root / layout.QA
         try:
-            return json.loads((self.root / layout.QA).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            st = path.stat()
+        except OSError:
             return {}
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._qa is None or self._qa[0] != stamp:
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                doc = {}
+            self._qa = (stamp, doc)
+        return self._qa[1]
 
     def decision(self) -> dict:
         """{positive_label, negative_label, threshold}: a row is decided positive when P(positive) ≥ threshold
@@ -200,7 +211,7 @@ class ServedModel:
                 self._ref = {}
         return self._ref
 
-    def explain(self, rows: Sequence[dict], k: int = 4, probabilities=None) -> list[list[str]]:
+    def explain(self, rows: Sequence[dict], k: int = 4) -> list[list[str]]:
         """1–k principal reasons per row, strongest first (`COLUMN: plain words`), of what is served
         (engine/served/explain.py)."""
         from engine.served import explain
@@ -235,8 +246,7 @@ class ServedModel:
         """What answers, in words and figures: the parts with their weights, how the choice was made, on which rows
         its figures were taken, and whether the weights that answer are those figures' weights."""
         rec, cfg = self.record, self.config()
-        base = str(cfg.get("base") or "?")
-        base = Path(base).name if Path(base).is_absolute() else base      # a server path names the folder only
+        base = base_name(cfg)
         ft = {"part": "finetuned", "name": f"fine-tuned transformer ({base}, {cfg.get('method') or '?'})",
               "weight": round(self.weight, 4)}
         partner_name = rec.get("partner")
@@ -265,6 +275,12 @@ class ServedModel:
         if refit:
             out["refitted"] = refit
         return out
+
+
+def base_name(cfg: dict) -> str:
+    """The base model as documents show it: an alias or hub id as given; a server path by its folder name only."""
+    base = str(cfg.get("base") or "?")
+    return Path(base).name if Path(base).is_absolute() else base
 
 
 def _replace(src: Path, dst: Path) -> None:

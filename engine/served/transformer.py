@@ -2,11 +2,12 @@
 loaded back for evaluation and serving, and scored in batches. Weights are safetensors; nothing is unpickled."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from torch import nn
@@ -224,17 +225,19 @@ class TransformerScorer:
                     len(encoder_texts), len(self.labels))
         return self._logits(list(encoder_texts), batch_size, zero_features=True)   # the memo overflowed meanwhile
 
-    def _logits(self, texts: list[str], batch_size: int, zero_features: bool = False) -> np.ndarray:
+    def _logits(self, texts: list[str], batch_size: int, zero_features: bool = False,
+                autocast: Callable = contextlib.nullcontext) -> np.ndarray:
         """Logits (float64) of texts as the encoder reads them; column features zeroed (their part is added by the
-        caller) or, without a features head, none."""
+        caller) or, without a features head, none. `autocast`: a context for the forward passes (bf16 where the
+        hardware does it, engine/device.py), full precision by default."""
         torch = self._torch
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast():
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
                 enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
-                if zero_features:
+                if zero_features and self.features is not None:
                     enc["features"] = torch.zeros((len(idx), self.features.dim), device=self.device)
                 out[idx] = _logits(self.model, enc).double().cpu().numpy()
         return out
@@ -245,20 +248,9 @@ class TransformerScorer:
         model's log-odds: text part + w·F(row). For attributions, which need not be exact to the last bit: bf16
         where the hardware does it natively (engine/device.py), like the other forward-only summaries."""
         from engine.device import forward_autocast
-        torch = self._torch
-        texts = [str(t) for t in encoder_texts]
-        out = np.zeros(len(texts), dtype=np.float64)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        fast = forward_autocast(self.config.get("precision"), self.device)
-        with torch.inference_mode(), fast():
-            for s in range(0, len(order), batch_size):
-                idx = order[s:s + batch_size]
-                enc = self._encode([texts[i] for i in idx], padding=len(idx) > 1)
-                if self.features is not None:
-                    enc["features"] = torch.zeros((len(idx), self.features.dim), device=self.device)
-                logits = _logits(self.model, enc).double().cpu().numpy()
-                out[idx] = logits[:, positive] - logits[:, 1 - positive]
-        return out
+        logits = self._logits([str(t) for t in encoder_texts], batch_size, zero_features=True,
+                              autocast=forward_autocast(self.config.get("precision"), self.device))
+        return logits[:, positive] - logits[:, 1 - positive]
 
     def features_weight_diff(self, positive: int) -> np.ndarray | None:
         """The column-features head's weight row of the positive label minus the other's (None: no such head)."""
