@@ -12,7 +12,6 @@ what was scored against the training rows is counted along the way (engine/monit
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -25,6 +24,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from engine.data.columns import find_column
+from engine.data.reader import cell, sniff_delimiter
 from engine.data.csv_safe import escape_cell
 from engine.errors import DatasetError
 from engine.served.model import ServedModel
@@ -74,8 +74,7 @@ def _delimited(f, suffix: str, chunk_rows: int):
     first = f.readline()
     if not first.strip():
         raise DatasetError(["the file is empty; it needs a header row and at least one row to score"])
-    delim = FORMATS[suffix] if suffix == ".tsv" else max((",", ";", "\t", "|"), key=lambda d: (first.count(d),
-                                                                                                  d == ","))
+    delim = sniff_delimiter(first, "tsv" if suffix == ".tsv" else "csv")
     header = [c.strip() for c in next(csv.reader([first], delimiter=delim))]
     reader = csv.reader(f, delimiter=delim)
     chunk: list[dict] = []
@@ -106,27 +105,11 @@ def _jsonl(f, chunk_rows: int):
             raise DatasetError([f"line {line_no} is not a JSON object"])
         if header is None:
             header = list(obj)
-        chunk.append({k: _cell(v) for k, v in obj.items()})
+        chunk.append({k: cell(v) for k, v in obj.items()})
         if len(chunk) >= chunk_rows:
             yield header, chunk
             chunk = []
     yield header or [], chunk
-
-
-def _cell(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else str(v)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---- what the run expects -----------------------------------------------------------------------------------------
@@ -137,6 +120,10 @@ class Plan:
     extra: list[str]                  # columns of the file the run does not read (ignored)
     label_column: str | None          # present: the file is labelled, metrics too
     id_column: str | None
+
+    def row(self, raw: dict) -> dict:
+        """One row of the file as the run reads it: {run column: the file's value}."""
+        return {c: raw.get(f, "") for c, f in self.columns.items()}
 
 
 def plan_columns(served: ServedModel, header: list[str], id_column: str | None) -> Plan:
@@ -198,7 +185,7 @@ def score_file(served: ServedModel, path: str | Path, out: str | Path, *, id_col
     try:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(_output_header(plan))
+            writer.writerow([escape_cell(c) for c in _output_header(plan)])   # the id column is the file's own name
             for _, chunk in read_chunks(path, chunk_rows):
                 if chunk:
                     rows_out = (_score_table(served, plan, chunk, summary, decision, reasons, tally)
@@ -230,7 +217,7 @@ def _ids(plan: Plan, chunk: list[dict], start: int) -> list[str]:
 
 def _score_table(served: ServedModel, plan: Plan, chunk: list[dict], s: Summary, decision: dict, want_reasons: bool,
                  tally) -> list[list]:
-    rows = [{c: r.get(f, "") for c, f in plan.columns.items()} for r in chunk]
+    rows = [plan.row(r) for r in chunk]
     ids = _ids(plan, chunk, s.rows)
     t = time.perf_counter()
     p = served.positive_proba(rows)
@@ -241,7 +228,7 @@ def _score_table(served: ServedModel, plan: Plan, chunk: list[dict], s: Summary,
     if want_reasons and adverse.any():
         t = time.perf_counter()
         idx = np.flatnonzero(adverse)
-        for i, rs in zip(idx, served.explain([rows[i] for i in idx], MAX_REASONS, probabilities=p[idx])):
+        for i, rs in zip(idx, served.explain([rows[i] for i in idx], MAX_REASONS)):
             reasons[i] = rs
         s.reasons_s += time.perf_counter() - t
     for col, n in served.unseen_categories(rows).items():
@@ -320,11 +307,6 @@ def _metrics(served: ServedModel, plan: Plan, s: Summary, decision: dict) -> dic
     return out
 
 
-def as_rows(texts: Sequence[str], columns: Sequence[str]) -> list[dict]:
-    from engine.features import parse
-    return [parse(t, columns) for t in texts]
-
-
 def rows_at(served: ServedModel, path: Path, numbers: Sequence[int]) -> dict[int, dict]:
     """{row number (1-based): the row as the run reads it ({column: value})} for a few rows of a scored file."""
     plan = plan_columns(served, read_header(Path(path)), None)
@@ -332,7 +314,7 @@ def rows_at(served: ServedModel, path: Path, numbers: Sequence[int]) -> dict[int
     for _, chunk in read_chunks(Path(path)):
         for i, raw in enumerate(chunk, start=seen + 1):
             if i in want:
-                out[i] = {c: raw.get(f, "") for c, f in plan.columns.items()}
+                out[i] = plan.row(raw)
         seen += len(chunk)
         if len(out) == len(want):
             break

@@ -47,7 +47,7 @@ def _table(home, run: dict, served, file) -> dict:
     ref = served.drift_reference()
     if ref is None:
         raise NotFound(f"run #{run['id']} has no training bins to compare with (evaluated by an older ftbot); "
-                       f"evaluate it again with `ftbot eval {run['id']}`")
+                       f"train it again with the same settings (`ftbot status {run['id']}` shows them)")
     if file is not None:
         from engine.scoring import plan_columns, read_chunks, read_header
         src = Path(file)
@@ -56,7 +56,7 @@ def _table(home, run: dict, served, file) -> dict:
         plan = plan_columns(served, read_header(src), None)
         tally = ref.tally()
         for _, chunk in read_chunks(src):
-            rows = [{c: r.get(f, "") for c, f in plan.columns.items()} for r in chunk]
+            rows = [plan.row(r) for r in chunk]
             if rows:
                 tally.add(rows, served.positive_proba(rows))
         return {"kind": "tabular", "source": src.name, **tally.result()}

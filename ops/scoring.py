@@ -40,7 +40,8 @@ def score(home, run_id, path=None, *, out=None, id_column: str | None = None, sc
     """Score `path` into `out` (default: beside the input, `<name>.scored.csv`). → the summary (engine/scoring.py)
     with run_id, scoring_id, file_sha256. `explain_first`: also explain the first N declined rows in full (reasons
     and the smallest change that flips them), kept with the record for Slack's Explain buttons."""
-    from engine.scoring import file_sha256, score_file
+    from engine.data.prepare import file_sha256
+    from engine.scoring import score_file
     from engine.served.model import ServedModel
     src = _file(path)
     out = Path(out) if out else src.with_name(f"{src.stem}.scored.csv")
@@ -63,25 +64,20 @@ def score(home, run_id, path=None, *, out=None, id_column: str | None = None, sc
 def explain(home, run_id, path=None, *, row: int, actor: Actor | str) -> dict:
     """One applicant (row N, 1-based, of the file): probability, decision, reasons and the smallest change that
     would flip the decision, or that none would."""
-    from engine.scoring import plan_columns, read_chunks, read_header
+    from engine.scoring import plan_columns, read_chunks, read_header, rows_at
     from engine.served.model import ServedModel
     src = _file(path)
     with access.acting(home, actor, "score.explain", f"run:{run_id}", file=src.name, row=row):
         run = _run(home, run_id, None)
         served = ServedModel.load(run["artifact_path"])
-        plan = plan_columns(served, read_header(src), None)
-        if plan.kind != "tabular":
+        if plan_columns(served, read_header(src), None).kind != "tabular":
             raise DatasetError(["reasons are given for table (credit) runs; this run answers questions"])
         if int(row) < 1:
             raise DatasetError([f"--row {row}: rows are numbered from 1"])
-        seen = 0
-        for _, chunk in read_chunks(src):
-            if seen + len(chunk) >= int(row):
-                raw = chunk[int(row) - seen - 1]
-                out = served.explain_one({c: raw.get(f, "") for c, f in plan.columns.items()})
-                return {"run_id": run["id"], "row": int(row), **out}
-            seen += len(chunk)
-    raise DatasetError([f"--row {row}: the file has {seen} rows"])
+        found = rows_at(served, src, [int(row)])
+        if int(row) not in found:       # inside the audited block: a row past the end is a refusal, audited so
+            raise DatasetError([f"--row {row}: the file has {sum(len(c) for _, c in read_chunks(src))} rows"])
+        return {"run_id": run["id"], "row": int(row), **served.explain_one(found[int(row)])}
 
 
 def _explain_first(served, src: Path, res: dict, n: int) -> list[dict]:

@@ -39,17 +39,16 @@ def _check_args(val_fraction: float, max_chars: int) -> None:
         raise ConfigError("max_chars", max_chars, "a positive whole number of characters, e.g. 2000")
 
 
-def scan_table(table: Table, pii: PiiReport, *, redact: bool, skip: tuple = (), keep: str | None = None) -> None:
+def scan_table(table: Table, pii: PiiReport, *, redact: bool, skip: tuple = ()) -> None:
     """Scan every cell of every column (except `skip`) for PII into `pii`; with `redact`, replace the values in
-    place, so everything built from the table afterwards (texts, features, answers) holds tokens. The label
-    column is scanned but never rewritten: PII there refuses the file (checks.label_pii_problems)."""
+    place, so everything built from the table afterwards (texts, features, answers) holds tokens."""
     for c in table.columns:
         if c in skip:
             continue
         for r in table.rows:
             v = r.values.get(c, "")
             matches = pii.scan(v, r.line, c) if v else []
-            if matches and redact and c != keep:
+            if matches and redact:
                 r.values[c] = redact_text(v, matches)
 
 
@@ -142,13 +141,14 @@ def prepare_dataset(path, *, text_column=None, label_column=None, answers_path=N
     # Every column is scanned (and, with redact, rewritten), not only the ones the model reads: the registered
     # copy keeps all columns, so a customer_email or note column must not stay in clear.
     pii = PiiReport()
-    scan_table(table, pii, redact=redact, skip=tuple(c for c in (cols.split,) if c), keep=cols.label)
+    # the label column is never rewritten (tokens would merge classes): label_pii_problems scans it and refuses the
+    # file when it holds personal data, so the scan above would only find what refuses the file anyway
+    scan_table(table, pii, redact=redact, skip=tuple(c for c in (cols.split, cols.label) if c))
     problems += label_pii_problems(table.rows, cols.label)
     items = _items(table, cols)
     if attrs:
-        values = {r.line: {a.column: r.values.get(a.column, "") for a in attrs} for r in table.rows}
-        for it in items:
-            it.protected = values.get(it.line, {})
+        for it, r in zip(items, table.rows):       # _items makes one item per row, in order
+            it.protected = {a.column: r.values.get(a.column, "") for a in attrs}
     problems += text_problems(items, max_chars=max_chars, kind=cols.kind)
 
     items = _dedupe(items, kind=cols.kind, dedupe=dedupe, problems=problems, warnings=warnings)
@@ -231,7 +231,8 @@ def _protected(spec: str | None, table, cols) -> list:
                             f"{cols.text!r} column; register it without --protected"])
     candidates = [c for c in table.columns if c not in (cols.label, cols.answer, cols.split)]
     rows = [r.values for r in table.rows]
-    check(attrs, candidates, set(numeric_columns(rows, candidates)), rows=rows)
+    asked = [c for c in dict.fromkeys(a.column for a in attrs) if c in candidates]   # only these need parsing
+    check(attrs, candidates, set(numeric_columns(rows, asked)), rows=rows)
     taken = {a.column for a in attrs}
     cols.features = [c for c in cols.features if c not in taken]
     if not cols.features:

@@ -116,7 +116,8 @@ def read_table(path: str | Path) -> Table:
     return table
 
 
-def _sniff_delimiter(text: str, fmt: str) -> str:
+def sniff_delimiter(text: str, fmt: str) -> str:
+    """Tab for TSV; else comma, unless the header line holds clearly more of ; tab or |."""
     if fmt == "tsv":
         return "\t"
     first = text.split("\n", 1)[0]
@@ -127,7 +128,7 @@ def _sniff_delimiter(text: str, fmt: str) -> str:
 
 
 def _read_delimited(text: str, fmt: str) -> Table:
-    delim = _sniff_delimiter(text, fmt)
+    delim = sniff_delimiter(text, fmt)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header: list[str] | None = None
     rows: list[Row] = []
@@ -183,7 +184,8 @@ def _check_header(header: list[str], rows: list[Row]) -> tuple[list[str], list[R
     return header, rows, problems
 
 
-def _cell(v) -> str:
+def cell(v) -> str:
+    """One JSON value as the text a CSV cell would hold (null → "", true → "true", lists/objects as JSON)."""
     if v is None:
         return ""
     if isinstance(v, str):
@@ -228,7 +230,7 @@ def _read_jsonl(text: str) -> Table:
                 columns.append(k)
         values += len(obj)
         records.append(obj)
-        rows.append(Row(i, {k: _cell(v) for k, v in obj.items()}))
+        rows.append(Row(i, {k: cell(v) for k, v in obj.items()}))
     cells = len(rows) * len(columns)
     if cells > SPARSE_FLOOR and cells > SPARSE_FACTOR * values:
         raise DatasetError([f"the rows share few keys: {len(rows)} rows use {len(columns)} distinct keys but hold "
@@ -266,5 +268,5 @@ def _read_parquet(path: Path) -> Table:
     if not records:
         raise DatasetError([f"the file has columns ({', '.join(for_message(c) for c in columns)}) but no data rows"],
                            source=src)
-    rows = [Row(i, {c: _cell(rec.get(c)) for c in columns}) for i, rec in enumerate(records, start=1)]
+    rows = [Row(i, {c: cell(rec.get(c)) for c in columns}) for i, rec in enumerate(records, start=1)]
     return Table("parquet", columns, rows, records=records)

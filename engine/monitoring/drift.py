@@ -35,19 +35,23 @@ def band(value: float | None) -> str | None:
     return "stable" if value < STABLE_BELOW else "moderate" if value < SIGNIFICANT_FROM else "significant"
 
 
+def _terms(expected, actual, eps: float = EPS) -> np.ndarray:
+    """Each bin's (a − e)·ln(a / e), shares below `eps` counted as `eps` (works on share vectors and matrices)."""
+    e = np.maximum(np.asarray(expected, dtype=float), eps)
+    a = np.maximum(np.asarray(actual, dtype=float), eps)
+    return (a - e) * np.log(a / e)
+
+
 def psi(expected_props: Sequence[float], actual_props: Sequence[float], eps: float = EPS) -> float:
     """Population stability index Σ (a − e)·ln(a / e) over bins. Shares below `eps` (an empty bin, on either side)
     count as `eps`, so a bin empty in training but filled now (an unseen category) weighs heavily but finitely;
     a bin empty on both sides adds nothing."""
-    e = np.maximum(np.asarray(expected_props, dtype=float), eps)
-    a = np.maximum(np.asarray(actual_props, dtype=float), eps)
-    return float(np.sum((a - e) * np.log(a / e)))
+    return float(np.sum(_terms(expected_props, actual_props, eps)))
 
 
 def _psi_rows(expected: np.ndarray, actual: np.ndarray, eps: float = EPS) -> np.ndarray:
     """psi() for each row of two (draws × bins) share matrices."""
-    e, a = np.maximum(expected, eps), np.maximum(actual, eps)
-    return np.sum((a - e) * np.log(a / e), axis=-1)
+    return np.sum(_terms(expected, actual, eps), axis=-1)
 
 
 def noise_psi(props: Sequence[float], reference_rows: int, rows: int, draws: int = NOISE_DRAWS,
@@ -153,8 +157,7 @@ class Bins:
 
 def _change(b: Bins, actual: np.ndarray) -> dict:
     """The bin that moved the PSI most: its label and its training and current shares."""
-    e, a = np.maximum(np.asarray(b.props), EPS), np.maximum(actual, EPS)
-    i = int(np.argmax((a - e) * np.log(a / e)))
+    i = int(np.argmax(_terms(b.props, actual)))
     return {"bin": b.label(i), "expected": float(b.props[i]), "actual": float(actual[i])}
 
 

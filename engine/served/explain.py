@@ -28,7 +28,7 @@ def check_table(served: "ServedModel") -> None:
                            f"{'texts' if served.inputs.kind != 'tabular' else 'more than two classes'}")
     if served.reference is None:
         raise NotExplained(f"run folder {served.root.name} has no reference statistics (reference.json): it was "
-                           "evaluated by an older ftbot; evaluate it again (`ftbot eval RUN`) or train it again")
+                           "evaluated by an older ftbot; train it again (`ftbot eval` does not write them)")
 
 
 def finetuned_predictor(served: "ServedModel") -> Callable[[list[dict]], np.ndarray]:

@@ -76,6 +76,9 @@ def test_explain_one_applicant(credit_home, capsys):
     assert res["row"] == 2 and res["decision"] in ("bad", "good") and res["flip_words"]
     code, _, err = cli(capsys, home, "explain", "1", src, "--row", "31")
     assert code == 2 and "has 30 rows" in err
+    with connect(home) as db:       # the refusal is audited as one, not as an explanation given
+        last = db.execute("SELECT ok, detail FROM audit WHERE action = 'score.explain' ORDER BY id DESC").fetchone()
+    assert last[0] == 0 and "31" in last[1]
 
 
 def test_drift_of_a_shifted_file(credit_home, capsys):

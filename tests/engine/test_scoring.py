@@ -169,7 +169,7 @@ def test_output_appears_only_when_complete(credit, monkeypatch):
     src = _write(tmp / "breaks.csv", _rows(30, 12))
     calls = []
 
-    def explode(self, rows, k=4, probabilities=None):
+    def explode(self, rows, k=4):
         calls.append(len(rows))
         if len(calls) > 1:
             raise RuntimeError("disk full")
