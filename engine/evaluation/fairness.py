@@ -123,6 +123,14 @@ def _note(air, interval, flagged, low, high, rates) -> str:
     return f"{head}: {verdict}{where}"
 
 
+def compared_groups(sizes: dict[str, int]) -> list[str]:
+    """The groups whose rates the ratios compare, from {group: rows}: never the missing group; not groups under
+    MIN_GROUP_ROWS while two larger ones remain. The report and the threshold sweep both choose with this."""
+    rated = [g for g in sizes if g != MISSING_GROUP]
+    large = [g for g in rated if sizes[g] >= MIN_GROUP_ROWS]
+    return large if len(large) >= 2 else rated
+
+
 def fairness_report(y_true: Sequence, decision: Sequence, groups: Sequence[str], *, favourable,
                     score: Sequence[float] | None = None, n_boot: int = 1000, seed: int = 0) -> dict:
     """Fairness of `decision` (the model's label per row) across `groups` (one protected attribute).
@@ -147,10 +155,8 @@ def fairness_report(y_true: Sequence, decision: Sequence, groups: Sequence[str],
     table = _by_group(fav_true, approved, groups, scores) if groups.size else {}
 
     names = list(table)
-    rated = [g for g in names if g != MISSING_GROUP]
-    large = [g for g in rated if table[g]["n"] >= MIN_GROUP_ROWS]
-    small = [g for g in rated if g not in large] if len(large) >= 2 else []
-    rated = large if len(large) >= 2 else rated
+    rated = compared_groups({g: table[g]["n"] for g in names})
+    small = [g for g in names if g != MISSING_GROUP and g not in rated]
     rates = {g: table[g]["approval_rate"] for g in rated}
     high = low = None
     air = None
@@ -212,7 +218,8 @@ def threshold_sweep(is_adverse_true: Sequence[bool], score_adverse: Sequence[flo
     is_adverse = np.asarray(is_adverse_true, dtype=bool)
     score = np.asarray(score_adverse, dtype=float)
     groups = np.asarray([str(g) for g in groups], dtype=object)
-    rated = groups != MISSING_GROUP
+    names, sizes = np.unique(groups, return_counts=True)
+    rated = np.isin(groups, compared_groups(dict(zip(names.tolist(), sizes.tolist()))))
     if thresholds is None:
         thresholds = np.round(np.arange(1, 100) / 100, 2)
     thresholds = [float(t) for t in thresholds]

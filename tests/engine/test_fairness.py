@@ -191,3 +191,16 @@ def test_a_group_of_a_few_rows_is_shown_but_does_not_set_the_ratio():
     both_small = fairness_report(["good"] * 6, ["good", "bad", "good", "good", "bad", "bad"], ["x"] * 3 + ["y"] * 3,
                                  favourable="good", n_boot=50)
     assert both_small["adverse_impact_ratio"] == pytest.approx(0.5) and both_small["not_compared"] == []
+
+
+def test_the_threshold_sweep_compares_the_same_groups_as_the_report():
+    # the chart's ratio at the chosen threshold is the report's adverse impact ratio, tiny group or not
+    rng = np.random.default_rng(3)
+    g = np.array(["a"] * 80 + ["b"] * 80 + ["tiny"] * 3)
+    score = np.concatenate([rng.uniform(0, 0.6, 80), rng.uniform(0.2, 1.0, 80), [0.01, 0.02, 0.03]])
+    adverse = rng.random(163) < score
+    t = 0.5
+    r = fairness_report(np.where(adverse, "bad", "good"), np.where(score >= t, "bad", "good"), g,
+                        favourable="good", n_boot=0)
+    [point] = [p for p in threshold_sweep(adverse, score, g, thresholds=[t])]
+    assert r["not_compared"] == ["tiny"] and point["adverse_impact_ratio"] == pytest.approx(r["adverse_impact_ratio"])
