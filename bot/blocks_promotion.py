@@ -9,6 +9,15 @@ def _where(scope: str) -> str:
     return "as the workspace default" if scope == "default" else f"in <#{scope}>"
 
 
+def _kind(req: dict) -> str:
+    return "Policy request" if req.get("kind") == "policy" else "Deploy request"
+
+
+def _mode(req: dict):
+    """The deploy approval mode a policy request asks for."""
+    return (req.get("payload") or {}).get("deploy_approval")
+
+
 def _conf(v) -> str:
     return "–" if v is None else f"{float(v):.2f}"
 
@@ -41,20 +50,20 @@ def figures_lines(rep: dict) -> list[str]:
 
 def _what(req: dict) -> str:
     if req.get("kind") == "policy":
-        return f"set deploy approval to *{(req.get('payload') or {}).get('deploy_approval')}*"
+        return f"set deploy approval to *{_mode(req)}*"
     return f"run #{req['run_id']} to answer questions {_where(req['scope'])}"
 
 
 def request_effect(req: dict) -> str:
     """What an approved request changed, in words."""
     if req.get("kind") == "policy":
-        return f"deploy approval is now *{(req.get('payload') or {}).get('deploy_approval')}*"
+        return f"deploy approval is now *{_mode(req)}*"
     return f"run #{req['run_id']} now answers questions {_where(req['scope'])}"
 
 
 def request_message(req: dict) -> tuple[str, list[dict]]:
     rid = str(req["id"])
-    kind = "Policy request" if req.get("kind") == "policy" else "Deploy request"
+    kind = _kind(req)
     head = (f":hourglass: *{kind} #{rid}*: {_what(req)}"
             + (f", replacing run #{req['base_run_id']}" if req.get("base_run_id") else "")
             + f" — asked by {_who(req['requested_by'])}")
@@ -73,7 +82,7 @@ def request_decided(req: dict) -> tuple[str, list[dict]]:
     icon = {"approved": ":white_check_mark:", "rejected": ":x:", "expired": ":hourglass:"}.get(req["status"],
                                                                                              ":grey_question:")
     by = f" by {_who(req['decided_by'])}" if req.get("decided_by") else ""
-    kind = "Policy request" if req.get("kind") == "policy" else "Deploy request"
+    kind = _kind(req)
     text = (f"{icon} {kind} #{req['id']} ({_what(req)}, asked by {_who(req['requested_by'])}) {req['status']}{by}")
     if req.get("reason"):
         text += f": {esc(req['reason'])}"

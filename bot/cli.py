@@ -62,10 +62,9 @@ def _value(arg: table.Arg, raw):
     return run_id(str(raw), arg.label)
 
 
-def _add_arguments(p: argparse.ArgumentParser, verb: table.Verb, skip_first: bool = False) -> None:
-    positional = [a for a in verb.args if a.cli == table.POSITIONAL]
-    for i, a in enumerate(positional):
-        if skip_first and i == 0:
+def _add_arguments(p: argparse.ArgumentParser, verb: table.Verb) -> None:
+    for a in verb.args:
+        if a.cli != table.POSITIONAL:
             continue
         kw = {"metavar": a.label, "help": a.help or None}
         if not a.required:
@@ -73,7 +72,12 @@ def _add_arguments(p: argparse.ArgumentParser, verb: table.Verb, skip_first: boo
         if a.kind == table.TEXT:
             kw["nargs"] = "+" if a.required else "*"
         p.add_argument(a.name, **kw)
-    for a in verb.args:
+    _add_options(p, verb.args)
+
+
+def _add_options(p: argparse.ArgumentParser, args) -> None:
+    """The flag-style options (`--scope X`, `--redact`) of `args`; positional and Slack-only arguments are skipped."""
+    for a in args:
         if a.cli is None or a.cli == table.POSITIONAL:
             continue
         if a.kind == table.FLAG:
@@ -195,9 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         if subs:   # `challenge RUN | report | stop`: the first word picks the command
             first = v.args[0]
             sp.add_argument("what", metavar=f"{first.label}|" + "|".join(w.name.split(" ", 1)[1] for w in subs))
-            for a in {a.cli: a for w in [v, *subs] for a in w.args if a.cli not in (None, table.POSITIONAL)}.values():
-                kind = {table.INT: int, table.FLOAT: float}.get(a.kind, str)
-                sp.add_argument(a.cli, dest=a.name, type=kind, default=a.default, metavar=a.label, help=a.help or None)
+            _add_options(sp, {a.cli: a for w in [v, *subs] for a in w.args
+                              if a.cli not in (None, table.POSITIONAL)}.values())
             sp.set_defaults(fn=_pick(v, subs), verb=v.name)
             continue
         _add_arguments(sp, v)

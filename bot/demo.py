@@ -122,7 +122,6 @@ def _credit_story(home, credit: dict, say) -> dict:
     explained, and the validation report written."""
     import csv
     import tempfile
-    from pathlib import Path
 
     from ops import reporting, scoring
     for name, f in ((credit.get("metrics") or {}).get("fairness") or {}).items():

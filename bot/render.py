@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from bot.blocks import threshold_rows
+from bot.blocks import pct, threshold_rows
+from bot.blocks_promotion import _mode
 
 
 def _pct(v) -> str:
@@ -171,10 +172,6 @@ def answer(res: dict) -> str:
     return f"{res['answer']}\n  intent {res['intent']} · confidence {res['confidence']:.2f}{flag} · top: {top}"
 
 
-def _pct1(v) -> str:
-    return "–" if v is None else f"{100 * float(v):.1f}%"
-
-
 # ---- champions, challengers, four eyes ----------------------------------------------------------------------------
 def request_json(req: dict) -> dict:
     keys = ("id", "kind", "scope", "run_id", "status", "requested_by", "requested_at", "expires_at", "decided_by",
@@ -188,14 +185,14 @@ def request_json(req: dict) -> dict:
 def request_what(req: dict) -> str:
     """What a request asks for, in words."""
     if req.get("kind") == "policy":
-        return f"set deploy approval to {(req.get('payload') or {}).get('deploy_approval')}"
+        return f"set deploy approval to {_mode(req)}"
     return f"deploy run #{req['run_id']} to {req['scope']!r}"
 
 
 def request_effect(req: dict) -> str:
     """What an approved request changed."""
     if req.get("kind") == "policy":
-        return f"deploy approval is now {(req.get('payload') or {}).get('deploy_approval')}"
+        return f"deploy approval is now {_mode(req)}"
     return f"run #{req['run_id']} now answers in {req['scope']!r}"
 
 
@@ -210,10 +207,10 @@ def request_line(req: dict) -> str:
 def report_text(rep: dict) -> str:
     lines = [f"challenger run #{rep['challenger_run_id']} vs champion run #{rep['champion_run_id']} in "
              f"{rep['scope']!r}" + ("" if rep["active"] else f" (ended: {rep.get('ended_reason')})"),
-             f"  questions seen: {rep['questions']}   agreement: {_pct1(rep['agreement'])}"]
+             f"  questions seen: {rep['questions']}   agreement: {pct(rep['agreement'])}"]
     for who in ("champion", "challenger"):
         s = rep[who]
-        lines.append(f"  {who:<10} fallback {_pct1(s['fallback_rate'])}   mean confidence "
+        lines.append(f"  {who:<10} fallback {pct(s['fallback_rate'])}   mean confidence "
                      f"{'–' if s['mean_confidence'] is None else format(s['mean_confidence'], '.3f')}")
     ab = rep["ab"]
     lines.append(f"  A/B questions: {ab['questions']}   champion 👍{ab['champion']['up']} 👎{ab['champion']['down']}"
@@ -226,9 +223,9 @@ def report_text(rep: dict) -> str:
             lines.append(f"  {ds['name']}: {ds['error']}")
         else:
             lines.append(f"  {ds['name']} ({ds['examples']} examples): champion accuracy "
-                         f"{_pct1(ds['champion']['accuracy'])} macro-F1 {_pct1(ds['champion']['macro_f1'])} · "
-                         f"challenger accuracy {_pct1(ds['challenger']['accuracy'])} macro-F1 "
-                         f"{_pct1(ds['challenger']['macro_f1'])}"
+                         f"{pct(ds['champion']['accuracy'])} macro-F1 {pct(ds['champion']['macro_f1'])} · "
+                         f"challenger accuracy {pct(ds['challenger']['accuracy'])} macro-F1 "
+                         f"{pct(ds['challenger']['macro_f1'])}"
                          + (f"\n    ({ds['not_held_out']})" if ds.get("not_held_out") else ""))
     return "\n".join(lines)
 

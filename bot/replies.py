@@ -15,9 +15,12 @@ from typing import Any, Callable
 
 from bot import blocks
 from bot import blocks_promotion as bp
+from bot.blocks_promotion import _where
 from bot.slack_calls import call
 
 log = logging.getLogger("ftbot.slack")
+
+EXPLAINED = 5      # declined applicants listed with an Explain button under a scored file's summary
 
 
 @dataclass
@@ -39,6 +42,15 @@ class Context:
         """Post where the command's results go (ops/commands.py `reply`)."""
         self.say(text, blks, "in_channel" if done.verb.reply == "channel" else "ephemeral")
 
+    @classmethod
+    def posting(cls, deps, client, channel: str, user: str, post: Callable, thread_ts: str | None = None) -> Context:
+        """A Context for a listener that answers through one `post(text, blocks)` (a button, the form, a file
+        mention) rather than a slash command's respond: where a presenter would choose ephemeral or in-channel, the
+        post decides."""
+        def respond(text, blocks=None, response_type=None, replace_original=False):
+            post(text, blocks)
+        return cls(deps, client, channel, user, respond, {"thread_ts": thread_ts} if thread_ts else {})
+
 
 def present(done, ctx: Context) -> None:
     ctx.private = ctx.private or done.private
@@ -46,10 +58,6 @@ def present(done, ctx: Context) -> None:
     if fn is None:
         raise LookupError(f"no Slack presenter for {done.verb.name!r} (bot/replies.py)")
     fn(done, ctx)
-
-
-def _where(scope: str) -> str:
-    return bp._where(scope)
 
 
 # ---- data ---------------------------------------------------------------------------------------------------------
@@ -198,7 +206,7 @@ def drift(done, ctx):
     from bot.render import drifted
     res = done.result
     text = blocks.esc(drifted(res))
-    ctx.tell(done, text, [blocks.section(f":chart_with_downwards_trend: {text}"[:2900])])
+    ctx.tell(done, text, [blocks.section(f":chart_with_downwards_trend: {text}")])
 
 
 def score_summary(res: dict) -> tuple[str, list[dict]]:
@@ -208,7 +216,7 @@ def score_summary(res: dict) -> tuple[str, list[dict]]:
     esc = blocks.esc
     if res.get("kind") != "tabular":
         head = (f":inbox_tray: *{res['rows']:,} questions triaged* with run #{res['run_id']}: "
-                f"{res['fallback']:,} would go to a human ({100 * res['fallback_rate']:.1f}%)")
+                f"{res['fallback']:,} would go to a human ({blocks.pct(res['fallback_rate'])})")
         top = ", ".join(f"{esc(k)} {v:,}" for k, v in list(res["counts"].items())[:8])
         return head, [blocks.section(head), blocks.context(f"most frequent intents: {top}")]
     counts = " · ".join(f"*{esc(k)}* {v:,}" for k, v in res["counts"].items())
@@ -226,12 +234,12 @@ def score_summary(res: dict) -> tuple[str, list[dict]]:
     if res.get("extra_columns"):
         lines.append("Ignored columns: " + ", ".join(f"`{esc(c)}`" for c in res["extra_columns"][:10]))
     if lines:
-        blks.append(blocks.section("\n".join(lines)[:2900]))
-    for i, d in enumerate((res.get("declined") or [])[:5]):
+        blks.append(blocks.section("\n".join(lines)))
+    for i, d in enumerate((res.get("declined") or [])[:EXPLAINED]):
         first = esc(d["reasons"][0]) if d.get("reasons") else "–"
-        blks.append({"type": "section", "text": {"type": "mrkdwn", "text": (
-            f"*{esc(res['positive_label'])}* · row `{esc(d['row'])}` · P {d['probability']:.3f} · {first}")[:2900]},
-            "accessory": blocks.button("Explain", "score_explain", f"{res['scoring_id']}:{i}")})
+        blks.append({**blocks.section(f"*{esc(res['positive_label'])}* · row `{esc(d['row'])}` · "
+                                      f"P {d['probability']:.3f} · {first}"),
+                     "accessory": blocks.button("Explain", "score_explain", f"{res['scoring_id']}:{i}")})
     blks.append(blocks.context("The scored file and the chart are in the thread."))
     return head, blks
 
@@ -241,7 +249,7 @@ def explanation(e: dict) -> tuple[str, list[dict]]:
     esc = blocks.esc
     head = f"*Row {esc(e['row'])}* · P({esc(e['positive_label'])}) {e['probability']:.3f} → *{esc(e['decision'])}*"
     reasons = "\n".join(f"{i}. {esc(r)}" for i, r in enumerate(e.get("reasons") or [], 1)) or "–"
-    return head, [blocks.section(head), blocks.section(reasons[:2900]), blocks.context(esc(e["flip_words"])[:2900])]
+    return head, [blocks.section(head), blocks.section(reasons), blocks.context(esc(e["flip_words"]))]
 
 
 def report(done, ctx):

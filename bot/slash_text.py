@@ -118,21 +118,8 @@ def _arguments(verb: table.Verb, rest: str, raw: str) -> Command:
             raise UsageError(f"{verb.name} needs {typed[0].label.lower()}, e.g. `/ft {verb.name} where is my card?`")
         cmd.text, cmd.arguments[typed[0].name] = q, q
         return cmd
-    words = split(rest)
-    keyed = {k: a for a in typed if a.slack == table.KEY for k in (a.keys or (a.name,))}
+    plain, cmd.arguments = _keyed(verb, split(rest))
     positional = [a for a in typed if a.slack == table.POSITIONAL]
-    plain = []
-    for w in words:
-        m = _KEY_RE.match(w)
-        if m and keyed:
-            key, value = m.group(1).lower(), m.group(2).strip()
-            if key not in keyed:
-                raise ConfigError(key[:40], value[:40], f"{verb.name} takes " + _keys_usage(verb))
-            arg = keyed[key]
-            cmd.arguments[arg.name] = _flag(key, value) if arg.kind == table.FLAG else _value(arg, value)
-            cmd.options[arg.name] = value
-        else:
-            plain.append(w)
     for i, arg in enumerate(positional):
         if i >= len(plain):
             if arg.required:
@@ -181,12 +168,17 @@ def _keys_usage(verb: table.Verb) -> str:
 def key_arguments(verb_name: str, words: list[str]) -> tuple[list[str], dict]:
     """(the plain words, {argument: value}) of `key=value` words, as `/ft` reads them — for the file-share mention
     (`@ftbot dataset add NAME redact=yes` with a file attached)."""
-    verb = table.verb(verb_name)
+    return _keyed(table.verb(verb_name), words)
+
+
+def _keyed(verb: table.Verb, words: list[str]) -> tuple[list[str], dict]:
+    """(the plain words, {argument: value}) of the verb's Slack KEY arguments, in the order given; a command
+    without key arguments reads every word as plain (so `key=value` can be a value of its own)."""
     keyed = {k: a for a in verb.args if a.slack == table.KEY for k in (a.keys or (a.name,))}
     plain, out = [], {}
     for w in words:
         m = _KEY_RE.match(w)
-        if not m:
+        if not (m and keyed):
             plain.append(w)
             continue
         key, value = m.group(1).lower(), m.group(2).strip()

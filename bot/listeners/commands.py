@@ -57,7 +57,6 @@ def _target(cmd: Command) -> str | None:
     return cmd.args[0] if cmd.args else None
 
 
-EXPLAINED = 5      # declined applicants listed with an Explain button under a scored file's summary
 MODAL_POLICY = Policy(max_retries=2, base_s=0.2, max_backoff_s=0.5, max_wait_s=1.0, deadline_s=2.0)
 
 
@@ -73,16 +72,23 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
     arguments = here(verb, dict(cmd.arguments), channel)
     ctx = replies.Context(deps, client, channel, actor.id, respond, command)
     context = {"channel": channel}
+    given = arguments.get("path")
+    if verb.name == "dataset add" and not given:
+        name = blocks.esc(arguments["name"])
+        ctx.say(f":paperclip: To add `{name}`, share the CSV/TSV/JSONL file in a message that mentions me with "
+                f"`dataset add {name}` (options: redact=yes dedupe=yes text=COL label=COL protected=SPEC), or "
+                "give a PATH inside the server's data folder.")
+        return
+    for a in verb.args:     # a file path typed in Slack is read only from inside the server's data folder
+        if a.kind == table.PATH and a.slack == table.POSITIONAL and arguments.get(a.name) is not None:
+            arguments[a.name] = resolve_data_path(deps.settings.data_dir, arguments[a.name],
+                                                  max_bytes=deps.settings.max_upload_bytes)
     if verb.name == "dataset add":
-        if not arguments.get("path"):
-            name = blocks.esc(arguments["name"])
-            ctx.say(f":paperclip: To add `{name}`, share the CSV/TSV/JSONL file in a message that mentions me with "
-                    f"`dataset add {name}` (options: redact=yes dedupe=yes text=COL label=COL protected=SPEC), or "
-                    "give a PATH inside the server's data folder.")
-            return
-        given = arguments["path"]
-        arguments["path"] = resolve_data_path(deps.settings.data_dir, given, max_bytes=deps.settings.max_upload_bytes)
         arguments["source"] = f"slack-path:{given}"
+    elif verb.name == "score" and not given:
+        ctx.say(":paperclip: Share the file in a message that mentions me with `score RUN`, or give a PATH "
+                "inside the server's data folder: `/ft score RUN applicants.csv`.")
+        return
     elif verb.name == "train":
         context["origin"] = {"source": "slack", "channel": channel, "user": actor.id}
     elif verb.name in ("ask", "ask --ab"):
@@ -93,18 +99,11 @@ def handle(deps: Deps, cmd: Command, actor: Actor, channel: str, command: dict, 
         if thread_ts and verb.name == "ask":
             arguments["run_id"] = deps.ops.run_for_thread(channel, thread_ts)
         context.update(ts=thread_ts, thread_ts=thread_ts)
-    elif verb.name in ("score", "report") and arguments.get("path") is not None:
-        arguments["path"] = resolve_data_path(deps.settings.data_dir, arguments["path"],
-                                              max_bytes=deps.settings.max_upload_bytes)
     if verb.name in ("score", "report"):
         with tempfile.TemporaryDirectory(prefix=f"ftbot-{verb.name}-") as tmp:
             arguments["out"] = str(Path(tmp) / ("scored.csv" if verb.name == "score" else "report.md"))
             if verb.name == "score":
-                arguments["explain_first"] = EXPLAINED     # the summary's Explain buttons
-            if verb.name == "score" and not arguments.get("path"):
-                ctx.say(":paperclip: Share the file in a message that mentions me with `score RUN`, or give a PATH "
-                        "inside the server's data folder: `/ft score RUN applicants.csv`.")
-                return
+                arguments["explain_first"] = replies.EXPLAINED     # the summary's Explain buttons
             replies.present(deps.ops.run(verb.name, actor, arguments, context), ctx)
         return
     replies.present(deps.ops.run(verb.name, actor, arguments, context), ctx)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ops.scopes import scope_for
 
-from bot import blocks
+from bot import blocks, replies
 from bot.listeners import Deps
 
 
@@ -36,8 +36,8 @@ def register(app, deps: Deps) -> None:
         if deps.refuse(actor, "score.explain", action["value"], lambda m: deps.background(eph, m)):
             return
         scoring, _, index = action["value"].partition(":")
-        from bot.replies import explanation
-        deps.background(lambda: eph(*explanation(deps.ops.scoring_explanation(int(scoring), int(index), actor=actor))),
+        deps.background(lambda: eph(*replies.explanation(deps.ops.scoring_explanation(int(scoring), int(index),
+                                                                                      actor=actor))),
                         on_error=eph)
 
     @app.action("run_compare")
@@ -70,11 +70,5 @@ def _feedback(deps, qid, actor, value, eph):
 
 
 def _deploy(deps, run_id, actor, channel, client, reply):
-    scope = scope_for(channel)
-    res = deps.ops.run("deploy", actor, {"run_id": run_id, "scope": scope}).result   # approval required: pending
-    if res["status"] == "pending":
-        from bot.replies import post_request
-        post_request(deps, client, channel, res, lambda t, b=None, w=None: reply.post(t, b))
-        return
-    where = "as the workspace default" if scope == "default" else f"in <#{channel}>"
-    reply.post(f":rocket: run #{res['run_id']} now answers questions {where} (deployed by <@{actor.id}>)")
+    done = deps.ops.run("deploy", actor, {"run_id": run_id, "scope": scope_for(channel)})   # approval required: pending
+    replies.present(done, replies.Context.posting(deps, client, channel, actor.id, reply.post))

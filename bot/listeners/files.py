@@ -76,13 +76,10 @@ def _run_on_file(deps: Deps, verb, f: dict, arguments: dict, actor, channel: str
         if verb.name == "dataset add":
             arguments["source"] = f"slack:{f.get('id', '')}:{filename}"
         else:
-            from bot.listeners.commands import EXPLAINED
-            arguments.update(out=str(Path(tmp) / f"scored-{Path(filename).stem}.csv"), explain_first=EXPLAINED)
+            arguments.update(out=str(Path(tmp) / f"scored-{Path(filename).stem}.csv"),
+                             explain_first=replies.EXPLAINED)
         done = deps.ops.run(verb.name, actor, arguments, {"channel": channel})
-        ctx = replies.Context(deps, client, channel, actor.id,
-                              lambda text, blocks=None, response_type=None, replace_original=False: post(text, blocks),
-                              {"thread_ts": reply_ts})
-        replies.present(done, ctx)
+        replies.present(done, replies.Context.posting(deps, client, channel, actor.id, post, thread_ts=reply_ts))
 
 
 # Where Slack serves private files. The token goes only to these (and to the configured SLACK_API_URL's host, so a

@@ -4,7 +4,7 @@ from __future__ import annotations
 from engine.config import TrainConfig
 from engine.errors import ConfigError
 
-from bot import blocks
+from bot import blocks, replies
 from bot.listeners import Deps
 
 # ConfigError.field → the form's block id
@@ -27,7 +27,7 @@ def register(app, deps: Deps) -> None:
             return
         ack()
         reply = deps.reply(client, user=user, channel=channel, ref="train-form")
-        deps.background(_submit, deps, values["dataset"], request, actor, channel, reply,
+        deps.background(_submit, deps, client, values["dataset"], request, actor, channel, reply,
                         on_error=lambda m: reply.post(m, ephemeral=True))
 
 
@@ -51,10 +51,7 @@ def check(deps: Deps, values: dict) -> tuple[dict, TrainConfig | None]:
     return errors, request
 
 
-def _submit(deps, dataset, request, actor, channel, reply):
-    run = deps.ops.run("train", actor, {"dataset": dataset, "request": request},
-                       {"origin": {"source": "slack", "channel": channel, "user": actor.id}}).result
-    if deps.notifier:
-        deps.notifier.wake(run["id"], run.get("plan"))
-    text, blks = blocks.submitted(run, run.get("plan"))
-    reply.post(text, blks)
+def _submit(deps, client, dataset, request, actor, channel, reply):
+    done = deps.ops.run("train", actor, {"dataset": dataset, "request": request},
+                        {"origin": {"source": "slack", "channel": channel, "user": actor.id}})
+    replies.present(done, replies.Context.posting(deps, client, channel, actor.id, reply.post))

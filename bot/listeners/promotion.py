@@ -4,14 +4,10 @@ through the one command path (ops.facade.Operations.run) and show results with b
 """
 from __future__ import annotations
 
-import logging
-
 from bot import blocks_promotion as bp
 from bot import replies
 from bot.slack_calls import call
 from bot.listeners import Deps
-
-log = logging.getLogger("ftbot.slack")
 
 
 def show_ab_in_thread(deps: Deps, user: str, channel: str, thread_ts: str, post) -> None:
