@@ -93,23 +93,25 @@ class Policy:
                 return frozenset(group) - {who}
         return frozenset()
 
-    def _roles(self, who: str, admin: bool) -> frozenset:
-        everyone_of = {who} | self.aliases(who)
+    def _roles(self, who: str, admin: bool, aliases: frozenset) -> frozenset:
+        """`aliases`: who's other ids (self.aliases(who)), computed once by the caller."""
         roles = {ADMIN} if admin else set()
-        if everyone_of & self.approvers:
+        if ({who} | aliases) & self.approvers:
             roles.add(APPROVER)
         return frozenset(roles)
 
     def slack(self, user: str, channel: str | None = None) -> Actor:
-        admin = bool(user) and user in self.admins
-        return Actor(user or "", "slack", self._roles(user, admin) if user else frozenset(), channel,
-                     self.aliases(user) if user else frozenset())
+        if not user:
+            return Actor("", "slack", frozenset(), channel, frozenset())
+        aliases = self.aliases(user)
+        return Actor(user, "slack", self._roles(user, user in self.admins, aliases), channel, aliases)
 
     def cli(self, login: str | None = None) -> Actor:
         """The local account (`login` given: tests and the demo's made-up people)."""
         who = f"cli:{login or cli_login()}"
         named = {a for a in self.admins if a.startswith("cli:")}
-        return Actor(who, "cli", self._roles(who, who in named or not named), None, self.aliases(who))
+        aliases = self.aliases(who)
+        return Actor(who, "cli", self._roles(who, who in named or not named, aliases), None, aliases)
 
 
 def parse_identities(raw: str | None) -> tuple:
@@ -181,10 +183,11 @@ def refusal(action: str, role: str | None = None) -> str:
 
 
 # how a refusal names what was refused, where the command's words alone do not read as English
+# (keyed by the audited action: `promote` is audited as "deploy", `explain` as "score.explain")
 ACTION_WORDS = {"deploy": "deploy", "approve": "approve", "reject": "reject", "train": "train",
-                "cancel": "cancel runs", "rollback": "roll back", "promote": "promote", "prune": "prune",
+                "cancel": "cancel runs", "rollback": "roll back", "prune": "prune",
                 "dataset.add": "register data", "eval": "evaluate", "score": "score files",
-                "score.explain": "see an applicant's reasons", "explain": "see an applicant's reasons",
+                "score.explain": "see an applicant's reasons",
                 "report": "write validation reports", "drift": "check drift", "approval": "change the approval "
                 "policy", "challenge": "attach challengers", "ask.ab": "see a challenger's answers"}
 
@@ -219,21 +222,22 @@ def authorize(home, actor: Actor, verb: "table.Verb", arguments: dict) -> dict:
     from storage import visibility as seen
     require(home, actor, verb.audit_action, _target(verb, arguments), command=verb.name)
     here = scope_for(actor.channel) if actor.via == "slack" else None
-    beyond = []
+    channel = actor.channel or ""
+    found = []        # (what, check) in argument order; check None: a scope beyond already, else looked up below
     for arg in verb.args:
         value = arguments.get(arg.name)
         if value is None or value == "":
             continue
         if arg.kind == table.SCOPE and table.HERE in verb.scope and here is not None and str(value) != here:
-            beyond.append(f"scope {value}")
+            found.append((f"scope {value}", None))
         elif arg.kind in (table.RUN, table.RUN_OR_HERE) and table.RUNS in verb.scope and here is not None:
-            with connect(home) as db:
-                if not seen.run_visible(db, int(value), actor.channel or "", here):
-                    beyond.append(f"run {value}")
+            found.append((f"run {value}", lambda db, v=value: seen.run_visible(db, int(v), channel, here)))
         elif arg.kind == table.DATASET and table.DATASETS in verb.scope and here is not None:
-            with connect(home) as db:
-                if not seen.dataset_visible(db, str(value), actor.channel or "", here):
-                    beyond.append(f"dataset {value}")
+            found.append((f"dataset {value}", lambda db, v=value: seen.dataset_visible(db, str(v), channel, here)))
+    beyond = [what for what, check in found if check is None]
+    if len(beyond) < len(found):      # runs or datasets to look up: one connection for all of them
+        with connect(home) as db:
+            beyond = [what for what, check in found if check is None or not check(db)]
     if not beyond:
         return {"private": False}
     if not scoped(actor):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 # roles
@@ -289,19 +289,24 @@ def roles() -> dict[str, str]:
     return out
 
 
-def call(v: Verb, home, arguments: dict, *, actor, context: dict | None = None):
-    """Call the command's operation with the arguments it takes; `context` offers optional extras (channel, origin)
-    that are passed only to operations that take them."""
-    fn = v.function()
+def keywords(fn: Callable, arguments: dict, *, actor, context: dict | None = None) -> dict:
+    """The keyword arguments `fn` takes: the arguments it names, then the `context` extras (channel, origin) it names
+    that have a value and no argument of that name, and the actor where it takes one."""
     params = inspect.signature(fn).parameters
-    kwargs = {k: val for k, val in arguments.items() if val is not None or k in params}
-    kwargs = {k: val for k, val in kwargs.items() if k in params}
+    kwargs = {k: val for k, val in arguments.items() if k in params}
     for k, val in (context or {}).items():
         if k in params and k not in kwargs and val is not None:
             kwargs[k] = val
     if "actor" in params:
         kwargs["actor"] = actor
-    return fn(home, **kwargs)
+    return kwargs
 
 
-__all__ = ["Arg", "Verb", "VERBS", "BY_NAME", "verb", "lookup", "for_edge", "roles", "call", "field"]
+def call(v: Verb, home, arguments: dict, *, actor, context: dict | None = None):
+    """Call the command's operation with the arguments it takes; `context` offers optional extras (channel, origin)
+    that are passed only to operations that take them."""
+    fn = v.function()
+    return fn(home, **keywords(fn, arguments, actor=actor, context=context))
+
+
+__all__ = ["Arg", "Verb", "VERBS", "BY_NAME", "verb", "lookup", "for_edge", "roles", "keywords", "call"]

@@ -86,14 +86,9 @@ def show(home, name: str) -> dict:
         row = table.get(db, name)
         row["feedback"] = questions.feedback_counts(db, name)
         row["runs"] = runs_table.count_for_dataset(db, name)
-    row["protected"] = _protected_names(row.get("path"))
+    from engine.data.store import protected_names    # from the engine's record of the stored dataset
+    row["protected"] = protected_names(row.get("path"))
     return row
-
-
-def _protected_names(path) -> list[str]:
-    """The dataset's protected attributes, from the engine's record of the stored dataset."""
-    from engine.data.store import protected_names
-    return protected_names(path)
 
 
 def load(home, name: str):

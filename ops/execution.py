@@ -74,6 +74,16 @@ class _RunMonitor:
                 continue
 
 
+def _training_data(home, dataset: str, config: TrainConfig):
+    """The registered dataset as the run trains on it: with use_protected (asked for) the protected attributes are
+    inputs too (recorded on the card)."""
+    data = datasets_ops.load(home, dataset)
+    if config.use_protected:
+        from engine.data.protected import as_inputs
+        data = as_inputs(data)
+    return data
+
+
 def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = None) -> dict:
     """Run one already-claimed run here: train, evaluate, write the artifact atomically, finish the record.
     Never raises for training problems: the run ends succeeded, failed or cancelled with the reason."""
@@ -91,10 +101,7 @@ def execute(home, run_id: int, *, worker: str, on_progress: Callable | None = No
     monitor = _RunMonitor(home, run_id, worker).start()
     try:
         config = TrainConfig.from_dict(run["config"])
-        data = datasets_ops.load(home, run["dataset"])
-        if config.use_protected:       # asked for: the protected attributes are inputs too (recorded on the card)
-            from engine.data.protected import as_inputs
-            data = as_inputs(data)
+        data = _training_data(home, run["dataset"], config)
         shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a killed attempt; the checkpoint is what resumes
         tmp.mkdir(parents=True)
 
@@ -199,10 +206,7 @@ def _follow(home, run_id: int) -> dict:
     with connect(home) as db:
         run = table.get(db, run_id)
     config = TrainConfig.from_dict(run["config"])
-    data = datasets_ops.load(home, run["dataset"])
-    if config.use_protected:
-        from engine.data.protected import as_inputs
-        data = as_inputs(data)
+    data = _training_data(home, run["dataset"], config)
     res = _as_dict(train(config, data, run_tmp_dir(home, run_id), checkpoint_dir=run_ckpt_dir(home, run_id),
                          resume=True))
     if res["status"] in ("succeeded", "cancelled"):

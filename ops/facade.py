@@ -38,10 +38,8 @@ class Operations:
         fn_name = verb.op.partition(":")[2]
         override = getattr(type(self), fn_name, None)
         if override is not None and override is not getattr(Operations, fn_name, None):
-            import inspect
-            params = inspect.signature(override).parameters
-            kw = {k: v for k, v in {**(context or {}), **arguments, "actor": actor}.items() if k in params}
-            result = override(self, **kw)
+            # the same arguments the operation itself would get (ops/commands.py `keywords`)
+            result = override(self, **commands.keywords(override, arguments, actor=actor, context=context))
         else:
             result = commands.call(verb, self.home, arguments, actor=actor, context=context)
         return Done(verb, result, arguments, decision["private"])

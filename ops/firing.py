@@ -94,10 +94,10 @@ def _drift(home, sched: dict, origin: dict, fire_time) -> dict:
     crossed = _crossed(res)
     post = bool(crossed)
     if not post:
-        with connect(home) as db:
-            last = table.get(db, sched["id"]).get("last_note_at")
-            due = last is None or _dt.datetime.fromisoformat(last) <= fire_time - QUIET_EVERY
-            if due:
+        last = sched.get("last_note_at")      # as loaded by fire(): claiming the fire leaves last_note_at alone
+        due = last is None or _dt.datetime.fromisoformat(last) <= fire_time - QUIET_EVERY
+        if due:
+            with connect(home) as db:
                 table.set_note(db, sched["id"], _iso(fire_time))
         post = due
     access.record(home, _scheduler_actor(sched), "schedule.drift", sched["id"], run_id=res.get("run_id"),

@@ -32,6 +32,11 @@ def ttl_hours(env=None) -> float:
     return v
 
 
+def expires_at() -> str:
+    """When a request opened now stops being pending: FTBOT_APPROVAL_TTL_H hours on (UTC, ISO, microseconds)."""
+    return (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=ttl_hours())).isoformat(timespec="microseconds")
+
+
 def current(home) -> dict:
     """{mode, set_by, set_at}."""
     with connect(home) as db:
@@ -63,8 +68,7 @@ def set_approval(home, mode: str | None = None, *, actor: Actor | str) -> dict:
                 row = table.put(db, KEY, mode, a.id)
             note.update(outcome="set", previous=cur["mode"])
             return {"mode": row["value"], "set_by": row["set_by"], "set_at": row["set_at"], "changed": True}
-        expires = (_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=ttl_hours())).isoformat(
-            timespec="microseconds")
+        expires = expires_at()
         with connect(home) as db:
             req = approvals.create_request(db, scope="*", run_id=0, requested_by=a.id, expires_at=expires,
                                            kind="policy", payload={KEY: mode})

@@ -12,8 +12,6 @@ transaction each (storage/approvals.py), so races end in one clear outcome.
 """
 from __future__ import annotations
 
-import datetime as _dt
-
 from engine.errors import ConfigError, NotFound
 from storage import approvals as table
 from storage import connect
@@ -24,10 +22,6 @@ from ops import access, challengers, deployments, policy
 from ops.access import Actor, PermissionDenied
 
 MODES = policy.MODES
-
-
-def _iso(t: _dt.datetime) -> str:
-    return t.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def figures(rep: dict | None) -> dict:
@@ -90,7 +84,7 @@ def request_deploy(home, run_id, *, scope: str = deployments.DEFAULT_SCOPE, acto
                 raise Conflict(f"run #{run['id']} already answers questions in {scope}")
             current = runs_table.get(db, cur["run_id"]) if cur else None
         rep = _attached_report(home, scope, run, current)
-        expires = _iso(_dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(hours=policy.ttl_hours()))
+        expires = policy.expires_at()
         with connect(home) as db:
             req = table.create_request(db, scope=scope, run_id=run["id"], requested_by=a.id, expires_at=expires,
                                        report=rep)

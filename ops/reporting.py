@@ -27,8 +27,10 @@ def report(home, run_id, *, out=None, actor: Actor | str | None = None) -> dict:
     """Write the validation report of a run to `out` (default ./report-run-N.md). → {run_id, out_path, title,
     warnings}."""
     from engine import card
+    from engine.data.store import protected_names
     from engine.served import layout
     from engine.served.model import ServedModel
+    from storage import deployments as deployments_table
     with connect(home) as db:
         run = runs_table.get(db, run_id)
         if run["status"] != "succeeded" or not run.get("artifact_path"):
@@ -36,6 +38,7 @@ def report(home, run_id, *, out=None, actor: Actor | str | None = None) -> dict:
         ds = datasets_table.get(db, run["dataset"])
         requests, deployed = approvals.for_run(db, run["id"])
         scored = scorings.latest(db, run["id"])
+        scopes = {d["scope"] for d in deployments_table.list_active(db) if int(d["run_id"]) == int(run["id"])}
     root = Path(run["artifact_path"])
     if not (root / layout.METRICS).exists():
         raise NotFound(f"run #{run['id']} has no evaluation report yet (metrics.json); evaluate it first")
@@ -46,15 +49,16 @@ def report(home, run_id, *, out=None, actor: Actor | str | None = None) -> dict:
     described = served.describe()
     warnings = _warnings(rep, described, ds)
     kind = ds["kind"]
+    protected = protected_names(ds["path"]) if ds.get("path") else []     # the stored dataset's meta.json
     lines = [f"# Validation report — run #{run['id']} ({run['dataset']})", "",
              f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} by ftbot "
              f"{_version('ftbot')}. Run requested by {run.get('requester')} at {str(run.get('created_at'))[:19]}; "
              f"finished {str(run.get('finished_at'))[:19]}.", ""]
     if warnings:
         lines += ["**Warnings**", ""] + [f"- {w}" for w in warnings] + [""]
-    lines += _intended_use(kind, ds, served, rep)
+    lines += _intended_use(kind, ds, cfg, rep)
     lines += card.what_answers(described)
-    lines += _lineage(ds, meta)
+    lines += _lineage(ds, meta, protected)
     lines += _method(cfg, meta, rep)
     lines += card.training_rows(cfg, meta)
     lines += card.result_rows(None, rep)
@@ -63,9 +67,9 @@ def report(home, run_id, *, out=None, actor: Actor | str | None = None) -> dict:
                                           "(`dataset add NAME FILE --protected ...`).", ""] if kind == "tabular"
                                          else [])
     lines += card.stability_rows(rep)
-    lines += _monitoring(home, run, scored, kind)
+    lines += _monitoring(home, scopes, scored, kind)
     lines += _approvals(home, requests, deployed)
-    lines += _reproduce(run, ds, cfg)
+    lines += _reproduce(ds, cfg, protected)
     out = Path(out) if out else Path.cwd() / f"report-run-{run['id']}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -102,7 +106,8 @@ def _warnings(rep: dict, described: dict, ds: dict) -> list[str]:
     return out
 
 
-def _intended_use(kind: str, ds: dict, served, rep: dict) -> list[str]:
+def _intended_use(kind: str, ds: dict, cfg: dict, rep: dict) -> list[str]:
+    """`cfg`: the run's config.json, as report() read it."""
     if kind == "tabular":
         pos = rep.get("positive_label")
         use = (f"Decide applications like those of `{ds['name']}`: the probability of `{pos}` for each applicant, "
@@ -110,7 +115,7 @@ def _intended_use(kind: str, ds: dict, served, rep: dict) -> list[str]:
                "(`ftbot score`). A person reviews adverse decisions.")
         limits = ["Only for a population like the training rows: watch the stability figures (`ftbot drift`).",
                   "Protected attributes are " + ("model inputs (use_protected=yes)."
-                                                 if served.config().get("use_protected") else
+                                                 if cfg.get("use_protected") else
                                                  "kept out of the model; they are used only for the fairness "
                                                  "report.")]
     else:
@@ -121,11 +126,9 @@ def _intended_use(kind: str, ds: dict, served, rep: dict) -> list[str]:
     return ["## Intended use and limits", "", use, ""] + [f"- {x}" for x in limits] + [""]
 
 
-def _lineage(ds: dict, meta: dict) -> list[str]:
+def _lineage(ds: dict, meta: dict, prot: list[str]) -> list[str]:
     split = ds.get("split") or {}
     pii = (ds.get("pii") or {}).get("counts") or {}
-    from engine.data.store import protected_names
-    prot = protected_names(ds["path"]) if ds.get("path") else []
     return ["## Data lineage", "", "| | |", "|---|---|",
             f"| dataset | `{ds['name']}` ({ds['kind']}, {ds['format']}), registered {str(ds['created_at'])[:19]} by "
             f"{ds.get('created_by')} |",
@@ -157,11 +160,8 @@ def _method(cfg: dict, meta: dict, rep: dict) -> list[str]:
     return lines
 
 
-def _monitoring(home, run: dict, scored: dict | None, kind: str) -> list[str]:
-    with connect(home) as db:
-        from storage import deployments as deployments_table
-        active = [d for d in deployments_table.list_active(db) if int(d["run_id"]) == int(run["id"])]
-    scopes = {d["scope"] for d in active}
+def _monitoring(home, scopes: set, scored: dict | None, kind: str) -> list[str]:
+    """`scopes`: where the run answers now (its active deployments)."""
     plans = [s for s in schedules.list_schedules(home) if s["kind"] in ("drift", "reeval") and s["target"] in scopes]
     lines = ["## Monitoring plan", "",
              "Population stability index (PSI) of the score and of every input column against the training rows, "
@@ -198,7 +198,7 @@ def _approvals(home, requests: list[dict], deployed: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def _register_line(ds: dict) -> str:
+def _register_line(ds: dict, protected: list[str]) -> str:
     """`ftbot dataset add` with every option that shaped the stored rows: columns, protected attributes, split."""
     import shlex
     split = ds.get("split") or {}
@@ -207,8 +207,6 @@ def _register_line(ds: dict) -> str:
         parts += ["--text-column", shlex.quote(ds["text_column"])]
     if ds.get("label_column"):
         parts += ["--label-column", shlex.quote(ds["label_column"])]
-    from engine.data.store import protected_names
-    protected = ds.get("protected") or (protected_names(ds["path"]) if ds.get("path") else [])
     if protected:
         parts += ["--protected", shlex.quote(",".join(protected))]
     if ds.get("redacted"):
@@ -220,15 +218,16 @@ def _register_line(ds: dict) -> str:
     return " ".join(parts)
 
 
-def _reproduce(run: dict, ds: dict, cfg: dict) -> list[str]:
+def _reproduce(ds: dict, cfg: dict, protected: list[str]) -> list[str]:
     from engine.config import TrainConfig
-    keys = {k: v for k, v in cfg.items() if k in set(TrainConfig.keys()) and v is not None}
+    known = set(TrainConfig.keys())
+    keys = {k: v for k, v in cfg.items() if k in known and v is not None}
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in keys.items())
     versions = ", ".join(f"{p} {_version(p)}" for p in PACKAGES)
     return ["## How to reproduce", "",
             f"With the stored copy of the data (sha256 `{ds['sha256']}`) registered under the same split seed "
             f"({(ds.get('split') or {}).get('seed')}), on the same packages:", "",
-            "```", _register_line(ds),
+            "```", _register_line(ds, protected),
             f"ftbot train {ds['name']} {flags}", "```", "",
             f"Packages: {versions}; Python {platform.python_version()}. A CPU run with the same seed repeats "
             "exactly; a GPU run agrees to rounding.", ""]

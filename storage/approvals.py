@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
+from storage import settings
 from storage.db import dumps, loads, now, write
 from storage.errors import Conflict, Missing
 
@@ -99,13 +100,10 @@ def decide(db: Database, request_id: int, *, by: str, approve: bool, reason: str
         if req["requested_by"] == by or req["requested_by"] in same_person:
             return "own_request", req
         if req.get("kind") == "policy":
-            n = db.execute("UPDATE deploy_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE "
-                           "id = ? AND status = 'pending'", [by, at, req["id"]]).rowcount
+            n = _mark_approved(db, req["id"], by, at)
             if n == 1:
                 for key, value in (req.get("payload") or {}).items():
-                    db.execute("INSERT INTO settings (key, value, set_by, set_at) VALUES (?, ?, ?, ?) ON CONFLICT(key)"
-                               " DO UPDATE SET value = excluded.value, set_by = excluded.set_by, set_at = "
-                               "excluded.set_at", [key, str(value), f"{req['requested_by']}+{by}", at])
+                    settings.upsert(db, key, str(value), f"{req['requested_by']}+{by}", at)
             return ("approved" if n == 1 else "not_pending"), get_request(db, req["id"])
         cur = _active(db, req["scope"])
         if (cur["id"] if cur else None) != req["base_deployment_id"]:
@@ -118,13 +116,18 @@ def decide(db: Database, request_id: int, *, by: str, approve: bool, reason: str
             db.execute("UPDATE deploy_requests SET status = 'superseded', decided_at = ?, reason = ? WHERE id = ? AND"
                        " status = 'pending'", [at, f"run #{req['run_id']} has no model any more", req["id"]])
             return "run_gone", get_request(db, req["id"])
-        n = db.execute("UPDATE deploy_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ?"
-                       " AND status = 'pending'", [by, at, req["id"]]).rowcount
+        n = _mark_approved(db, req["id"], by, at)
         if n != 1:     # cannot happen inside this transaction; kept as the guard the docstring promises
             return "not_pending", get_request(db, req["id"])
         dep = switch(db, req["scope"], req["run_id"], by, via="approval", request_id=req["id"])
         db.execute("UPDATE deploy_requests SET deployment_id = ? WHERE id = ?", [dep["id"], req["id"]])
     return "approved", get_request(db, req["id"])
+
+
+def _mark_approved(db: Database, request_id: int, by: str, at: str) -> int:
+    """Approve a request still pending (inside decide's transaction); → 1, or 0 when it was decided meanwhile."""
+    return db.execute("UPDATE deploy_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ?"
+                      " AND status = 'pending'", [by, at, request_id]).rowcount
 
 
 # ---- deployments history and rollback ------------------------------------------------------------------------------

@@ -43,9 +43,10 @@ def prune(db: Database, cutoff: str) -> dict:
 
 
 def without_examples(obj):
-    """A report with every quoted question ("examples") removed, its figures kept."""
+    """A report with every quoted question emptied (a list under "examples" becomes []), its figures kept — the
+    example counts of a labelled file (an integer under "examples") included; readers still find the key."""
     if isinstance(obj, dict):
-        return {k: without_examples(v) for k, v in obj.items() if k != "examples"}
+        return {k: [] if k == "examples" and isinstance(v, list) else without_examples(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [without_examples(v) for v in obj]
     return obj

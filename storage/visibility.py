@@ -11,10 +11,12 @@ _RUNS_IN = ("(json_extract(origin, '$.channel') = :channel"
             " OR id IN (SELECT run_id FROM deployments WHERE scope = :scope AND active = 1))")
 
 
-def runs(db: Database, channel: str, scope: str, limit: int = 20) -> list[dict]:
+def runs(db: Database, channel: str, scope: str, limit: int = 20, dataset: str | None = None) -> list[dict]:
+    """The channel's latest runs (of `dataset` only, when given: filtered before the limit)."""
+    only = " AND dataset = :dataset" if dataset is not None else ""
     return [runs_table._decode(r) for r in db.query(
-        f"SELECT * FROM runs WHERE {_RUNS_IN} ORDER BY id DESC LIMIT :limit",
-        {"channel": channel, "scope": scope, "limit": int(limit)})]
+        f"SELECT * FROM runs WHERE {_RUNS_IN}{only} ORDER BY id DESC LIMIT :limit",
+        {"channel": channel, "scope": scope, "limit": int(limit), "dataset": dataset})]
 
 
 def run_visible(db: Database, run_id: int, channel: str, scope: str) -> bool:

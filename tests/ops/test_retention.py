@@ -63,3 +63,27 @@ def test_prune_forgets_every_copy_of_a_question_reports_and_deploy_requests(home
         assert list(db.query("SELECT id FROM challenger_reports")) == []
     assert card not in rows[old["id"]]["report"] and json.loads(rows[old["id"]]["report"])["agreement"] == 0.5
     assert card in rows[new["id"]]["report"]          # within the retention period: kept as it was
+
+
+def test_prune_keeps_the_example_counts_of_labelled_files_in_a_request(home, monkeypatch):
+    """A challenger report's labelled-file rows count their rows under "examples" (an integer, ops/challengers.py);
+    pruning took those counts away with the quoted questions, and the request's message then failed on
+    ds['examples']. Past the retention period the quoted questions go (an empty list, the key kept); counts stay."""
+    import json
+    from storage import approvals
+    monkeypatch.setenv("FTBOT_RETENTION_DAYS", "30")
+    rep = {"questions": 3, "agreement": 0.5,
+           "disagreements": [{"intent": "lost_card", "disagree": 1, "examples": [{"question": "my card 4111"}]}],
+           "labelled": [{"name": "holdout.csv", "examples": 120, "champion": {"accuracy": 0.8},
+                         "challenger": {"accuracy": 0.9}}]}
+    long_ago = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)).isoformat(timespec="microseconds")
+    with connect(home) as db:
+        req = approvals.create_request(db, scope="C1", run_id=1, requested_by="U1", expires_at=long_ago, report=rep)
+        db.execute("UPDATE deploy_requests SET requested_at = ? WHERE id = ?", [long_ago, req["id"]])
+        db.conn.commit()
+    assert retention.prune(home, actor=Actor.system("test"))["requests"] == 1
+    with connect(home) as db:
+        kept = json.loads(next(iter(db.query("SELECT report FROM deploy_requests")))["report"])
+    assert kept["labelled"][0]["examples"] == 120 and kept["labelled"][0]["champion"] == {"accuracy": 0.8}
+    assert kept["disagreements"][0]["examples"] == [] and kept["disagreements"][0]["disagree"] == 1
+    assert "4111" not in json.dumps(kept)
