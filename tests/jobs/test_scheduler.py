@@ -108,7 +108,8 @@ def test_reeval_posts_through_notify(home, monkeypatch):
 
 def test_scheduler_restart_keeps_one_job_per_schedule_and_catches_up_once(home, monkeypatch):
     add_dataset(home, "banking")
-    sch.add_schedule(home, "retrain", "banking", "0 6 * * *", "U1")
+    later = dt.datetime.now(UTC) + dt.timedelta(hours=12)       # far from now: no fire inside the 10-minute grace
+    sch.add_schedule(home, "retrain", "banking", f"{later.minute} {later.hour} * * *", "U1")
     fired = []
     monkeypatch.setattr(runtime, "fire", lambda home_, sid, fire_time=None, notify=None: fired.append((sid, fire_time)))
     s = runtime.Scheduler(home).start()
